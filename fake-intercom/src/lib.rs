@@ -1,0 +1,367 @@
+//! A fake Intercom REST API (version 2.14) on loopback, for tap-intercom's tests and demo.
+//!
+//! It serves a generated [`World`] with Intercom's shapes and pagination, checks the bearer
+//! token (401 with Intercom's error envelope), sends `X-RateLimit-*` headers and enforces the
+//! limit with 429s, and can be told to misbehave on any endpoint: error statuses, 429 bursts,
+//! bodies cut short or not JSON, dropped connections, slow answers ([`Fault`]). Tests can read
+//! every request it received and change the workspace while a sync runs ([`FakeIntercom::on_request`]).
+
+#![recursion_limit = "512"]
+
+pub mod api;
+pub mod counts;
+pub mod server;
+pub mod world;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub use server::{Delivery, Request, Response};
+pub use world::{Rng, Size, World};
+
+/// The token the fake accepts unless told otherwise.
+pub const TOKEN: &str = "fake-token-0123456789";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub token: String,
+    /// Requests allowed per window; `None` for no limit and no headers.
+    pub rate_limit: Option<RateLimit>,
+    /// Added to every answer, like the network between a tap and Intercom.
+    pub latency: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            token: TOKEN.into(),
+            rate_limit: Some(RateLimit::default()),
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// Intercom's rate limit: `limit` requests in each window of `window_secs` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub window_secs: u64,
+}
+
+impl Default for RateLimit {
+    /// A private app's 10,000 a minute, enforced over 10-second windows.
+    fn default() -> RateLimit {
+        RateLimit {
+            limit: 1_666,
+            window_secs: 10,
+        }
+    }
+}
+
+/// A misbehaviour on requests whose path starts with `path` (and whose method is `method`, if
+/// set): the first `skip` such requests pass, the next `times` get `kind`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: Option<&'static str>,
+    pub path: String,
+    pub skip: usize,
+    pub times: usize,
+    pub kind: FaultKind,
+    seen: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// An error status with Intercom's envelope (code `server_error` for 5xx).
+    Status(u16),
+    /// A 429 with rate-limit headers, as if another app used the window up.
+    RateLimited,
+    /// The real answer, cut in half after headers that announce all of it.
+    Truncated,
+    /// A 200 whose body is an HTML error page.
+    NotJson,
+    /// The connection closes without an answer.
+    Dropped,
+    /// The real answer, this late.
+    Slow(Duration),
+}
+
+impl Fault {
+    pub fn new(path: &str, kind: FaultKind) -> Fault {
+        Fault {
+            method: None,
+            path: path.into(),
+            skip: 0,
+            times: 1,
+            kind,
+            seen: 0,
+        }
+    }
+
+    #[must_use]
+    pub fn method(mut self, method: &'static str) -> Fault {
+        self.method = Some(method);
+        self
+    }
+
+    #[must_use]
+    pub fn skip(mut self, n: usize) -> Fault {
+        self.skip = n;
+        self
+    }
+
+    #[must_use]
+    pub fn times(mut self, n: usize) -> Fault {
+        self.times = n;
+        self
+    }
+
+    fn matches(&self, req: &Request) -> bool {
+        req.path().starts_with(&self.path) && self.method.is_none_or(|m| m == req.method)
+    }
+}
+
+/// One request the fake received, and its status.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+    pub status: u16,
+}
+
+impl Logged {
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or(&self.target)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type Mutation = Box<dyn FnMut(&mut World) + Send>;
+
+/// A change to the workspace made when the `nth` request (from 1) matching `path` arrives,
+/// before it is answered.
+struct Hook {
+    method: Option<&'static str>,
+    path: String,
+    nth: usize,
+    seen: usize,
+    action: Option<Mutation>,
+}
+
+struct Shared {
+    options: Options,
+    world: Mutex<World>,
+    faults: Mutex<Vec<Fault>>,
+    hooks: Mutex<Vec<Hook>>,
+    log: Mutex<Vec<Logged>>,
+    /// The current rate-limit window: its number and the requests counted in it.
+    window: Mutex<(u64, u64)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub struct FakeIntercom {
+    server: server::Server,
+    shared: Arc<Shared>,
+}
+
+impl FakeIntercom {
+    /// Serves `world` on a free port of 127.0.0.1.
+    pub fn start(world: World, options: Options) -> std::io::Result<FakeIntercom> {
+        FakeIntercom::start_on("127.0.0.1:0", world, options)
+    }
+
+    pub fn start_on(addr: &str, world: World, options: Options) -> std::io::Result<FakeIntercom> {
+        let shared = Arc::new(Shared {
+            options,
+            world: Mutex::new(world),
+            faults: Mutex::new(Vec::new()),
+            hooks: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            window: Mutex::new((0, 0)),
+        });
+        let handler_state = Arc::clone(&shared);
+        let server = server::Server::start(addr, Arc::new(move |req| handle(&handler_state, req)))?;
+        Ok(FakeIntercom { server, shared })
+    }
+
+    /// The base URL to give the tap, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The workspace, to read expectations from or to change.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        lock(&self.shared.world)
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        lock(&self.shared.faults).push(fault);
+    }
+
+    /// Changes the workspace when the `nth` request (from 1) to a path starting with `path`
+    /// arrives, before answering it: for records edited while a sync runs.
+    pub fn on_request(
+        &self,
+        method: Option<&'static str>,
+        path: &str,
+        nth: usize,
+        action: impl FnMut(&mut World) + Send + 'static,
+    ) {
+        lock(&self.shared.hooks).push(Hook {
+            method,
+            path: path.into(),
+            nth,
+            seen: 0,
+            action: Some(Box::new(action)),
+        });
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Logged> {
+        lock(&self.shared.log).clone()
+    }
+
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn handle(shared: &Shared, req: &Request) -> Response {
+    let mut response = answer(shared, req);
+    if response.delay.is_zero() {
+        response.delay = shared.options.latency;
+    }
+    lock(&shared.log).push(Logged {
+        method: req.method.clone(),
+        target: req.target.clone(),
+        headers: req.headers.clone(),
+        body: serde_json::from_slice(&req.body).ok(),
+        status: response.status,
+    });
+    response
+}
+
+fn answer(shared: &Shared, req: &Request) -> Response {
+    let expected = format!("Bearer {}", shared.options.token);
+    if req.header("authorization") != Some(expected.as_str()) {
+        // No rate-limit headers on unauthenticated answers, as with Intercom.
+        return api::error(401, "unauthorized", "Access Token Invalid");
+    }
+    let fault = {
+        let mut faults = lock(&shared.faults);
+        faults.iter_mut().find_map(|f| {
+            if !f.matches(req) {
+                return None;
+            }
+            f.seen += 1;
+            (f.seen > f.skip && f.seen <= f.skip + f.times).then_some(f.kind)
+        })
+    };
+    let rate = rate_headers(shared, fault == Some(FaultKind::RateLimited));
+    if let Some((_, over)) = &rate {
+        if *over {
+            let mut r = api::error(429, "rate_limit_exceeded", "Exceeded rate limit");
+            r.headers = rate.map(|(h, _)| h).unwrap_or_default();
+            return r;
+        }
+    }
+    let mut response = match fault {
+        Some(FaultKind::Status(status)) => {
+            let code = if status >= 500 {
+                "server_error"
+            } else {
+                "client_error"
+            };
+            api::error(status, code, "Injected failure")
+        }
+        Some(FaultKind::NotJson) => Response {
+            status: 200,
+            headers: Vec::new(),
+            body: b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+            delivery: Delivery::Whole,
+            delay: Duration::ZERO,
+        },
+        Some(FaultKind::Dropped) => Response {
+            status: 0,
+            headers: Vec::new(),
+            body: Vec::new(),
+            delivery: Delivery::Dropped,
+            delay: Duration::ZERO,
+        },
+        _ => {
+            run_hooks(shared, req);
+            let mut world = lock(&shared.world);
+            api::route(req, &mut world)
+        }
+    };
+    match fault {
+        Some(FaultKind::Truncated) => response.delivery = Delivery::Truncated,
+        Some(FaultKind::Slow(d)) => response.delay = d,
+        _ => {}
+    }
+    if let Some((headers, _)) = rate {
+        response.headers.extend(headers);
+    }
+    response
+}
+
+fn run_hooks(shared: &Shared, req: &Request) {
+    let mut due: Vec<Mutation> = Vec::new();
+    for hook in lock(&shared.hooks).iter_mut() {
+        if req.path().starts_with(&hook.path) && hook.method.is_none_or(|m| m == req.method) {
+            hook.seen += 1;
+            if hook.seen == hook.nth {
+                due.extend(hook.action.take());
+            }
+        }
+    }
+    for mut action in due {
+        action(&mut lock(&shared.world));
+    }
+}
+
+/// Counts the request in its window; returns the headers and whether the limit is exceeded.
+fn rate_headers(shared: &Shared, force_limited: bool) -> Option<(Vec<(String, String)>, bool)> {
+    let limit = shared.options.rate_limit?;
+    let now = now_secs();
+    let window = now / limit.window_secs;
+    let mut state = lock(&shared.window);
+    if state.0 != window {
+        *state = (window, 0);
+    }
+    state.1 += 1;
+    let over = force_limited || state.1 > limit.limit;
+    let remaining = if force_limited {
+        0
+    } else {
+        limit.limit.saturating_sub(state.1)
+    };
+    let reset = (window + 1) * limit.window_secs;
+    Some((
+        vec![
+            ("X-RateLimit-Limit".into(), limit.limit.to_string()),
+            ("X-RateLimit-Remaining".into(), remaining.to_string()),
+            ("X-RateLimit-Reset".into(), reset.to_string()),
+        ],
+        over,
+    ))
+}

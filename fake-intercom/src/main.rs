@@ -1,0 +1,87 @@
+//! `fake-intercom`: serves a generated workspace on loopback until stopped.
+//!
+//! ```text
+//! fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N]
+//!               [--rate-limit N] [--port-file PATH]
+//! ```
+//!
+//! Prints `listening on http://127.0.0.1:PORT` on stdout (and writes the URL to `--port-file`),
+//! then serves until it is killed.
+
+#![allow(clippy::print_stdout)] // the fake is not the tap: its stdout is for the person running it
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use fake_intercom::{FakeIntercom, Options, RateLimit, Size, TOKEN, World};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("fake-intercom: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut addr = "127.0.0.1:0".to_owned();
+    let mut size = Size::demo();
+    let mut seed = 42;
+    let mut options = Options::default();
+    let mut port_file = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => addr = value()?,
+            "--size" => {
+                let name = value()?;
+                size = Size::named(&name)
+                    .ok_or_else(|| format!("unknown size {name}: small, demo or large"))?;
+            }
+            "--seed" => seed = value()?.parse().map_err(|_| "--seed needs a number")?,
+            "--latency-ms" => {
+                let ms: u64 = value()?
+                    .parse()
+                    .map_err(|_| "--latency-ms needs a number")?;
+                options.latency = Duration::from_millis(ms);
+            }
+            "--rate-limit" => {
+                let limit: u64 = value()?
+                    .parse()
+                    .map_err(|_| "--rate-limit needs a number")?;
+                options.rate_limit = Some(RateLimit {
+                    limit,
+                    window_secs: 10,
+                });
+            }
+            "--port-file" => port_file = Some(value()?),
+            "--help" | "-h" => {
+                println!(
+                    "fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N] [--rate-limit N-per-10s] [--port-file PATH]"
+                );
+                println!("Serves a fake Intercom workspace; the token is {TOKEN}.");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if !addr.starts_with("127.") && !addr.starts_with("localhost") && !addr.starts_with("[::1]") {
+        return Err(format!(
+            "refusing to listen on {addr}: the fake serves loopback only"
+        ));
+    }
+    let world = World::generate(seed, size);
+    let fake = FakeIntercom::start_on(&addr, world, options)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    if let Some(path) = port_file {
+        std::fs::write(&path, fake.url()).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    println!("listening on {}", fake.url());
+    // Serve until killed; the server's threads do the work.
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,912 @@
+//! The data of a fake Intercom workspace, generated from a seed, in Intercom 2.14's shapes.
+//!
+//! Everything is kept as JSON in the shape Intercom sends, with two differences that the
+//! endpoints undo when they answer: a contact's addressable lists hold every item (the API
+//! shows at most 10 and says `has_more`), and conversations and tickets hold all their parts
+//! (the API shows at most the 500 newest parts of a conversation).
+
+use serde_json::{Value, json};
+
+/// The generator's clock: data is spread over the year before this instant (2024-06-01).
+pub const BASE: i64 = 1_717_200_000;
+const SPAN: i64 = 365 * 86_400;
+
+/// Deterministic randomness (splitmix64): the same seed gives the same workspace.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        let len = u64::try_from(items.len()).unwrap_or(u64::MAX);
+        &items[usize::try_from(self.below(len)).unwrap_or(0)]
+    }
+
+    pub fn hex(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| char::from(b"0123456789abcdef"[usize::try_from(self.below(16)).unwrap_or(0)]))
+            .collect()
+    }
+
+    /// A Unix time in the generator's year.
+    pub fn time(&mut self) -> i64 {
+        BASE - SPAN + i64::try_from(self.below(u64::try_from(SPAN).unwrap_or(1))).unwrap_or(0)
+    }
+}
+
+/// How big a workspace to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub admins: usize,
+    pub teams: usize,
+    pub tags: usize,
+    pub user_segments: usize,
+    pub company_segments: usize,
+    pub help_centers: usize,
+    pub collections: usize,
+    pub contacts: usize,
+    pub companies: usize,
+    pub conversations: usize,
+    /// Parts per conversation vary from 1 to twice this.
+    pub parts_per_conversation: usize,
+    pub tickets: usize,
+    pub articles: usize,
+    pub activity_logs: usize,
+}
+
+impl Size {
+    /// A handful of everything: quick tests.
+    pub fn small() -> Size {
+        Size {
+            admins: 6,
+            teams: 3,
+            tags: 14,
+            user_segments: 5,
+            company_segments: 4,
+            help_centers: 2,
+            collections: 7,
+            contacts: 60,
+            companies: 25,
+            conversations: 30,
+            parts_per_conversation: 4,
+            tickets: 12,
+            articles: 9,
+            activity_logs: 40,
+        }
+    }
+
+    /// The README's demo: a small company's workspace.
+    pub fn demo() -> Size {
+        Size {
+            admins: 25,
+            teams: 6,
+            tags: 60,
+            user_segments: 20,
+            company_segments: 10,
+            help_centers: 2,
+            collections: 40,
+            contacts: 3_000,
+            companies: 800,
+            conversations: 1_500,
+            parts_per_conversation: 6,
+            tickets: 400,
+            articles: 120,
+            activity_logs: 1_000,
+        }
+    }
+
+    /// Tens of thousands of records, for benchmarks.
+    pub fn large() -> Size {
+        Size {
+            admins: 80,
+            teams: 12,
+            tags: 200,
+            user_segments: 60,
+            company_segments: 30,
+            help_centers: 3,
+            collections: 150,
+            contacts: 40_000,
+            companies: 8_000,
+            conversations: 10_000,
+            parts_per_conversation: 8,
+            tickets: 3_000,
+            articles: 600,
+            activity_logs: 8_000,
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Size> {
+        match name {
+            "small" => Some(Size::small()),
+            "demo" => Some(Size::demo()),
+            "large" => Some(Size::large()),
+            _ => None,
+        }
+    }
+}
+
+/// A fake workspace.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub admins: Vec<Value>,
+    pub teams: Vec<Value>,
+    pub tags: Vec<Value>,
+    pub user_segments: Vec<Value>,
+    pub company_segments: Vec<Value>,
+    pub ticket_types: Vec<Value>,
+    pub ticket_states: Vec<Value>,
+    pub subscription_types: Vec<Value>,
+    /// Data attributes per model (`contact`, `company`, `conversation`).
+    pub data_attributes: Vec<(String, Vec<Value>)>,
+    pub help_centers: Vec<Value>,
+    pub collections: Vec<Value>,
+    pub contacts: Vec<Value>,
+    /// Notes of contacts, by contact id, for `GET /contacts/{id}/notes`.
+    pub notes: Vec<Value>,
+    pub companies: Vec<Value>,
+    /// Conversations with every part under `conversation_parts.conversation_parts`.
+    pub conversations: Vec<Value>,
+    pub tickets: Vec<Value>,
+    pub articles: Vec<Value>,
+    pub activity_logs: Vec<Value>,
+}
+
+const FIRST: &[&str] = &[
+    "Ada", "Ben", "Chloé", "Dmitri", "Ewa", "Farah", "Goran", "Hana", "Ines", "José", "Kai",
+    "Lena", "Mei", "Nadia", "Omar", "Priya",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Okafor", "Martin", "Petrov", "Kowalska", "Haddad", "Ilić", "Sato", "Ferreira",
+    "García", "Müller", "Nakamura", "Zhang", "Rossi",
+];
+const WORDS: &[&str] = &[
+    "billing",
+    "onboarding",
+    "vip",
+    "churn-risk",
+    "trial",
+    "enterprise",
+    "bug",
+    "feature",
+    "refund",
+    "priority",
+    "beta",
+    "partner",
+    "api",
+    "mobile",
+    "security",
+];
+const COUNTRIES: &[(&str, &str, &str)] = &[
+    ("France", "FR", "EU"),
+    ("Japan", "JP", "AS"),
+    ("Brazil", "BR", "SA"),
+    ("Kenya", "KE", "AF"),
+    ("Canada", "CA", "NA"),
+];
+
+impl World {
+    pub fn generate(seed: u64, size: Size) -> World {
+        let mut rng = Rng::new(seed);
+        let mut w = World::default();
+        w.admins
+            .extend((0..size.admins).map(|i| admin(&mut rng, i, size.teams)));
+        let admin_ids: Vec<i64> = w
+            .admins
+            .iter()
+            .map(|a| a["id"].as_str().unwrap_or("0").parse().unwrap_or(0))
+            .collect();
+        w.teams = (0..size.teams)
+            .map(|i| team(&mut rng, i, &admin_ids))
+            .collect();
+        w.tags = (0..size.tags).map(|i| tag(&mut rng, i)).collect();
+        w.user_segments = (0..size.user_segments)
+            .map(|i| {
+                segment(
+                    &mut rng,
+                    i,
+                    Some(if i % 3 == 2 { "contact" } else { "user" }),
+                )
+            })
+            .collect();
+        w.company_segments = (0..size.company_segments)
+            .map(|i| segment(&mut rng, i + 1000, None))
+            .collect();
+        w.ticket_states = ticket_states(&mut rng);
+        w.ticket_types = ticket_types(&mut rng, &w.ticket_states);
+        for state in &mut w.ticket_states {
+            let stubs: Vec<Value> = w.ticket_types.iter().map(ticket_type_stub).collect();
+            state["ticket_types"] = json!({"type": "list", "data": stubs});
+        }
+        w.subscription_types = subscription_types();
+        w.data_attributes = vec![
+            ("contact".into(), data_attributes(&mut rng, "contact")),
+            ("company".into(), data_attributes(&mut rng, "company")),
+            (
+                "conversation".into(),
+                data_attributes(&mut rng, "conversation"),
+            ),
+        ];
+        w.help_centers = (0..size.help_centers)
+            .map(|i| help_center(&mut rng, i))
+            .collect();
+        w.collections = (0..size.collections)
+            .map(|i| collection(&mut rng, i, size.help_centers))
+            .collect();
+        w.companies = (0..size.companies)
+            .map(|i| company(&mut rng, i, &w.tags, &w.company_segments))
+            .collect();
+        for i in 0..size.contacts {
+            let (contact, notes) = contact(&mut rng, i, &w);
+            w.contacts.push(contact);
+            w.notes.extend(notes);
+        }
+        w.refresh_counts();
+        w.conversations = (0..size.conversations)
+            .map(|i| conversation(&mut rng, i, size.parts_per_conversation, &w))
+            .collect();
+        w.tickets = (0..size.tickets).map(|i| ticket(&mut rng, i, &w)).collect();
+        w.articles = (0..size.articles)
+            .map(|i| article(&mut rng, i, &w))
+            .collect();
+        w.activity_logs = (0..size.activity_logs)
+            .map(|i| activity_log(&mut rng, i, &w))
+            .collect();
+        w
+    }
+
+    /// Recomputes the counts Intercom derives from the data (segment sizes, users per company).
+    pub fn refresh_counts(&mut self) {
+        for segment in &mut self.user_segments {
+            let id = segment["id"].clone();
+            let n = self
+                .contacts
+                .iter()
+                .filter(|c| c["_segments"].as_array().is_some_and(|s| s.contains(&id)))
+                .count();
+            segment["count"] = json!(n);
+        }
+        for segment in &mut self.company_segments {
+            let id = segment["id"].clone();
+            let n = self
+                .companies
+                .iter()
+                .filter(|c| {
+                    c["segments"]["segments"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|x| x["id"] == id))
+                })
+                .count();
+            segment["count"] = json!(n);
+        }
+        for company in &mut self.companies {
+            let id = company["id"].clone();
+            let n = self
+                .contacts
+                .iter()
+                .filter(|c| {
+                    c["companies"]["data"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|x| x["id"] == id))
+                })
+                .count();
+            company["user_count"] = json!(n);
+        }
+    }
+
+    /// Every conversation's parts in the order Intercom keeps them (oldest first).
+    pub fn parts_of(conversation: &Value) -> &[Value] {
+        conversation["conversation_parts"]["conversation_parts"]
+            .as_array()
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+fn admin(rng: &mut Rng, i: usize, teams: usize) -> Value {
+    let first = rng.pick(FIRST);
+    let last = rng.pick(LAST);
+    let id = format!("{}", 1_000_000 + i * 7 + 3);
+    let team_ids: Vec<usize> = (0..teams)
+        .filter(|t| (i + t) % 3 == 0)
+        .map(|t| 100 + t)
+        .collect();
+    // Intercom sends avatar as an object, but the spec and some answers make it a bare URL.
+    let avatar = if i % 4 == 1 {
+        json!(format!(
+            "https://static.intercomassets.com/avatars/{id}/square_128/pic.png"
+        ))
+    } else {
+        json!({"type": "avatar", "image_url": format!("https://static.intercomassets.com/avatars/{id}/square_128/pic.png")})
+    };
+    json!({
+        "type": "admin",
+        "id": id,
+        "name": format!("{first} {last}"),
+        "email": format!("{}.{}{i}@example.com", first.to_lowercase(), last.to_lowercase()),
+        "job_title": if rng.chance(70) { json!(rng.pick(&["Support Engineer", "Success Manager", "Founder", "Agent"])) } else { Value::Null },
+        "away_mode_enabled": rng.chance(10),
+        "away_mode_reassign": rng.chance(50),
+        "away_status_reason_id": if rng.chance(10) { json!(12345) } else { Value::Null },
+        "has_inbox_seat": rng.chance(85),
+        "team_ids": team_ids,
+        "avatar": avatar,
+        "team_priority_level": if team_ids.is_empty() { Value::Null } else { json!({"primary_team_ids": [team_ids[0]], "secondary_team_ids": &team_ids[1..]}) },
+    })
+}
+
+fn team(rng: &mut Rng, i: usize, admin_ids: &[i64]) -> Value {
+    let members: Vec<i64> = admin_ids
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| (a + i) % 3 == 0)
+        .map(|(_, id)| *id)
+        .collect();
+    json!({
+        "type": "team",
+        "id": (100 + i).to_string(),
+        "name": format!("Team {}", rng.pick(&["Support", "Sales", "Billing", "Tier 2", "EMEA", "APAC"])),
+        "admin_ids": members,
+        "admin_priority_level": {"primary_admin_ids": members.iter().take(1).collect::<Vec<_>>(), "secondary_admin_ids": members.iter().skip(1).collect::<Vec<_>>()},
+        "assignment_limit": if rng.chance(50) { json!(rng.below(20) + 1) } else { Value::Null },
+        "distribution_method": if rng.chance(50) { json!("round_robin") } else { json!("balanced") },
+    })
+}
+
+fn tag(rng: &mut Rng, i: usize) -> Value {
+    json!({"type": "tag", "id": (5_000 + i).to_string(), "name": format!("{}-{i}", rng.pick(WORDS))})
+}
+
+fn segment(rng: &mut Rng, i: usize, person_type: Option<&str>) -> Value {
+    let created = rng.time();
+    let updated = created + i64::try_from(rng.below(86_400 * 60)).unwrap_or(0);
+    let mut s = json!({
+        "type": "segment",
+        "id": format!("{:024x}", 0x5f00_0000_0000_0000_u64 + u64::try_from(i).unwrap_or(0)),
+        "name": format!("{} {}", rng.pick(&["Active", "Paying", "Dormant", "New", "At risk"]), i),
+        "created_at": created,
+        "updated_at": updated,
+        "count": 0,
+    });
+    if let Some(p) = person_type {
+        s["person_type"] = json!(p);
+    }
+    s
+}
+
+fn ticket_states(rng: &mut Rng) -> Vec<Value> {
+    [("submitted", "Submitted"), ("in_progress", "In progress"), ("waiting_on_customer", "Waiting on you"), ("resolved", "Resolved"), ("resolved", "Closed as duplicate")]
+        .iter()
+        .enumerate()
+        .map(|(i, (category, label))| {
+            json!({"type": "ticket_state", "id": (7_000 + i).to_string(), "category": category,
+                   "internal_label": label, "external_label": label, "archived": i == 4 && rng.chance(50)})
+        })
+        .collect()
+}
+
+fn ticket_state_stub(state: &Value) -> Value {
+    json!({"type": "ticket_state", "id": state["id"], "category": state["category"],
+           "internal_label": state["internal_label"], "external_label": state["external_label"]})
+}
+
+fn ticket_types(rng: &mut Rng, states: &[Value]) -> Vec<Value> {
+    [("Bug report", "Tracker", "🐞"), ("Refund request", "Customer", "💸"), ("Access review", "Back-office", "🔐")]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, category, icon))| {
+            let id = 9_000 + i;
+            let created = rng.time();
+            let attrs: Vec<Value> = ["_default_title_", "_default_description_", "severity"]
+                .iter()
+                .enumerate()
+                .map(|(j, attr)| {
+                    json!({"type": "ticket_type_attribute", "id": (9_100 + i * 10 + j).to_string(), "workspace_id": "abc123",
+                           "name": attr, "description": format!("The {attr}"),
+                           "data_type": if j == 2 { "list" } else { "string" },
+                           "input_options": if j == 2 { json!({"list_options": [{"id": "1", "label": "High"}, {"id": "2", "label": "Low"}]}) } else { json!({"multiline": j == 1}) },
+                           "order": j, "required_to_create": j == 0, "required_to_create_for_contacts": false,
+                           "visible_on_create": true, "visible_to_contacts": j < 2, "default": j < 2,
+                           "ticket_type_id": id, "archived": false, "created_at": created, "updated_at": created + 60})
+                })
+                .collect();
+            // The spec and its examples disagree on the attribute list's envelope: use both.
+            let attribute_list = if i == 1 {
+                json!({"type": "ticket_type_attributes.list", "ticket_type_attributes": attrs})
+            } else {
+                json!({"type": "list", "data": attrs})
+            };
+            json!({
+                "type": "ticket_type", "id": id.to_string(), "category": category, "name": name,
+                "description": format!("{name} tickets"), "icon": icon, "workspace_id": "abc123",
+                "ticket_type_attributes": attribute_list, "archived": false,
+                "created_at": created, "updated_at": created + 3_600, "is_internal": i == 2,
+                "ticket_states": {"type": "list", "data": states.iter().map(ticket_state_stub).collect::<Vec<_>>()},
+            })
+        })
+        .collect()
+}
+
+fn ticket_type_stub(t: &Value) -> Value {
+    json!({"type": "ticket_type", "id": t["id"], "name": t["name"], "description": t["description"],
+           "icon": t["icon"], "archived": t["archived"], "is_internal": t["is_internal"], "category": t["category"]})
+}
+
+fn subscription_types() -> Vec<Value> {
+    [("Newsletter", "opt_out", "email"), ("Product updates", "opt_in", "email"), ("SMS alerts", "opt_in", "sms_message")]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, consent, content))| {
+            let translation = json!({"name": name, "description": format!("{name} from us"), "locale": "en"});
+            json!({"type": "subscription", "id": (140 + i).to_string(), "state": if i == 2 { "draft" } else { "live" },
+                   "default_translation": translation, "translations": [translation],
+                   "consent_type": consent, "content_types": [content]})
+        })
+        .collect()
+}
+
+fn data_attributes(rng: &mut Rng, model: &str) -> Vec<Value> {
+    let standard: &[(&str, &str, &str)] = match model {
+        "contact" => &[
+            ("name", "name", "string"),
+            ("email", "email", "string"),
+            ("id", "id", "string"),
+            ("created_at", "created_at", "date"),
+            ("last_seen_at", "last_seen_at", "date"),
+            ("owner_id", "owner_id", "integer"),
+        ],
+        // Intercom's own example has two attributes named "name" and two named "id".
+        "company" => &[
+            ("name", "name", "string"),
+            ("name", "plan.name", "string"),
+            ("id", "id", "string"),
+            ("id", "plan.id", "string"),
+            ("monthly_spend", "monthly_spend", "float"),
+        ],
+        _ => &[
+            ("state", "state", "string"),
+            ("priority", "priority", "string"),
+        ],
+    };
+    let mut out: Vec<Value> = standard
+        .iter()
+        .map(|(name, full, kind)| {
+            let mut a = json!({"type": "data_attribute", "model": model, "name": name, "full_name": full,
+                   "label": name.replace('_', " "), "description": format!("The {} of the {model}", full.replace('.', " ")),
+                   "data_type": kind, "api_writable": false, "ui_writable": false, "messenger_writable": false,
+                   "custom": false, "archived": false});
+            if model == "conversation" {
+                // The 2.14 schema knows only contact and company models; leave it out here.
+                a.as_object_mut().map(|o| o.remove("model"));
+            }
+            a
+        })
+        .collect();
+    for j in 0..4 {
+        let created = rng.time();
+        let name = format!("{}_{j}", rng.pick(WORDS).replace('-', "_"));
+        let mut a = json!({"type": "data_attribute", "id": 12_000 + j + out.len() * 10, "model": model, "name": name,
+            "full_name": format!("custom_attributes.{name}"), "label": name, "description": if j == 3 { Value::Null } else { json!(format!("Custom {name}")) },
+            "data_type": (["string", "integer", "boolean", "date"][j]), "options": if j == 0 { json!(["a", "b"]) } else { json!([]) },
+            "api_writable": true, "ui_writable": true, "messenger_writable": j == 0, "custom": true, "archived": j == 2,
+            "created_at": created, "updated_at": created + 100, "admin_id": "1000003"});
+        if model == "conversation" {
+            a.as_object_mut().map(|o| o.remove("model"));
+        }
+        out.push(a);
+    }
+    out
+}
+
+fn help_center(rng: &mut Rng, i: usize) -> Value {
+    let created = rng.time();
+    json!({"id": (300 + i).to_string(), "workspace_id": "abc123", "created_at": created, "updated_at": created + 500,
+           "identifier": format!("help-{i}"), "website_turned_on": i == 0, "display_name": format!("Help Center {i}"),
+           "url": format!("https://help{i}.example.com"), "custom_domain": if i == 0 { json!("help.example.com") } else { Value::Null }})
+}
+
+fn collection(rng: &mut Rng, i: usize, help_centers: usize) -> Value {
+    let created = rng.time();
+    json!({"id": (400 + i).to_string(), "type": "collection", "workspace_id": "abc123",
+           "name": format!("Collection {i}"), "description": if i % 3 == 0 { Value::Null } else { json!(format!("About {}", rng.pick(WORDS))) },
+           "created_at": created, "updated_at": created + 900, "url": format!("https://help.example.com/collections/{i}"),
+           "icon": "book", "order": i + 1, "default_locale": "en",
+           "translated_content": {"type": "group_translated_content", "fr": {"type": "group_content", "name": format!("Collection {i}"), "description": ""}},
+           "parent_id": if i > 2 && i % 2 == 0 { json!((400 + i / 2).to_string()) } else { Value::Null },
+           "help_center_id": if help_centers == 0 { Value::Null } else { json!(300 + i % help_centers) }})
+}
+
+fn company(rng: &mut Rng, i: usize, tags: &[Value], segments: &[Value]) -> Value {
+    let created = rng.time();
+    let updated = created + i64::try_from(rng.below(86_400 * 90)).unwrap_or(0);
+    let tag_list: Vec<Value> = tags
+        .iter()
+        .skip(i % 5)
+        .step_by(7)
+        .take(3)
+        .map(|t| json!({"type": "tag", "id": t["id"], "name": t["name"]}))
+        .collect();
+    let segment_list: Vec<Value> = segments
+        .iter()
+        .skip(i % 3)
+        .step_by(3)
+        .take(2)
+        .cloned()
+        .collect();
+    json!({
+        "type": "company",
+        "id": format!("6{:023x}", i),
+        "company_id": format!("remote-{i}"),
+        "name": format!("{} {}", rng.pick(&["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay"]), i),
+        "app_id": "abc123",
+        "plan": if i % 4 == 0 { json!({}) } else { json!({"type": "plan", "id": (i % 3).to_string(), "name": (["free", "pro", "enterprise"][i % 3])}) },
+        "remote_created_at": created - 86_400,
+        "created_at": created,
+        "updated_at": updated,
+        "last_request_at": if rng.chance(80) { json!(updated - 60) } else { Value::Null },
+        "size": if rng.chance(70) { json!(rng.below(5_000)) } else { Value::Null },
+        "website": format!("https://company{i}.example.com"),
+        "industry": rng.pick(&["Software", "Retail", "Health"]),
+        "monthly_spend": if i % 2 == 0 { json!(rng.below(10_000)) } else { json!(f64::from(u32::try_from(rng.below(100_000)).unwrap_or(0)) / 100.0) },
+        "session_count": rng.below(500),
+        "user_count": 0,
+        "custom_attributes": {"tier": (["gold", "silver"][i % 2]), "seats": rng.below(100), "churned": i % 11 == 0},
+        "tags": {"type": "tag.list", "tags": tag_list},
+        "segments": {"type": "segment.list", "segments": segment_list},
+    })
+}
+
+fn stub_list(kind: &str, ids: &[String], url: String, path: &str) -> Value {
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"type": kind, "id": id, "url": format!("/{path}/{id}")}))
+        .collect();
+    json!({"type": "list", "data": data, "url": url, "total_count": ids.len(), "has_more": false})
+}
+
+#[allow(clippy::too_many_lines)] // one JSON literal: the shape of a contact
+fn contact(rng: &mut Rng, i: usize, w: &World) -> (Value, Vec<Value>) {
+    let id = format!(
+        "{:024x}",
+        0x6500_0000_0000_0000_u64 + u64::try_from(i).unwrap_or(0)
+    );
+    let created = rng.time();
+    let updated = created + i64::try_from(rng.below(86_400 * 120)).unwrap_or(0);
+    let first = rng.pick(FIRST);
+    let last = rng.pick(LAST);
+    let role = if i % 4 == 3 { "lead" } else { "user" };
+    // Every 9th contact has more than 10 tags, companies and notes, so that the API truncates.
+    let many = i % 9 == 4;
+    let tag_ids: Vec<String> = w
+        .tags
+        .iter()
+        .skip(i % 3)
+        .step_by(if many { 1 } else { 5 })
+        .take(if many { 13 } else { 2 })
+        .map(|t| t["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let company_ids: Vec<String> = if w.companies.is_empty() {
+        Vec::new()
+    } else {
+        (0..if many { 12 } else { i % 3 })
+            .map(|k| {
+                w.companies[(i * 7 + k * 13) % w.companies.len()]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut company_ids = company_ids;
+    company_ids.sort();
+    company_ids.dedup();
+    let note_count = if many { 11 } else { i % 3 };
+    let notes: Vec<Value> = (0..note_count)
+        .map(|k| {
+            json!({"type": "note", "id": format!("{}", 80_000_000 + i * 20 + k), "created_at": created + i64::try_from(k).unwrap_or(0) * 60,
+                   "contact": {"type": "contact", "id": id}, "author": {"type": "admin", "id": w.admins.first().map_or(json!("1"), |a| a["id"].clone())},
+                   "body": format!("<p>Note {k} about {first}</p>")})
+        })
+        .collect();
+    let note_ids: Vec<String> = notes
+        .iter()
+        .map(|n| n["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let subs_in: Vec<String> = if i % 2 == 0 {
+        vec!["141".into()]
+    } else {
+        Vec::new()
+    };
+    let subs_out: Vec<String> = if i % 5 == 0 {
+        vec!["140".into()]
+    } else {
+        Vec::new()
+    };
+    let segments: Vec<Value> = w
+        .user_segments
+        .iter()
+        .filter(|s| (i + s["name"].as_str().map_or(0, str::len)) % 4 == 0)
+        .map(|s| s["id"].clone())
+        .collect();
+    let (country, code, continent) = *rng.pick(COUNTRIES);
+    let contact = json!({
+        "type": "contact",
+        "id": id,
+        "workspace_id": "abc123",
+        "external_id": if role == "user" { json!(format!("user-{i}")) } else { Value::Null },
+        "role": role,
+        "email": format!("{}.{}{i}@example.org", first.to_lowercase(), last.to_lowercase()),
+        "email_domain": "example.org",
+        "phone": if rng.chance(30) { json!(format!("+3361234{i:04}")) } else { Value::Null },
+        "name": format!("{first} {last}"),
+        "owner_id": if rng.chance(40) { w.admins.first().map_or(Value::Null, |a| json!(a["id"].as_str().unwrap_or("0").parse::<i64>().unwrap_or(0))) } else { Value::Null },
+        "has_hard_bounced": false,
+        "marked_email_as_spam": false,
+        "unsubscribed_from_emails": i % 10 == 0,
+        "created_at": created,
+        "updated_at": updated,
+        "signed_up_at": if role == "user" { json!(created) } else { Value::Null },
+        "last_seen_at": if rng.chance(80) { json!(updated - 30) } else { Value::Null },
+        "last_replied_at": Value::Null,
+        "last_contacted_at": if rng.chance(50) { json!(updated - 3_600) } else { Value::Null },
+        "last_email_opened_at": Value::Null,
+        "last_email_clicked_at": Value::Null,
+        "language_override": Value::Null,
+        "browser": rng.pick(&["chrome", "firefox", "safari"]),
+        "browser_version": "120.0",
+        "browser_language": "en-US",
+        "os": rng.pick(&["Linux", "OS X 14", "Windows 11"]),
+        "android_app_name": Value::Null, "android_app_version": Value::Null, "android_device": Value::Null,
+        "android_os_version": Value::Null, "android_sdk_version": Value::Null, "android_last_seen_at": Value::Null,
+        "ios_app_name": Value::Null, "ios_app_version": Value::Null, "ios_device": Value::Null,
+        "ios_os_version": Value::Null, "ios_sdk_version": Value::Null, "ios_last_seen_at": Value::Null,
+        "custom_attributes": {"plan": (["free", "pro"][i % 2]), "seats": i % 17, "beta": i % 2 == 0, "score": 0.5},
+        "avatar": if i % 6 == 0 { json!({"type": "avatar", "image_url": format!("https://example.org/a/{i}.png")}) } else { Value::Null },
+        "tags": stub_list("tag", &tag_ids, format!("/contacts/{id}/tags"), "tags"),
+        "notes": stub_list("note", &note_ids, format!("/contacts/{id}/notes"), "notes"),
+        "companies": stub_list("company", &company_ids, format!("/contacts/{id}/companies"), "companies"),
+        "opted_in_subscription_types": stub_list("subscription", &subs_in, format!("/contacts/{id}/subscriptions"), "subscriptions"),
+        "opted_out_subscription_types": stub_list("subscription", &subs_out, format!("/contacts/{id}/subscriptions"), "subscriptions"),
+        "location": {"type": "location", "country": country, "region": Value::Null, "city": rng.pick(&["Paris", "Osaka", "Recife", "Nairobi", "Toronto"]),
+                     "country_code": code, "continent_code": continent},
+        "social_profiles": {"type": "list", "data": if i % 7 == 0 { json!([{"type": "social_profile", "name": "Twitter", "url": format!("https://twitter.com/u{i}")}]) } else { json!([]) }},
+        "utm_source": if i % 8 == 0 { json!("newsletter") } else { Value::Null },
+        "utm_campaign": Value::Null, "utm_content": Value::Null, "utm_medium": Value::Null, "utm_term": Value::Null,
+        "referrer": Value::Null,
+        "_segments": segments,
+    });
+    (contact, notes)
+}
+
+fn conversation(rng: &mut Rng, i: usize, parts_avg: usize, w: &World) -> Value {
+    let id = (100_000 + i).to_string();
+    let created = rng.time();
+    let contact = w.contacts.get((i * 11) % w.contacts.len().max(1));
+    let contact_ref = contact.map_or(
+        Value::Null,
+        |c| json!({"type": "contact", "id": c["id"], "external_id": c["external_id"]}),
+    );
+    let admin = w.admins.get(i % w.admins.len().max(1));
+    let admin_id = admin.map_or(Value::Null, |a| {
+        json!(a["id"].as_str().unwrap_or("0").parse::<i64>().unwrap_or(0))
+    });
+    let n_parts =
+        1 + usize::try_from(rng.below(u64::try_from(parts_avg * 2).unwrap_or(1))).unwrap_or(0);
+    let mut t = created;
+    let parts: Vec<Value> = (0..n_parts)
+        .map(|k| {
+            t += i64::try_from(rng.below(7_200) + 1).unwrap_or(1);
+            part(rng, i * 1_000 + k, t, admin, contact)
+        })
+        .collect();
+    let updated = t;
+    let open = i % 3 != 0;
+    let tags: Vec<Value> = w.tags.iter().skip(i % 4).step_by(9).take(2)
+        .map(|tag| json!({"type": "tag", "id": tag["id"], "name": tag["name"], "applied_at": created + 10, "applied_by": {"type": "admin", "id": admin.map_or(json!("1"), |a| a["id"].clone())}}))
+        .collect();
+    let mut c = json!({
+        "type": "conversation",
+        "id": id,
+        "title": if i % 4 == 0 { json!(format!("Question {i}")) } else { Value::Null },
+        "created_at": created,
+        "updated_at": updated,
+        "waiting_since": if open { json!(updated) } else { Value::Null },
+        "snoozed_until": Value::Null,
+        "open": open,
+        "state": if open { "open" } else { "closed" },
+        "read": i % 2 == 0,
+        "priority": if i % 5 == 0 { "priority" } else { "not_priority" },
+        "admin_assignee_id": if i % 6 == 0 { Value::Null } else { admin_id },
+        "team_assignee_id": if i % 2 == 0 { json!(100) } else { Value::Null },
+        "tags": {"type": "tag.list", "tags": tags},
+        "conversation_rating": if i % 5 == 1 { json!({"rating": 4, "remark": "ok", "created_at": updated, "contact": contact_ref, "teammate": {"type": "admin", "id": admin.map_or(json!("1"), |a| a["id"].clone())}}) } else { Value::Null },
+        "source": {"type": "conversation", "id": format!("{}", 400_000_000 + i), "delivered_as": "customer_initiated", "subject": "",
+                   "body": format!("<p>Hello, question number {i}</p>"), "author": {"type": "user", "id": contact.map_or(json!("x"), |c| c["id"].clone()), "name": contact.map_or(Value::Null, |c| c["name"].clone()), "email": contact.map_or(Value::Null, |c| c["email"].clone())},
+                   "attachments": [], "url": Value::Null, "redacted": false},
+        "contacts": {"type": "contact.list", "contacts": if contact_ref.is_null() { json!([]) } else { json!([contact_ref]) }},
+        // The spec calls the inner list `teammates`, Intercom's SDK `admins`: use both.
+        "teammates": if i % 2 == 0 { json!({"type": "admin.list", "teammates": [{"type": "admin", "id": admin.map_or(json!("1"), |a| a["id"].clone())}]}) } else { json!({"type": "admin.list", "admins": []}) },
+        "custom_attributes": {"Issue type": (["Billing", "Bug"][i % 2]), "Escalated": i % 7 == 0},
+        "first_contact_reply": {"created_at": created, "type": "conversation", "url": Value::Null},
+        "sla_applied": if i % 3 == 1 { json!({"type": "conversation_sla_summary", "sla_name": "VIP", "sla_status": "hit"}) } else { Value::Null },
+        "statistics": {"type": "conversation_statistics", "time_to_assignment": 0, "time_to_admin_reply": 120, "time_to_first_close": if open { Value::Null } else { json!(updated - created) },
+                       "first_contact_reply_at": created, "first_admin_reply_at": created + 120, "last_close_at": if open { Value::Null } else { json!(updated) },
+                       "count_reopens": 0, "count_assignments": 1, "count_conversation_parts": n_parts + 1, "last_closed_by_id": if open { Value::Null } else { json!("1000003") },
+                       "assigned_team_first_response_time": [{"team_id": 100, "team_name": "Team", "response_time": 120}], "handling_time": 300},
+        "linked_objects": {"type": "list", "total_count": 0, "has_more": false, "data": []},
+        "ai_agent_participated": i % 10 == 0,
+        "ai_agent": if i % 10 == 0 { json!({"source_type": "essentials_plan_setup", "resolution_state": "assumed_resolution", "rating": Value::Null, "created_at": created, "updated_at": created, "content_sources": {"type": "content_source.list", "total_count": 0, "content_sources": []}}) } else { Value::Null },
+        "topics": {"type": "topic.list", "topics": [], "total_count": 0},
+        "ticket": Value::Null,
+    });
+    c["conversation_parts"] = json!({"type": "conversation_part.list", "conversation_parts": parts, "total_count": n_parts});
+    c
+}
+
+fn part(rng: &mut Rng, n: usize, at: i64, admin: Option<&Value>, contact: Option<&Value>) -> Value {
+    let by_admin = n % 2 == 1;
+    let author = if by_admin {
+        admin.map_or(Value::Null, |a| json!({"type": "admin", "id": a["id"], "name": a["name"], "email": a["email"], "from_ai_agent": false, "is_ai_answer": false}))
+    } else {
+        contact.map_or(Value::Null, |c| json!({"type": "user", "id": c["id"], "name": c["name"], "email": c["email"], "from_ai_agent": false, "is_ai_answer": false}))
+    };
+    let part_type = if n % 5 == 3 { "assignment" } else { "comment" };
+    json!({
+        "type": "conversation_part",
+        // The spec types part ids as strings but its example sends a number: send both.
+        "id": if n % 3 == 0 { json!(u64::try_from(n).unwrap_or(0) + 1) } else { json!((n + 1).to_string()) },
+        "part_type": part_type,
+        "body": format!("<p>Message {n}: {}</p>", rng.pick(WORDS)),
+        "created_at": at,
+        "updated_at": at,
+        "notified_at": at,
+        "assigned_to": if part_type == "assignment" { admin.map_or(Value::Null, |a| json!({"type": "admin", "id": a["id"]})) } else { Value::Null },
+        "author": author,
+        "attachments": if n % 7 == 0 { json!([{"type": "upload", "name": "log.txt", "url": "https://example.org/log.txt", "content_type": "text/plain", "filesize": 1024, "width": Value::Null, "height": Value::Null}]) } else { json!([]) },
+        "external_id": Value::Null,
+        "redacted": false,
+        "email_message_metadata": Value::Null,
+        "metadata": Value::Null,
+        "state": "open",
+        "tags": [],
+        "event_details": Value::Null,
+        "app_package_code": Value::Null,
+    })
+}
+
+fn ticket(rng: &mut Rng, i: usize, w: &World) -> Value {
+    let created = rng.time();
+    let ticket_type = &w.ticket_types[i % w.ticket_types.len()];
+    let state = &w.ticket_states[i % w.ticket_states.len()];
+    let contact = w.contacts.get((i * 5) % w.contacts.len().max(1));
+    let admin = w.admins.get(i % w.admins.len().max(1));
+    let n_parts = 1 + i % 4;
+    let mut t = created;
+    let parts: Vec<Value> = (0..n_parts).map(|k| {
+        t += i64::try_from(rng.below(3_600) + 1).unwrap_or(1);
+        json!({"type": "ticket_part", "id": format!("{}", 700_000 + i * 10 + k), "part_type": if k == 0 { "ticket_state_updated_by_admin" } else { "comment" },
+               "body": if k == 0 { Value::Null } else { json!(format!("<p>Ticket reply {k}</p>")) },
+               "previous_ticket_state": "submitted", "ticket_state": state["category"], "created_at": t, "updated_at": t,
+               "assigned_to": Value::Null, "author": admin.map_or(Value::Null, |a| json!({"type": "admin", "id": a["id"], "name": a["name"], "email": a["email"]})),
+               "attachments": [], "external_id": Value::Null, "redacted": false})
+    }).collect();
+    let mut ticket_type_full = ticket_type.clone();
+    ticket_type_full["ticket_states"] = json!({"type": "list", "data": []});
+    json!({
+        "type": "ticket",
+        "id": (600 + i).to_string(),
+        "ticket_id": (i + 1).to_string(),
+        "category": ticket_type["category"],
+        "ticket_attributes": {"_default_title_": format!("Ticket {i}"), "_default_description_": "Something broke", "severity": (["High", "Low"][i % 2])},
+        "ticket_state": ticket_state_stub(state),
+        "ticket_type": ticket_type_full,
+        "contacts": {"type": "contact.list", "contacts": contact.map_or(json!([]), |c| json!([{"type": "contact", "id": c["id"], "external_id": c["external_id"]}]))},
+        "admin_assignee_id": if i % 3 == 0 { json!("0") } else { admin.map_or(json!("0"), |a| a["id"].clone()) },
+        "team_assignee_id": "0",
+        "created_at": created,
+        "updated_at": t,
+        "open": i % 4 != 3,
+        "snoozed_until": Value::Null,
+        "linked_objects": {"type": "list", "total_count": 0, "has_more": false, "data": []},
+        "ticket_parts": {"type": "ticket_part.list", "ticket_parts": parts, "total_count": n_parts},
+        "is_shared": i % 2 == 0,
+    })
+}
+
+fn article(rng: &mut Rng, i: usize, w: &World) -> Value {
+    let created = rng.time();
+    let updated = created + i64::try_from(rng.below(86_400 * 30)).unwrap_or(0);
+    let parent = w.collections.get(i % w.collections.len().max(1));
+    let parent_id = parent
+        .and_then(|p| p["id"].as_str())
+        .and_then(|s| s.parse::<i64>().ok());
+    json!({
+        "type": "article", "id": (20_000 + i).to_string(), "workspace_id": "abc123",
+        "title": format!("How to {} ({i})", rng.pick(WORDS)), "description": if i % 2 == 0 { json!("A guide") } else { Value::Null },
+        "body": format!("<p>Article {i} body</p>"),
+        "author_id": w.admins.first().map_or(json!(1), |a| json!(a["id"].as_str().unwrap_or("1").parse::<i64>().unwrap_or(1))),
+        "state": if i % 5 == 4 { "draft" } else { "published" },
+        "created_at": created, "updated_at": updated,
+        "url": if i % 5 == 4 { Value::Null } else { json!(format!("https://help.example.com/articles/{i}")) },
+        "parent_id": parent_id, "parent_ids": parent_id.map_or(json!([]), |p| json!([p])), "parent_type": if parent_id.is_some() { json!("collection") } else { Value::Null },
+        "default_locale": "en",
+        "translated_content": if i % 3 == 0 { json!({"type": "article_translated_content", "fr": {"type": "article_content", "title": "Comment faire", "state": "published"}}) } else { Value::Null },
+        "tags": {"type": "tag.list", "tags": w.tags.iter().skip(i % 6).take(1).map(|t| json!({"type": "tag", "id": t["id"], "name": t["name"]})).collect::<Vec<_>>()},
+    })
+}
+
+fn activity_log(rng: &mut Rng, i: usize, w: &World) -> Value {
+    let admin = w.admins.get(i % w.admins.len().max(1));
+    let kind = *rng.pick(&[
+        "admin_login_success",
+        "app_data_export",
+        "conversation_part_deletion",
+        "admin_away_mode_change",
+        "message_state_change",
+    ]);
+    json!({
+        "id": format!("{:08x}-0000-4000-8000-{:012x}", 0xa000_0000_u64 + u64::try_from(i).unwrap_or(0), i),
+        "performed_by": admin.map_or(Value::Null, |a| json!({"type": "admin", "id": a["id"], "email": a["email"], "ip": "203.0.113.7"})),
+        "metadata": match kind {
+            "admin_login_success" => json!({"sign_in_method": "email_password"}),
+            "admin_away_mode_change" => json!({"away_mode": true, "reassign_conversations": false}),
+            "message_state_change" => json!({"message_id": i, "message_title": "Welcome", "previous_state": "draft", "new_state": "live"}),
+            _ => json!({"before": "x", "after": "y", "expired_at": "2024-05-01T10:00:00Z"}),
+        },
+        "created_at": rng.time(),
+        "activity_type": kind,
+        "activity_description": format!("{} did {}", admin.map_or(json!("someone"), |a| a["name"].clone()), kind.replace('_', " ")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_workspace() {
+        let a = World::generate(7, Size::small());
+        let b = World::generate(7, Size::small());
+        assert_eq!(a.contacts, b.contacts);
+        assert_eq!(a.conversations, b.conversations);
+        assert_ne!(a.contacts, World::generate(8, Size::small()).contacts);
+    }
+
+    #[test]
+    fn some_lists_are_long_enough_to_be_truncated() {
+        let w = World::generate(1, Size::small());
+        assert!(
+            w.contacts
+                .iter()
+                .any(|c| c["tags"]["data"].as_array().unwrap().len() > 10)
+        );
+        assert!(
+            w.contacts
+                .iter()
+                .any(|c| c["notes"]["data"].as_array().unwrap().len() > 10)
+        );
+        assert!(
+            w.contacts
+                .iter()
+                .any(|c| c["companies"]["data"].as_array().unwrap().len() > 10)
+        );
+    }
+}

@@ -1,0 +1,632 @@
+//! Settings: read from JSON files and `TAP_INTERCOM_*` variables, then promoted to typed values.
+//!
+//! [`RawConfig`] is what a user writes; its doc comments and `schemars` attributes are the
+//! settings schema that `--about` prints and Meltano reads. [`Settings`] is what the rest of the
+//! tap uses: dates, durations, a checked base URL and a [`Secret`] token. Nothing past this
+//! module sees a raw setting string, and no error or log line ever shows the token.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{ConfigError, Error};
+use crate::jsonfile;
+
+/// The prefix of the environment variables that carry settings.
+pub const ENV_PREFIX: &str = "TAP_INTERCOM_";
+
+/// The settings a user writes in a config file, as the `--about` settings schema shows them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default)]
+#[schemars(title = "tap-intercom settings")]
+pub struct RawConfig {
+    /// Intercom access token: an app's access token from the Developer Hub, or an OAuth token.
+    /// Needed to sync; discovery and --about work without it.
+    #[schemars(with = "Option<String>", extend("secret" = true, "writeOnly" = true))]
+    pub access_token: Option<SecretString>,
+
+    /// Where a first sync starts: records updated (activity logs: created) at or after this
+    /// instant, RFC 3339 (e.g. 2024-01-01T00:00:00Z). Later runs continue from their bookmarks.
+    /// When unset, a first sync reads the whole history.
+    #[schemars(extend("format" = "date-time"))]
+    pub start_date: Option<String>,
+
+    /// Optional end of the extracted range, RFC 3339, exclusive: incremental streams skip records
+    /// changed at or after it, and bookmarks never pass it. For backfills in slices.
+    #[schemars(extend("format" = "date-time"))]
+    pub end_date: Option<String>,
+
+    /// Region of the Intercom workspace: us (api.intercom.io), eu (api.eu.intercom.io) or au
+    /// (api.au.intercom.io). Ignored when `base_url` is set.
+    #[schemars(extend("enum" = ["us", "eu", "au", null], "default" = "us"))]
+    pub region: Option<String>,
+
+    /// Base URL of the Intercom API, overriding region (e.g. a proxy, or the fake Intercom of the
+    /// tests on 127.0.0.1). Plain http is accepted only for loopback hosts.
+    #[schemars(extend("format" = "uri"))]
+    pub base_url: Option<String>,
+
+    /// Intercom API version, sent as the Intercom-Version header. The schemas follow 2.14.
+    #[schemars(with = "Option<String>", extend("default" = "2.14"))]
+    pub api_version: Option<Lenient<String>>,
+
+    /// Seconds one HTTP request may take, from connecting to the last byte of the body.
+    #[schemars(with = "Option<f64>", extend("default" = 300))]
+    pub request_timeout: Option<Lenient<f64>>,
+
+    /// User-Agent header sent to Intercom.
+    pub user_agent: Option<String>,
+
+    /// Seconds to re-read before each incremental bookmark, on top of the tap's own safety
+    /// margins. Re-read records are emitted again; targets upsert them by key.
+    #[schemars(with = "Option<u64>", extend("default" = 0))]
+    pub lookback_window: Option<Lenient<u64>>,
+
+    /// Most HTTP requests in flight at once, across all streams (conversation and ticket parts
+    /// are fetched this many at a time).
+    #[schemars(with = "Option<u64>", extend("default" = 8, "minimum" = 1, "maximum" = 64))]
+    pub max_concurrency: Option<Lenient<u64>>,
+
+    /// A request budget per minute for this tap, below the app's Intercom rate limit, to leave
+    /// room for other apps of the workspace. Unset: pace from Intercom's X-RateLimit headers only.
+    #[schemars(with = "Option<u64>", extend("minimum" = 1))]
+    pub max_requests_per_minute: Option<Lenient<u64>>,
+
+    /// How often a failed request (5xx, timeout, connection error, truncated body) is retried.
+    #[schemars(with = "Option<u64>", extend("default" = 5))]
+    pub max_retries: Option<Lenient<u64>>,
+
+    /// Seconds before the first retry; each further retry waits twice as long, with jitter.
+    #[schemars(with = "Option<f64>", extend("default" = 1.0))]
+    pub retry_initial_delay: Option<Lenient<f64>>,
+}
+
+/// The names of the settings, for the environment and for unknown-key warnings.
+pub const SETTING_NAMES: &[&str] = &[
+    "access_token",
+    "start_date",
+    "end_date",
+    "region",
+    "base_url",
+    "api_version",
+    "request_timeout",
+    "user_agent",
+    "lookback_window",
+    "max_concurrency",
+    "max_requests_per_minute",
+    "max_retries",
+    "retry_initial_delay",
+];
+
+/// A value written either as itself or as a string: Meltano and environment variables pass
+/// numbers as strings, and YAML turns `api_version: 2.14` into a number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lenient<T>(pub T);
+
+impl<'de> Deserialize<'de> for Lenient<f64> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Number(n) => n.as_f64().map(Lenient).ok_or_else(|| {
+                serde::de::Error::custom(format!("expected a number of seconds, got {n}"))
+            }),
+            Value::String(s) => s.trim().parse::<f64>().map(Lenient).map_err(|_| {
+                serde::de::Error::custom(format!("expected a number of seconds, got {s:?}"))
+            }),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a number, got {}",
+                kind_of(&other)
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Lenient<u64> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bad = |shown: String| {
+            serde::de::Error::custom(format!("expected a whole number, got {shown}"))
+        };
+        match Value::deserialize(d)? {
+            Value::Number(n) => n.as_u64().map(Lenient).ok_or_else(|| bad(n.to_string())),
+            Value::String(s) => s
+                .trim()
+                .parse::<u64>()
+                .map(Lenient)
+                .map_err(|_| bad(format!("{s:?}"))),
+            other => Err(bad(kind_of(&other).to_owned())),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Lenient<String> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Lenient(s)),
+            Value::Number(n) => Ok(Lenient(n.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, got {}",
+                kind_of(&other)
+            ))),
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The access token as read from config: deserialising it never echoes the value.
+#[derive(Clone, Default)]
+pub struct SecretString(String);
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(SecretString(s)),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, got {}",
+                kind_of(&other)
+            ))),
+        }
+    }
+}
+
+/// The access token. Its `Debug` prints `***`; only the HTTP client reads it, via [`expose`].
+///
+/// [`expose`]: Secret::expose
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Intercom's regional API hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    Us,
+    Eu,
+    Au,
+}
+
+impl Region {
+    fn parse(s: &str) -> Option<Region> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "us" => Some(Region::Us),
+            "eu" => Some(Region::Eu),
+            "au" => Some(Region::Au),
+            _ => None,
+        }
+    }
+
+    fn base_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://api.intercom.io",
+            Region::Eu => "https://api.eu.intercom.io",
+            Region::Au => "https://api.au.intercom.io",
+        }
+    }
+}
+
+/// Validated settings; everything the sync needs, typed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token: Option<Secret>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    /// Scheme, host, optional port and path prefix; no trailing slash.
+    pub base_url: String,
+    pub api_version: String,
+    pub request_timeout: Duration,
+    pub user_agent: String,
+    pub lookback: Duration,
+    pub max_concurrency: usize,
+    pub max_requests_per_minute: Option<u32>,
+    pub max_retries: u32,
+    pub retry_initial_delay: Duration,
+}
+
+impl Settings {
+    /// Checks every setting and converts it; the first problem found is the error.
+    pub fn from_raw(raw: RawConfig) -> Result<Settings, ConfigError> {
+        let start_date = raw
+            .start_date
+            .as_deref()
+            .map(|s| parse_datetime(s).ok_or_else(|| bad_date("start_date", s)))
+            .transpose()?;
+        let end_date = raw
+            .end_date
+            .as_deref()
+            .map(|s| parse_datetime(s).ok_or_else(|| bad_date("end_date", s)))
+            .transpose()?;
+        if let (Some(start), Some(end)) = (start_date, end_date) {
+            if end <= start {
+                return Err(ConfigError::Invalid {
+                    key: "end_date",
+                    problem: format!("{end} is not after start_date {start}"),
+                });
+            }
+        }
+        let base_url = match (raw.base_url.as_deref(), raw.region.as_deref()) {
+            (Some(url), _) if !url.trim().is_empty() => check_base_url(url)?,
+            (_, Some(region)) if !region.trim().is_empty() => Region::parse(region)
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "region",
+                    problem: format!("{region:?} is not one of us, eu, au"),
+                })?
+                .base_url()
+                .to_owned(),
+            _ => Region::Us.base_url().to_owned(),
+        };
+        let request_timeout = seconds("request_timeout", raw.request_timeout, 300.0)?;
+        let retry_initial_delay = seconds("retry_initial_delay", raw.retry_initial_delay, 1.0)?;
+        let max_concurrency = raw.max_concurrency.map_or(8, |v| v.0);
+        if !(1..=64).contains(&max_concurrency) {
+            return Err(ConfigError::Invalid {
+                key: "max_concurrency",
+                problem: format!("{max_concurrency} is outside 1 to 64"),
+            });
+        }
+        let max_requests_per_minute = match raw.max_requests_per_minute.map(|v| v.0) {
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    key: "max_requests_per_minute",
+                    problem: "0 would allow no request at all".into(),
+                });
+            }
+            Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+            None => None,
+        };
+        let api_version = raw.api_version.map_or_else(|| "2.14".to_owned(), |v| v.0);
+        if api_version.trim().is_empty() || api_version.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid {
+                key: "api_version",
+                problem: format!("{api_version:?} is not a version such as 2.14"),
+            });
+        }
+        let token = raw
+            .access_token
+            .map(|s| s.0.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .map(Secret);
+        if let Some(token) = &token {
+            crate::log::register_secret(token.expose());
+            if token.expose().chars().any(|c| c.is_control() || c == ' ') {
+                return Err(ConfigError::Invalid {
+                    key: "access_token",
+                    problem: "contains spaces or control characters".into(),
+                });
+            }
+        }
+        Ok(Settings {
+            token,
+            start_date,
+            end_date,
+            base_url,
+            api_version,
+            request_timeout,
+            user_agent: raw
+                .user_agent
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION"))),
+            lookback: Duration::from_secs(raw.lookback_window.map_or(0, |v| v.0)),
+            max_concurrency: usize::try_from(max_concurrency).unwrap_or(64),
+            max_requests_per_minute,
+            max_retries: u32::try_from(raw.max_retries.map_or(5, |v| v.0)).unwrap_or(u32::MAX),
+            retry_initial_delay,
+        })
+    }
+
+    /// The token, which a sync cannot do without.
+    pub fn require_token(&self) -> Result<&Secret, ConfigError> {
+        self.token.as_ref().ok_or(ConfigError::MissingToken)
+    }
+}
+
+fn bad_date(key: &'static str, value: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: format!(
+            "{value:?} is not a date-time (expected RFC 3339, e.g. 2024-01-01T00:00:00Z)"
+        ),
+    }
+}
+
+fn seconds(
+    key: &'static str,
+    value: Option<Lenient<f64>>,
+    default: f64,
+) -> Result<Duration, ConfigError> {
+    let secs = value.map_or(default, |v| v.0);
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero() || key == "retry_initial_delay")
+        .ok_or_else(|| ConfigError::Invalid {
+            key,
+            problem: format!("{secs} is not a positive number of seconds"),
+        })
+}
+
+/// RFC 3339, or the forms people write by hand: a bare date, or a date-time without a zone
+/// (read as UTC).
+pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(dt.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(naive.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|naive| naive.and_utc())
+}
+
+/// Accepts `https://host[:port][/prefix]`, and `http://` only for loopback hosts, so that the
+/// token never crosses a network in clear text.
+fn check_base_url(url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let invalid = |problem: &str| ConfigError::Invalid {
+        key: "base_url",
+        problem: format!("{url:?} {problem}"),
+    };
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| invalid("is not an http(s) URL"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
+        return Err(invalid(
+            "must be scheme://host[:port][/path] without credentials or query",
+        ));
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(url.to_owned()),
+        "http" if matches!(host, "127.0.0.1" | "localhost" | "::1") || host.starts_with("127.") => {
+            Ok(url.to_owned())
+        }
+        "http" => Err(invalid(
+            "uses plain http to a host that is not loopback; use https",
+        )),
+        _ => Err(invalid("is not an http(s) URL")),
+    }
+}
+
+/// One source of settings, in the order given on the command line.
+enum Layer {
+    File(PathBuf),
+    Environment,
+}
+
+/// Reads and merges the config files and the environment into one raw config.
+///
+/// Files are merged key by key, later files winning. `--config ENV` places the environment at
+/// that point; otherwise it sits below every file and only fills gaps.
+pub fn load(paths: &[PathBuf]) -> Result<RawConfig, Error> {
+    let mut layers: Vec<Layer> = paths
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "ENV" {
+                Layer::Environment
+            } else {
+                Layer::File(p.clone())
+            }
+        })
+        .collect();
+    if !layers.iter().any(|l| matches!(l, Layer::Environment)) {
+        layers.insert(0, Layer::Environment);
+    }
+    let mut merged = Map::new();
+    for layer in layers {
+        match layer {
+            Layer::Environment => merged.extend(environment()),
+            Layer::File(path) => merged.extend(read_file(&path)?),
+        }
+    }
+    parse_merged(merged)
+}
+
+fn read_file(path: &Path) -> Result<Map<String, Value>, Error> {
+    match jsonfile::read("config", path)? {
+        Value::Object(map) => Ok(map),
+        other => Err(Error::Input {
+            what: "config",
+            path: path.to_owned(),
+            problem: format!(
+                "expected a JSON object of settings, found {}",
+                kind_of(&other)
+            ),
+        }),
+    }
+}
+
+fn environment() -> Map<String, Value> {
+    SETTING_NAMES
+        .iter()
+        .filter_map(|name| {
+            let var = format!("{ENV_PREFIX}{}", name.to_ascii_uppercase());
+            std::env::var(var)
+                .ok()
+                .map(|v| ((*name).to_owned(), Value::String(v)))
+        })
+        .collect()
+}
+
+/// Turns merged settings into a [`RawConfig`], naming the setting in any error. Unknown keys
+/// are reported, never fatal: Singer configs often carry settings of other tools.
+fn parse_merged(merged: Map<String, Value>) -> Result<RawConfig, Error> {
+    for (key, value) in &merged {
+        if !SETTING_NAMES.contains(&key.as_str()) {
+            crate::warn!("config: ignoring unknown setting {key:?}");
+            continue;
+        }
+        if value.is_null() {
+            continue;
+        }
+        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
+        if let Err(err) = serde_json::from_value::<RawConfig>(single) {
+            return Err(Error::Config(ConfigError::Invalid {
+                key: SETTING_NAMES
+                    .iter()
+                    .find(|n| **n == key)
+                    .copied()
+                    .unwrap_or("setting"),
+                problem: err.to_string(),
+            }));
+        }
+    }
+    let known: Map<String, Value> = merged
+        .into_iter()
+        .filter(|(k, v)| SETTING_NAMES.contains(&k.as_str()) && !v.is_null())
+        .collect();
+    serde_json::from_value(Value::Object(known)).map_err(|err| {
+        Error::Config(ConfigError::Invalid {
+            key: "config",
+            problem: err.to_string(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(v: Value) -> Result<Settings, ConfigError> {
+        let Value::Object(map) = v else { panic!() };
+        Settings::from_raw(parse_merged(map).map_err(|e| match e {
+            Error::Config(c) => c,
+            other => panic!("{other}"),
+        })?)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = settings(json!({"access_token": "tok-123456789"})).unwrap();
+        assert_eq!(s.base_url, "https://api.intercom.io");
+        assert_eq!(s.api_version, "2.14");
+        assert_eq!(s.request_timeout, Duration::from_secs(300));
+        assert_eq!(s.max_concurrency, 8);
+        assert!(s.start_date.is_none());
+    }
+
+    #[test]
+    fn numbers_may_be_strings_and_versions_numbers() {
+        let s = settings(
+            json!({"request_timeout": "12.5", "api_version": 2.14, "max_concurrency": "3"}),
+        )
+        .unwrap();
+        assert_eq!(s.request_timeout, Duration::from_millis(12_500));
+        assert_eq!(s.api_version, "2.14");
+        assert_eq!(s.max_concurrency, 3);
+    }
+
+    #[test]
+    fn regions_and_base_urls() {
+        assert_eq!(
+            settings(json!({"region": "EU"})).unwrap().base_url,
+            "https://api.eu.intercom.io"
+        );
+        assert_eq!(
+            settings(json!({"region": "au"})).unwrap().base_url,
+            "https://api.au.intercom.io"
+        );
+        let err = settings(json!({"region": "mars"})).unwrap_err().to_string();
+        assert!(err.contains("region") && err.contains("mars"), "{err}");
+        assert_eq!(
+            settings(json!({"base_url": "http://127.0.0.1:8080/"}))
+                .unwrap()
+                .base_url,
+            "http://127.0.0.1:8080"
+        );
+        assert!(settings(json!({"base_url": "http://example.com"})).is_err());
+        assert!(settings(json!({"base_url": "ftp://example.com"})).is_err());
+        assert!(settings(json!({"base_url": "https://user:pw@example.com"})).is_err());
+    }
+
+    #[test]
+    fn dates_in_the_usual_forms() {
+        for s in [
+            "2024-01-02T03:04:05Z",
+            "2024-01-02T04:04:05+01:00",
+            "2024-01-02T03:04:05",
+            "2024-01-02 03:04:05",
+        ] {
+            assert_eq!(
+                parse_datetime(s).unwrap().to_rfc3339(),
+                "2024-01-02T03:04:05+00:00",
+                "{s}"
+            );
+        }
+        assert_eq!(
+            parse_datetime("2024-01-02").unwrap().to_rfc3339(),
+            "2024-01-02T00:00:00+00:00"
+        );
+        assert!(parse_datetime("yesterday").is_none());
+        let err = settings(json!({"start_date": "2024-13-01"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("start_date") && err.contains("2024-13-01"),
+            "{err}"
+        );
+        assert!(settings(json!({"start_date": "2024-02-01", "end_date": "2024-01-01"})).is_err());
+    }
+
+    #[test]
+    fn a_wrongly_typed_token_is_reported_without_its_value() {
+        let Value::Object(map) = json!({"access_token": ["secret-value-1"]}) else {
+            panic!()
+        };
+        let err = parse_merged(map).unwrap_err().to_string();
+        assert!(err.contains("access_token"), "{err}");
+        assert!(!err.contains("secret-value-1"), "{err}");
+        assert!(!format!("{:?}", Secret("abcdefgh".into())).contains("abcdefgh"));
+    }
+
+    #[test]
+    fn bad_numbers_name_the_setting() {
+        let Value::Object(map) = json!({"max_retries": "many"}) else {
+            panic!()
+        };
+        let err = parse_merged(map).unwrap_err().to_string();
+        assert!(err.contains("max_retries") && err.contains("many"), "{err}");
+        assert!(settings(json!({"max_concurrency": 0})).is_err());
+        assert!(settings(json!({"request_timeout": -1})).is_err());
+    }
+}

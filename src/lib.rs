@@ -1,0 +1,64 @@
+//! tap-intercom: a Singer tap for Intercom.
+//!
+//! `--discover` prints the catalog of every stream; a sync reads config, catalog and state and
+//! writes SCHEMA, RECORD and STATE messages to stdout, one JSON object a line, for any Singer
+//! target or `meltano run`. The layout:
+//!
+//! - [`cli`], [`config`]: the command line and the settings, promoted to typed values;
+//! - [`singer`]: the catalog and selection, the state, and the one writer that owns stdout;
+//! - [`http`]: the client every stream uses (auth, rate pacing, retries);
+//! - [`streams`]: the table of streams and the few with special behaviour;
+//! - [`schema`]: shaping Intercom's items into the records the schemas promise;
+//! - [`sync`]: running the selected streams and keeping the bookmarks.
+
+pub mod about;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+mod jsonfile;
+pub mod log;
+pub mod schema;
+pub mod singer;
+pub mod streams;
+pub mod sync;
+
+use std::io::Write;
+
+pub use cli::Cli;
+pub use error::Error;
+
+use singer::{Catalog, State};
+
+/// Runs the tap as the command line says, writing its output to `out`.
+pub fn run(cli: &Cli, mut out: impl Write + Send + 'static) -> Result<(), Error> {
+    log::init_from_env();
+    if cli.about {
+        return write_all(&mut out, about::render(cli.format).as_bytes());
+    }
+    let raw = config::load(&cli.config)?;
+    if cli.discover {
+        let mut text = serde_json::to_vec_pretty(&singer::catalog::discover()).unwrap_or_default();
+        text.push(b'\n');
+        return write_all(&mut out, &text);
+    }
+    let settings = config::Settings::from_raw(raw)?;
+    settings.require_token()?;
+    if cli.catalog.is_some() && cli.properties.is_some() {
+        warn!("both --catalog and --properties were given; using --catalog");
+    }
+    let catalog = cli.catalog_path().map(|p| Catalog::load(p)).transpose()?;
+    let state = cli
+        .state
+        .as_deref()
+        .map(State::load)
+        .transpose()?
+        .unwrap_or_default();
+    sync::run(settings, catalog.as_ref(), state, Box::new(out))
+}
+
+fn write_all(out: &mut impl Write, bytes: &[u8]) -> Result<(), Error> {
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(Error::Stdout)
+}

@@ -1,0 +1,159 @@
+//! Logs and Singer metrics, on stderr only.
+//!
+//! Lines look like `2026-11-22T04:05:06.123Z INFO     contacts: 150 records`. Metric lines
+//! follow the Singer/SDK form `INFO METRIC: {"type":"counter",...}` so that log tooling built for
+//! Python taps reads them. Every line passes through [`scrub`], which blanks the access token
+//! should it ever reach a message.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug = 0,
+    Info = 1,
+    Warn = 2,
+    Error = 3,
+    Critical = 4,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Level> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" | "trace" => Some(Level::Debug),
+            "info" => Some(Level::Info),
+            "warn" | "warning" => Some(Level::Warn),
+            "error" => Some(Level::Error),
+            "critical" | "fatal" => Some(Level::Critical),
+            _ => None,
+        }
+    }
+}
+
+static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+static SECRET: OnceLock<String> = OnceLock::new();
+
+/// Reads `TAP_INTERCOM_LOG_LEVEL` (debug, info, warning, error); info when unset or unknown.
+pub fn init_from_env() {
+    if let Some(level) = std::env::var("TAP_INTERCOM_LOG_LEVEL")
+        .ok()
+        .as_deref()
+        .and_then(Level::parse)
+    {
+        MIN_LEVEL.store(level as u8, Ordering::Relaxed);
+    }
+}
+
+pub fn enabled(level: Level) -> bool {
+    level as u8 >= MIN_LEVEL.load(Ordering::Relaxed)
+}
+
+/// Registers the access token so that no log line can ever show it.
+pub fn register_secret(secret: &str) {
+    // Very short values would blank innocent text; a real token is long.
+    if secret.len() >= 8 {
+        let _ = SECRET.set(secret.to_owned());
+    }
+}
+
+fn scrub(line: String) -> String {
+    match SECRET.get() {
+        Some(secret) if line.contains(secret.as_str()) => line.replace(secret.as_str(), "***"),
+        _ => line,
+    }
+}
+
+pub fn write(level: Level, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let line = scrub(format!("{ts} {:<8} {args}\n", level.name()));
+    // A log line that cannot be written has nowhere else to go.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// The last words of a failed run: one line, the whole error chain.
+pub fn critical(err: &dyn std::error::Error) {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+        source = cause_of(source);
+    }
+    write(Level::Critical, format_args!("{message}"));
+}
+
+fn cause_of<'a>(
+    err: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    err.and_then(std::error::Error::source)
+}
+
+/// A Singer counter metric (`record_count`, `http_request_count`, ...).
+pub fn counter(metric: &str, value: u64, tags: Value) {
+    emit_metric("counter", metric, json!(value), tags);
+}
+
+/// A Singer timer metric, in seconds (`http_request_duration`, `sync_duration`).
+pub fn timer(metric: &str, seconds: f64, tags: Value) {
+    emit_metric("timer", metric, json!((seconds * 1e6).round() / 1e6), tags);
+}
+
+fn emit_metric(kind: &str, metric: &str, value: Value, tags: Value) {
+    if enabled(Level::Info) {
+        let body = json!({"type": kind, "metric": metric, "value": value, "tags": tags});
+        write(Level::Info, format_args!("METRIC: {body}"));
+    }
+}
+
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Warn, format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_case_insensitively() {
+        assert_eq!(Level::parse("DEBUG"), Some(Level::Debug));
+        assert_eq!(Level::parse("Warning"), Some(Level::Warn));
+        assert_eq!(Level::parse("loud"), None);
+    }
+}

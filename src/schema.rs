@@ -1,0 +1,436 @@
+//! Stream schemas: compiled once, then used to shape every record.
+//!
+//! A [`Node`] is a stream's JSON Schema (after field selection) in a form that is quick to walk.
+//! [`Node::apply`] turns an Intercom item into the record the schema promises: only declared
+//! properties survive (open objects keep everything), Unix-second timestamps become RFC 3339
+//! strings, ids sent as numbers become strings, and numbers sent as strings become numbers.
+//! A value that cannot be converted without loss is an error naming the field, never a silently
+//! wrong record.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Number, Value};
+
+/// One property's compiled schema.
+#[derive(Debug, Clone)]
+pub struct Node {
+    kind: Kind,
+    nullable: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    String {
+        datetime: bool,
+    },
+    Integer,
+    Number,
+    Boolean,
+    /// Declared properties, sorted by name; `open` keeps undeclared ones as they are.
+    Object {
+        props: Vec<(String, Node)>,
+        open: bool,
+    },
+    Array(Box<Node>),
+}
+
+/// Why a value did not fit; `path` is like `statistics.first_close_at` or `tags[2].id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoerceError {
+    pub path: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for CoerceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "field {}: {}", self.path, self.problem)
+    }
+}
+
+impl Node {
+    /// Compiles a schema of the portable style the tap uses (see `schemas/`): every property
+    /// has a `type` that is one type or `[type, "null"]`.
+    pub fn compile(schema: &Value) -> Result<Node, String> {
+        compile_at(schema, "")
+    }
+
+    /// Shapes `value` (an Intercom item or part of one) to this schema.
+    pub fn apply(&self, value: Value) -> Result<Value, CoerceError> {
+        let mut path = String::new();
+        self.apply_at(value, &mut path)
+    }
+
+    /// The top-level property names, for tests and checks.
+    pub fn property_names(&self) -> Vec<&str> {
+        match &self.kind {
+            Kind::Object { props, .. } => props.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn apply_at(&self, value: Value, path: &mut String) -> Result<Value, CoerceError> {
+        if value.is_null() {
+            return if self.nullable {
+                Ok(Value::Null)
+            } else {
+                Err(fail(path, "is null, but the schema requires a value"))
+            };
+        }
+        match &self.kind {
+            Kind::String { datetime: true } => to_datetime(value, self.nullable, path),
+            Kind::String { datetime: false } => Ok(to_string(value, path)),
+            Kind::Integer => to_integer(value, path),
+            Kind::Number => to_number(value, path),
+            Kind::Boolean => to_boolean(value, path),
+            Kind::Object { props, open } => {
+                let Value::Object(map) = value else {
+                    return Err(fail(
+                        path,
+                        &format!("expected an object, got {}", describe(&value)),
+                    ));
+                };
+                let mut out = Map::new();
+                for (key, v) in map {
+                    match props.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+                        Ok(i) => {
+                            let len = path.len();
+                            if !path.is_empty() {
+                                path.push('.');
+                            }
+                            path.push_str(&key);
+                            let shaped = props[i].1.apply_at(v, path)?;
+                            path.truncate(len);
+                            out.insert(key, shaped);
+                        }
+                        Err(_) if *open => {
+                            out.insert(key, v);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Ok(Value::Object(out))
+            }
+            Kind::Array(items) => {
+                let Value::Array(list) = value else {
+                    return Err(fail(
+                        path,
+                        &format!("expected an array, got {}", describe(&value)),
+                    ));
+                };
+                let len = path.len();
+                let mut out = Vec::with_capacity(list.len());
+                for (i, item) in list.into_iter().enumerate() {
+                    let _ = write!(path, "[{i}]");
+                    out.push(items.apply_at(item, path)?);
+                    path.truncate(len);
+                }
+                Ok(Value::Array(out))
+            }
+        }
+    }
+}
+
+fn compile_at(schema: &Value, path: &str) -> Result<Node, String> {
+    let at = if path.is_empty() { "the schema" } else { path };
+    let obj = schema
+        .as_object()
+        .ok_or_else(|| format!("{at}: a schema must be an object"))?;
+    let (name, nullable) = match obj.get("type") {
+        Some(Value::String(t)) => (t.as_str(), false),
+        Some(Value::Array(types)) => {
+            let names: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+            let non_null: Vec<&str> = names.iter().copied().filter(|t| *t != "null").collect();
+            if non_null.len() != 1 || names.len() != types.len() {
+                return Err(format!("{at}: type must be one type, optionally with null"));
+            }
+            (non_null[0], names.contains(&"null"))
+        }
+        _ => return Err(format!("{at}: has no type")),
+    };
+    let kind = match name {
+        "string" => Kind::String {
+            datetime: obj.get("format").and_then(Value::as_str) == Some("date-time"),
+        },
+        "integer" => Kind::Integer,
+        "number" => Kind::Number,
+        "boolean" => Kind::Boolean,
+        "object" => {
+            let mut props = Vec::new();
+            if let Some(p) = obj.get("properties") {
+                let p = p
+                    .as_object()
+                    .ok_or_else(|| format!("{at}: properties must be an object"))?;
+                for (key, sub) in p {
+                    let sub_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    props.push((key.clone(), compile_at(sub, &sub_path)?));
+                }
+            }
+            props.sort_by(|a, b| a.0.cmp(&b.0));
+            let open = obj.get("additionalProperties") == Some(&Value::Bool(true))
+                || (props.is_empty() && obj.get("properties").is_none());
+            Kind::Object { props, open }
+        }
+        "array" => {
+            let items = obj
+                .get("items")
+                .ok_or_else(|| format!("{at}: an array needs items"))?;
+            Kind::Array(Box::new(compile_at(items, &format!("{path}[]"))?))
+        }
+        other => return Err(format!("{at}: unknown type {other:?}")),
+    };
+    Ok(Node { kind, nullable })
+}
+
+fn fail(path: &str, problem: &str) -> CoerceError {
+    CoerceError {
+        path: if path.is_empty() {
+            "(record)".into()
+        } else {
+            path.to_owned()
+        },
+        problem: problem.to_owned(),
+    }
+}
+
+fn describe(v: &Value) -> String {
+    let text = v.to_string();
+    let shown: String = text.chars().take(60).collect();
+    match v {
+        Value::Object(_) => "an object".into(),
+        Value::Array(_) => "an array".into(),
+        _ if shown.len() < text.len() => format!("{shown}…"),
+        _ => shown,
+    }
+}
+
+/// Unix seconds (integer or fractional) or a date-time string, to RFC 3339 UTC. Values too large
+/// to be seconds (beyond the year 5000) are read as milliseconds.
+fn to_datetime(value: Value, nullable: bool, path: &str) -> Result<Value, CoerceError> {
+    let parsed = match &value {
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| n.as_f64().and_then(from_epoch_f64), from_epoch_i64),
+        Value::String(s) if s.trim().is_empty() && nullable => return Ok(Value::Null),
+        Value::String(s) => match s.trim().parse::<i64>() {
+            Ok(secs) => from_epoch_i64(secs),
+            Err(_) => crate::config::parse_datetime(s),
+        },
+        _ => None,
+    };
+    parsed
+        .map(|dt| Value::String(format_datetime(dt)))
+        .ok_or_else(|| fail(path, &format!("{} is not a timestamp", describe(&value))))
+}
+
+const MILLIS_THRESHOLD: i64 = 100_000_000_000;
+
+fn from_epoch_i64(v: i64) -> Option<DateTime<Utc>> {
+    if v.abs() >= MILLIS_THRESHOLD {
+        DateTime::from_timestamp_millis(v)
+    } else {
+        DateTime::from_timestamp(v, 0)
+    }
+}
+
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+fn from_epoch_f64(v: f64) -> Option<DateTime<Utc>> {
+    if !v.is_finite() {
+        return None;
+    }
+    let secs = if v.abs() >= MILLIS_THRESHOLD as f64 {
+        v / 1000.0
+    } else {
+        v
+    };
+    let whole = secs.floor();
+    let nanos = ((secs - whole) * 1e9).round().min(999_999_999.0) as u32;
+    DateTime::from_timestamp(whole as i64, nanos)
+}
+
+/// `2024-01-02T03:04:05Z`, with a fraction only when there is one.
+pub fn format_datetime(dt: DateTime<Utc>) -> String {
+    dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn to_string(value: Value, path: &str) -> Value {
+    match value {
+        Value::String(_) => value,
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Object(_) | Value::Array(_) => {
+            warn_once(
+                path,
+                "an object or array arrived where the schema has a string; it is kept as JSON text",
+            );
+            Value::String(value.to_string())
+        }
+        Value::Null => Value::Null,
+    }
+}
+
+fn to_integer(value: Value, path: &str) -> Result<Value, CoerceError> {
+    let converted = match &value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => return Ok(value),
+        Value::Number(n) => n.as_f64().and_then(exact_integer),
+        Value::String(s) => s.trim().parse::<i64>().ok().map(Number::from),
+        _ => None,
+    };
+    converted
+        .map(Value::Number)
+        .ok_or_else(|| fail(path, &format!("{} is not an integer", describe(&value))))
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+fn exact_integer(f: f64) -> Option<Number> {
+    (f.fract() == 0.0 && f.abs() < 9.0e15).then(|| Number::from(f as i64))
+}
+
+fn to_number(value: Value, path: &str) -> Result<Value, CoerceError> {
+    match &value {
+        Value::Number(_) => Ok(value),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| fail(path, &format!("{} is not a number", describe(&value)))),
+        _ => Err(fail(path, &format!("{} is not a number", describe(&value)))),
+    }
+}
+
+fn to_boolean(value: Value, path: &str) -> Result<Value, CoerceError> {
+    match &value {
+        Value::Bool(_) => Ok(value),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+        _ => Err(fail(
+            path,
+            &format!("{} is not a boolean", describe(&value)),
+        )),
+    }
+}
+
+static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+fn warn_once(path: &str, message: &str) {
+    let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(path.to_owned())
+    {
+        crate::warn!("field {path}: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(schema: Value) -> Node {
+        Node::compile(&schema).unwrap()
+    }
+
+    #[test]
+    fn timestamps_become_rfc3339() {
+        let n = node(json!({"type": "object", "properties": {
+            "a": {"type": ["string", "null"], "format": "date-time"}}}));
+        for (input, out) in [
+            (json!(1_700_000_000), json!("2023-11-14T22:13:20Z")),
+            (json!(1_700_000_000.5), json!("2023-11-14T22:13:20.500Z")),
+            (
+                json!(1_700_000_000_123_i64),
+                json!("2023-11-14T22:13:20.123Z"),
+            ),
+            (
+                json!("2023-11-15T00:13:20+02:00"),
+                json!("2023-11-14T22:13:20Z"),
+            ),
+            (json!("1700000000"), json!("2023-11-14T22:13:20Z")),
+            (json!(0), json!("1970-01-01T00:00:00Z")),
+            (json!(""), json!(null)),
+            (json!(null), json!(null)),
+        ] {
+            assert_eq!(n.apply(json!({"a": input})).unwrap(), json!({"a": out}));
+        }
+        let err = n.apply(json!({"a": "soon"})).unwrap_err();
+        assert_eq!(err.path, "a");
+    }
+
+    #[test]
+    fn only_declared_properties_survive_except_in_open_objects() {
+        let n = node(json!({"type": "object", "properties": {
+            "id": {"type": "string"},
+            "custom_attributes": {"type": ["object", "null"], "additionalProperties": true},
+            "location": {"type": ["object", "null"], "properties": {"city": {"type": ["string", "null"]}}}
+        }}));
+        let out = n
+            .apply(
+                json!({"id": 7, "extra": 1, "custom_attributes": {"x": {"y": 1}},
+                          "location": {"city": "Paris", "planet": "Earth"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"id": "7", "custom_attributes": {"x": {"y": 1}}, "location": {"city": "Paris"}})
+        );
+    }
+
+    #[test]
+    fn numbers_and_booleans_convert_only_without_loss() {
+        let n = node(json!({"type": "object", "properties": {
+            "i": {"type": ["integer", "null"]}, "f": {"type": ["number", "null"]},
+            "b": {"type": ["boolean", "null"]}}}));
+        assert_eq!(
+            n.apply(json!({"i": "12", "f": "1.5", "b": "true"}))
+                .unwrap(),
+            json!({"i": 12, "f": 1.5, "b": true})
+        );
+        assert_eq!(n.apply(json!({"i": 3.0})).unwrap(), json!({"i": 3}));
+        assert_eq!(n.apply(json!({"i": 3.5})).unwrap_err().path, "i");
+        assert_eq!(n.apply(json!({"i": "abc"})).unwrap_err().path, "i");
+        assert_eq!(n.apply(json!({"b": 1})).unwrap_err().path, "b");
+    }
+
+    #[test]
+    fn errors_name_the_nested_path() {
+        let n = node(json!({"type": "object", "properties": {
+            "id": {"type": "string"},
+            "tags": {"type": ["array", "null"], "items": {"type": "object", "properties": {
+                "applied_at": {"type": ["string", "null"], "format": "date-time"}}}}}}));
+        let err = n
+            .apply(json!({"id": "1", "tags": [{}, {"applied_at": true}]}))
+            .unwrap_err();
+        assert_eq!(err.path, "tags[1].applied_at");
+        let err = n.apply(json!({"id": null})).unwrap_err();
+        assert_eq!(err.path, "id");
+    }
+
+    #[test]
+    fn objects_in_string_fields_are_kept_as_json_text() {
+        let n = node(json!({"type": "object", "properties": {"s": {"type": ["string", "null"]}}}));
+        assert_eq!(
+            n.apply(json!({"s": {"a": 1}})).unwrap(),
+            json!({"s": "{\"a\":1}"})
+        );
+    }
+
+    #[test]
+    fn schemas_without_types_are_refused() {
+        assert!(Node::compile(&json!({"type": "object", "properties": {"a": {}}})).is_err());
+        assert!(Node::compile(&json!({"type": ["string", "integer"]})).is_err());
+        assert!(Node::compile(&json!({"type": "array"})).is_err());
+    }
+}

@@ -1,0 +1,438 @@
+//! The catalog: what `--discover` prints, and how a catalog handed back selects streams and
+//! fields and overrides replication.
+//!
+//! Selection follows the rules that both singer-python and the Meltano SDK agree on, which is
+//! also how Meltano writes catalogs: a stream is synced when it is marked `selected: true`
+//! (stream metadata, the legacy top-level flag or the legacy schema flag); a field is emitted
+//! when it is `automatic` (keys and the replication key, whatever the catalog says), never when
+//! `unsupported`, else by its own `selected`, else `selected-by-default`, else as its parent.
+//! Replication settings are read top-level first, then from metadata, as the SDK does.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+use crate::streams::{self, Replication, Stream};
+
+/// The replication method a catalog may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    FullTable,
+    Incremental,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inclusion {
+    Available,
+    Automatic,
+    Unsupported,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FieldMeta {
+    selected: Option<bool>,
+    selected_by_default: Option<bool>,
+    inclusion: Option<Inclusion>,
+}
+
+/// One stream of an input catalog, resolved against the tap's table.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub stream: &'static Stream,
+    pub selected: bool,
+    pub method: Option<Method>,
+    pub replication_key: Option<String>,
+    pub key_properties: Option<Vec<String>>,
+    fields: HashMap<Vec<String>, FieldMeta>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub entries: Vec<Entry>,
+}
+
+impl Catalog {
+    pub fn load(path: &Path) -> Result<Catalog, Error> {
+        let value = crate::jsonfile::read("catalog", path)?;
+        Catalog::from_value(&value).map_err(|problem| Error::Input {
+            what: "catalog",
+            path: path.to_owned(),
+            problem,
+        })
+    }
+
+    pub fn from_value(value: &Value) -> Result<Catalog, String> {
+        let streams = value
+            .get("streams")
+            .and_then(Value::as_array)
+            .ok_or("expected an object with a \"streams\" array")?;
+        let mut entries: Vec<Entry> = Vec::new();
+        for (i, raw) in streams.iter().enumerate() {
+            let entry = Entry::parse(raw).map_err(|e| format!("streams[{i}]: {e}"))?;
+            if entries.iter().any(|e| e.stream.name == entry.stream.name) {
+                return Err(format!("stream {:?} appears twice", entry.stream.name));
+            }
+            entries.push(entry);
+        }
+        Ok(Catalog { entries })
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.stream.name == name)
+    }
+}
+
+impl Entry {
+    fn parse(raw: &Value) -> Result<Entry, String> {
+        let obj = raw.as_object().ok_or("a stream must be an object")?;
+        let name = obj
+            .get("tap_stream_id")
+            .or_else(|| obj.get("stream"))
+            .and_then(Value::as_str)
+            .ok_or("has no tap_stream_id")?;
+        let stream = streams::find(name).ok_or_else(|| {
+            let known: Vec<&str> = streams::ALL.iter().map(|s| s.name).collect();
+            format!(
+                "{name:?} is not a stream of tap-intercom (streams: {})",
+                known.join(", ")
+            )
+        })?;
+        let at = |e: String| format!("stream {name}: {e}");
+        let mut fields = HashMap::new();
+        let mut root = Map::new();
+        if let Some(metadata) = obj.get("metadata") {
+            let list = metadata
+                .as_array()
+                .ok_or_else(|| at("metadata must be an array".into()))?;
+            for (i, item) in list.iter().enumerate() {
+                let breadcrumb: Vec<String> = item
+                    .get("breadcrumb")
+                    .and_then(Value::as_array)
+                    .and_then(|b| b.iter().map(|s| s.as_str().map(str::to_owned)).collect())
+                    .ok_or_else(|| {
+                        at(format!(
+                            "metadata[{i}] needs a breadcrumb: an array of strings"
+                        ))
+                    })?;
+                let meta = item
+                    .get("metadata")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| at(format!("metadata[{i}] needs a metadata object")))?;
+                if breadcrumb.is_empty() {
+                    root.clone_from(meta);
+                } else {
+                    fields.insert(
+                        breadcrumb,
+                        field_meta(meta).map_err(|e| at(format!("metadata[{i}]: {e}")))?,
+                    );
+                }
+            }
+        }
+        let flag = |v: Option<&Value>| v.and_then(Value::as_bool);
+        let selected = flag(root.get("selected"))
+            .or_else(|| flag(obj.get("selected")))
+            .or_else(|| flag(obj.get("schema").and_then(|s| s.get("selected"))))
+            .unwrap_or(false);
+        let method = obj
+            .get("replication_method")
+            .or_else(|| root.get("replication-method"))
+            .or_else(|| root.get("forced-replication-method"))
+            .filter(|v| !v.is_null())
+            .map(|v| parse_method(v).map_err(at))
+            .transpose()?;
+        let replication_key = obj
+            .get("replication_key")
+            .or_else(|| root.get("replication-key"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        let key_properties = obj
+            .get("key_properties")
+            .or_else(|| root.get("table-key-properties"))
+            .or_else(|| root.get("key-properties"))
+            .filter(|v| !v.is_null())
+            .map(|v| {
+                v.as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|s| s.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or_else(|| at("key_properties must be an array of names".into()))
+            })
+            .transpose()?;
+        Ok(Entry {
+            stream,
+            selected,
+            method,
+            replication_key,
+            key_properties,
+            fields,
+        })
+    }
+
+    /// Whether the field at `breadcrumb` is emitted, given its parent's answer.
+    fn field_selected(&self, breadcrumb: &[String], parent: bool, automatic: bool) -> bool {
+        let meta = self.fields.get(breadcrumb);
+        if automatic || meta.and_then(|m| m.inclusion) == Some(Inclusion::Automatic) {
+            return true;
+        }
+        let Some(meta) = meta else { return parent };
+        if meta.inclusion == Some(Inclusion::Unsupported) {
+            return false;
+        }
+        meta.selected.or(meta.selected_by_default).unwrap_or(parent)
+    }
+}
+
+fn field_meta(meta: &Map<String, Value>) -> Result<FieldMeta, String> {
+    let inclusion = match meta.get("inclusion").and_then(Value::as_str) {
+        None => None,
+        Some("available") => Some(Inclusion::Available),
+        Some("automatic") => Some(Inclusion::Automatic),
+        Some("unsupported") => Some(Inclusion::Unsupported),
+        Some(other) => {
+            return Err(format!(
+                "inclusion {other:?} is not available, automatic or unsupported"
+            ));
+        }
+    };
+    Ok(FieldMeta {
+        selected: meta.get("selected").and_then(Value::as_bool),
+        selected_by_default: meta.get("selected-by-default").and_then(Value::as_bool),
+        inclusion,
+    })
+}
+
+fn parse_method(v: &Value) -> Result<Method, String> {
+    match v.as_str().map(str::to_ascii_uppercase).as_deref() {
+        Some("FULL_TABLE") => Ok(Method::FullTable),
+        Some("INCREMENTAL") => Ok(Method::Incremental),
+        Some("LOG_BASED") => Err("LOG_BASED replication is not supported by Intercom".into()),
+        _ => Err(format!(
+            "replication method {v} is not FULL_TABLE or INCREMENTAL"
+        )),
+    }
+}
+
+/// The stream's schema with the fields the catalog deselected removed. `automatic` names the
+/// top-level properties that are always kept.
+pub fn project(schema: &Value, entry: Option<&Entry>, automatic: &[&str]) -> Value {
+    let Some(entry) = entry else {
+        return schema.clone();
+    };
+    let mut breadcrumb = Vec::new();
+    project_node(schema, entry, &mut breadcrumb, automatic)
+}
+
+fn project_node(
+    node: &Value,
+    entry: &Entry,
+    breadcrumb: &mut Vec<String>,
+    automatic: &[&str],
+) -> Value {
+    let mut out = node.clone();
+    if let Some(props) = node.get("properties").and_then(Value::as_object) {
+        let mut kept = Map::new();
+        for (name, sub) in props {
+            breadcrumb.push("properties".into());
+            breadcrumb.push(name.clone());
+            let is_automatic = breadcrumb.len() == 2 && automatic.contains(&name.as_str());
+            if entry.field_selected(breadcrumb, true, is_automatic) {
+                kept.insert(name.clone(), project_node(sub, entry, breadcrumb, &[]));
+            }
+            breadcrumb.truncate(breadcrumb.len() - 2);
+        }
+        out["properties"] = Value::Object(kept);
+    }
+    if let Some(items) = node.get("items") {
+        breadcrumb.push("items".into());
+        out["items"] = project_node(items, entry, breadcrumb, &[]);
+        breadcrumb.pop();
+    }
+    out
+}
+
+/// The catalog `--discover` prints: every stream, its schema, keys and full metadata.
+pub fn discover() -> Value {
+    let streams: Vec<Value> = streams::ALL.iter().map(discover_stream).collect();
+    json!({ "streams": streams })
+}
+
+fn discover_stream(stream: &Stream) -> Value {
+    let schema = stream.schema();
+    let replication_key = stream.replication.key();
+    let mut root = Map::new();
+    root.insert("inclusion".into(), json!("available"));
+    root.insert(
+        "selected-by-default".into(),
+        json!(stream.selected_by_default),
+    );
+    root.insert("table-key-properties".into(), json!(stream.key));
+    match stream.replication {
+        Replication::FullTable => {
+            root.insert("forced-replication-method".into(), json!("FULL_TABLE"));
+        }
+        Replication::Incremental(key) => {
+            root.insert("valid-replication-keys".into(), json!([key]));
+            root.insert("replication-method".into(), json!("INCREMENTAL"));
+            root.insert("replication-key".into(), json!(key));
+        }
+    }
+    let mut metadata = vec![json!({"breadcrumb": [], "metadata": root})];
+    if let Some(props) = schema["properties"].as_object() {
+        for name in props.keys() {
+            let automatic =
+                stream.key.contains(&name.as_str()) || replication_key == Some(name.as_str());
+            metadata.push(json!({
+                "breadcrumb": ["properties", name],
+                "metadata": {"inclusion": if automatic { "automatic" } else { "available" }},
+            }));
+        }
+    }
+    let mut entry = Map::new();
+    entry.insert("tap_stream_id".into(), json!(stream.name));
+    entry.insert("stream".into(), json!(stream.name));
+    entry.insert("schema".into(), schema);
+    entry.insert("key_properties".into(), json!(stream.key));
+    match stream.replication {
+        Replication::FullTable => {
+            entry.insert("replication_method".into(), json!("FULL_TABLE"));
+        }
+        Replication::Incremental(key) => {
+            entry.insert("replication_method".into(), json!("INCREMENTAL"));
+            entry.insert("replication_key".into(), json!(key));
+        }
+    }
+    entry.insert("metadata".into(), Value::Array(metadata));
+    Value::Object(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog(v: Value) -> Result<Catalog, String> {
+        Catalog::from_value(&v)
+    }
+
+    #[test]
+    fn streams_need_an_explicit_selection() {
+        let c = catalog(json!({"streams": [
+            {"tap_stream_id": "admins", "metadata": [{"breadcrumb": [], "metadata": {"selected": true}}]},
+            {"tap_stream_id": "teams", "metadata": [{"breadcrumb": [], "metadata": {"selected-by-default": true}}]},
+            {"tap_stream_id": "tags", "selected": true},
+            {"tap_stream_id": "segments", "schema": {"selected": true}},
+            {"tap_stream_id": "company_segments", "metadata": [{"breadcrumb": [], "metadata": {"selected": false}}], "selected": true},
+        ]}))
+        .unwrap();
+        let selected: Vec<&str> = c
+            .entries
+            .iter()
+            .filter(|e| e.selected)
+            .map(|e| e.stream.name)
+            .collect();
+        assert_eq!(selected, ["admins", "tags", "segments"]);
+    }
+
+    #[test]
+    fn unknown_streams_and_bad_metadata_are_refused() {
+        let err = catalog(json!({"streams": [{"tap_stream_id": "bananas"}]})).unwrap_err();
+        assert!(err.contains("\"bananas\" is not a stream"), "{err}");
+        assert!(catalog(json!({"streams": {}})).is_err());
+        assert!(
+            catalog(
+                json!({"streams": [{"tap_stream_id": "admins", "metadata": [{"breadcrumb": "x"}]}]})
+            )
+            .is_err()
+        );
+        let err = catalog(
+            json!({"streams": [{"tap_stream_id": "admins", "replication_method": "LOG_BASED"}]}),
+        )
+        .unwrap_err();
+        assert!(err.contains("LOG_BASED"), "{err}");
+    }
+
+    #[test]
+    fn deselected_fields_leave_the_schema_but_automatic_ones_stay() {
+        let c = catalog(json!({"streams": [{"tap_stream_id": "segments", "metadata": [
+            {"breadcrumb": [], "metadata": {"selected": true}},
+            {"breadcrumb": ["properties", "id"], "metadata": {"inclusion": "automatic", "selected": false}},
+            {"breadcrumb": ["properties", "updated_at"], "metadata": {"selected": false}},
+            {"breadcrumb": ["properties", "name"], "metadata": {"selected": false}},
+            {"breadcrumb": ["properties", "count"], "metadata": {"inclusion": "unsupported", "selected": true}},
+            {"breadcrumb": ["properties", "person_type"], "metadata": {"selected-by-default": false}},
+        ]}]}))
+        .unwrap();
+        let stream = streams::find("segments").unwrap();
+        let projected = project(&stream.schema(), c.entry("segments"), &["id", "updated_at"]);
+        let names: Vec<&String> = projected["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(names, ["id", "type", "created_at", "updated_at"]);
+    }
+
+    #[test]
+    fn nested_fields_follow_their_parent_unless_told_otherwise() {
+        let c = catalog(json!({"streams": [{"tap_stream_id": "admins", "metadata": [
+            {"breadcrumb": [], "metadata": {"selected": true}},
+            {"breadcrumb": ["properties", "avatar", "properties", "type"], "metadata": {"selected": false}},
+            {"breadcrumb": ["properties", "team_priority_level"], "metadata": {"selected": false}},
+            {"breadcrumb": ["properties", "team_priority_level", "properties", "primary_team_ids"], "metadata": {"selected": true}},
+        ]}]}))
+        .unwrap();
+        let projected = project(
+            &streams::find("admins").unwrap().schema(),
+            c.entry("admins"),
+            &["id"],
+        );
+        let avatar: Vec<&String> = projected["properties"]["avatar"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(avatar, ["image_url"]);
+        assert!(projected["properties"].get("team_priority_level").is_none());
+    }
+
+    #[test]
+    fn replication_overrides_are_read_top_level_first() {
+        let c = catalog(json!({"streams": [
+            {"tap_stream_id": "segments", "replication_method": "FULL_TABLE",
+             "metadata": [{"breadcrumb": [], "metadata": {"replication-method": "INCREMENTAL"}}]},
+            {"tap_stream_id": "company_segments",
+             "metadata": [{"breadcrumb": [], "metadata": {"replication-method": "FULL_TABLE", "replication-key": "updated_at"}}]},
+        ]}))
+        .unwrap();
+        assert_eq!(c.entries[0].method, Some(Method::FullTable));
+        assert_eq!(c.entries[1].method, Some(Method::FullTable));
+        assert_eq!(c.entries[1].replication_key.as_deref(), Some("updated_at"));
+    }
+
+    #[test]
+    fn discovery_marks_keys_and_replication_keys_automatic() {
+        let catalog = discover();
+        for stream in catalog["streams"].as_array().unwrap() {
+            let name = stream["tap_stream_id"].as_str().unwrap();
+            let def = streams::find(name).unwrap();
+            let md = stream["metadata"].as_array().unwrap();
+            assert_eq!(md[0]["breadcrumb"], json!([]));
+            assert_eq!(md[0]["metadata"]["inclusion"], "available");
+            let props = stream["schema"]["properties"].as_object().unwrap();
+            assert_eq!(md.len(), props.len() + 1, "{name}: one entry per property");
+            for entry in &md[1..] {
+                let field = entry["breadcrumb"][1].as_str().unwrap();
+                let automatic = def.key.contains(&field) || def.replication.key() == Some(field);
+                assert_eq!(
+                    entry["metadata"]["inclusion"] == "automatic",
+                    automatic,
+                    "{name}.{field}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The streams, as data: one table row per stream, naming its endpoint, key, replication and
+//! the few reshapings its records need. Behaviour that does not fit a row (the count reports)
+//! is a small named [`Source`] variant with its own module.
+
+pub mod counts;
+mod list;
+pub mod pages;
+pub mod reshape;
+
+use serde_json::Value;
+
+pub use counts::Report;
+pub use reshape::Reshape;
+
+use crate::error::Error;
+use crate::sync::Job;
+
+/// How a stream is replicated by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replication {
+    FullTable,
+    /// Incremental on this key (`updated_at`, `created_at`).
+    Incremental(&'static str),
+}
+
+impl Replication {
+    pub fn key(self) -> Option<&'static str> {
+        match self {
+            Replication::FullTable => None,
+            Replication::Incremental(key) => Some(key),
+        }
+    }
+}
+
+/// Where a stream's records come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// `GET path`; the items are the array under `records`. Follows `pages.next`, whether a
+    /// link (page-number lists) or a cursor. `per_page` is sent on the first request when set.
+    /// An incremental stream of this kind reads everything and emits what changed.
+    List {
+        path: &'static str,
+        records: &'static str,
+        per_page: Option<u32>,
+    },
+    /// One of Intercom's legacy count reports, one row per counted thing.
+    Counts(Report),
+}
+
+#[derive(Debug)]
+pub struct Stream {
+    pub name: &'static str,
+    /// The JSON Schema from `schemas/`.
+    pub schema_file: SchemaFile,
+    pub key: &'static [&'static str],
+    pub replication: Replication,
+    pub selected_by_default: bool,
+    pub source: Source,
+    /// Changes applied to each item before it is shaped to the schema.
+    pub reshape: &'static [Reshape],
+}
+
+impl Stream {
+    /// The stream's schema.
+    pub fn schema(&self) -> Value {
+        // The table test parses every schema, so this cannot fail in a released binary.
+        serde_json::from_str(self.schema_file.text).expect("schemas/ hold valid JSON (tested)")
+    }
+
+    /// Syncs the stream as its source says.
+    pub fn run(&self, job: &mut Job<'_>) -> Result<(), Error> {
+        match self.source {
+            Source::List {
+                path,
+                records,
+                per_page,
+            } => list::run(job, path, records, per_page),
+            Source::Counts(report) => counts::run(job, report),
+        }
+    }
+}
+
+/// A schema file of `schemas/`, embedded in the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaFile {
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! schema {
+    ($name:literal) => {
+        SchemaFile {
+            name: $name,
+            text: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/schemas/",
+                $name,
+                ".json"
+            )),
+        }
+    };
+}
+
+const ID: &[&str] = &["id"];
+const UPDATED_AT: Replication = Replication::Incremental("updated_at");
+
+const fn list(path: &'static str, records: &'static str) -> Source {
+    Source::List {
+        path,
+        records,
+        per_page: None,
+    }
+}
+
+const fn paged(path: &'static str, records: &'static str) -> Source {
+    Source::List {
+        path,
+        records,
+        per_page: Some(150),
+    }
+}
+
+const fn full(name: &'static str, schema_file: SchemaFile, source: Source) -> Stream {
+    Stream {
+        name,
+        schema_file,
+        key: ID,
+        replication: Replication::FullTable,
+        selected_by_default: true,
+        source,
+        reshape: &[],
+    }
+}
+
+const fn report(
+    name: &'static str,
+    schema_file: SchemaFile,
+    key: &'static [&'static str],
+    report: Report,
+) -> Stream {
+    Stream {
+        name,
+        schema_file,
+        key,
+        replication: Replication::FullTable,
+        selected_by_default: true,
+        source: Source::Counts(report),
+        reshape: &[],
+    }
+}
+
+const ATTRIBUTE_KEY: &[&str] = &["_sdc_record_hash"];
+
+/// Every stream of the tap, in the order of the catalog.
+pub static ALL: &[Stream] = &[
+    Stream {
+        reshape: &[Reshape::AvatarObject("avatar")],
+        ..full("admins", schema!("admins"), list("/admins", "admins"))
+    },
+    full("teams", schema!("teams"), list("/teams", "teams")),
+    full("tags", schema!("tags"), list("/tags", "data")),
+    Stream {
+        replication: UPDATED_AT,
+        ..full(
+            "segments",
+            schema!("segments"),
+            list("/segments?include_count=true", "segments"),
+        )
+    },
+    Stream {
+        replication: UPDATED_AT,
+        ..full(
+            "company_segments",
+            schema!("company_segments"),
+            list("/segments?type=company&include_count=true", "segments"),
+        )
+    },
+    Stream {
+        reshape: &[
+            Reshape::Unwrap {
+                field: "ticket_states",
+                inner: &["data", "ticket_states"],
+            },
+            Reshape::Unwrap {
+                field: "ticket_type_attributes",
+                inner: &["ticket_type_attributes", "data"],
+            },
+        ],
+        ..full(
+            "ticket_types",
+            schema!("ticket_types"),
+            list("/ticket_types", "data"),
+        )
+    },
+    Stream {
+        reshape: &[Reshape::Unwrap {
+            field: "ticket_types",
+            inner: &["data", "ticket_types"],
+        }],
+        ..full(
+            "ticket_states",
+            schema!("ticket_states"),
+            list("/ticket_states", "data"),
+        )
+    },
+    full(
+        "subscription_types",
+        schema!("subscription_types"),
+        list("/subscription_types", "data"),
+    ),
+    Stream {
+        key: ATTRIBUTE_KEY,
+        reshape: &[Reshape::DefaultModel("contact"), Reshape::RecordHash],
+        ..full(
+            "contact_attributes",
+            schema!("contact_attributes"),
+            list("/data_attributes?model=contact", "data"),
+        )
+    },
+    Stream {
+        key: ATTRIBUTE_KEY,
+        reshape: &[Reshape::DefaultModel("company"), Reshape::RecordHash],
+        ..full(
+            "company_attributes",
+            schema!("company_attributes"),
+            list("/data_attributes?model=company", "data"),
+        )
+    },
+    Stream {
+        key: ATTRIBUTE_KEY,
+        reshape: &[Reshape::DefaultModel("conversation"), Reshape::RecordHash],
+        ..full(
+            "conversation_attributes",
+            schema!("conversation_attributes"),
+            list("/data_attributes?model=conversation", "data"),
+        )
+    },
+    full(
+        "help_centers",
+        schema!("help_centers"),
+        paged("/help_center/help_centers", "data"),
+    ),
+    full(
+        "help_center_collections",
+        schema!("help_center_collections"),
+        paged("/help_center/collections", "data"),
+    ),
+    report(
+        "counts",
+        schema!("counts"),
+        &["snapshot_at"],
+        Report::Totals,
+    ),
+    report(
+        "conversation_counts",
+        schema!("conversation_counts"),
+        &["snapshot_at"],
+        Report::Conversations,
+    ),
+    report(
+        "admin_conversation_counts",
+        schema!("admin_conversation_counts"),
+        &["snapshot_at", "admin_id"],
+        Report::AdminConversations,
+    ),
+    report(
+        "user_segment_counts",
+        schema!("user_segment_counts"),
+        &["snapshot_at", "segment_name"],
+        Report::UserSegments,
+    ),
+    report(
+        "user_tag_counts",
+        schema!("user_tag_counts"),
+        &["snapshot_at", "tag_name"],
+        Report::UserTags,
+    ),
+    report(
+        "company_segment_counts",
+        schema!("company_segment_counts"),
+        &["snapshot_at", "segment_name"],
+        Report::CompanySegments,
+    ),
+    report(
+        "company_tag_counts",
+        schema!("company_tag_counts"),
+        &["snapshot_at", "tag_name"],
+        Report::CompanyTags,
+    ),
+    report(
+        "company_user_counts",
+        schema!("company_user_counts"),
+        &["snapshot_at", "remote_company_id"],
+        Report::CompanyUsers,
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static Stream> {
+    ALL.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Node;
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_table_is_consistent() {
+        let mut names = HashSet::new();
+        for stream in ALL {
+            assert!(names.insert(stream.name), "{} appears twice", stream.name);
+            let schema = stream.schema();
+            Node::compile(&schema).unwrap_or_else(|e| panic!("{}: {e}", stream.name));
+            let props = schema["properties"].as_object().unwrap();
+            for key in stream.key.iter().copied().chain(stream.replication.key()) {
+                let prop = props
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{}: {key} is not in the schema", stream.name));
+                assert!(
+                    prop["type"].is_string(),
+                    "{}: {key} must not be nullable",
+                    stream.name
+                );
+            }
+            for reshape in stream.reshape {
+                if let Some(field) = reshape.field() {
+                    assert!(
+                        props.contains_key(field),
+                        "{}: reshapes missing {field}",
+                        stream.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_file_belongs_to_a_stream() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
+        let used: HashSet<String> = ALL
+            .iter()
+            .map(|s| format!("{}.json", s.schema_file.name))
+            .collect();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(used.contains(&name), "schemas/{name} is used by no stream");
+        }
+    }
+
+    #[test]
+    fn schemas_follow_the_portable_style() {
+        fn walk(v: &Value, path: &str) {
+            let obj = v
+                .as_object()
+                .unwrap_or_else(|| panic!("{path}: not an object"));
+            for banned in ["anyOf", "oneOf", "allOf", "$ref"] {
+                assert!(!obj.contains_key(banned), "{path}: {banned}");
+            }
+            assert!(obj.contains_key("type"), "{path}: no type");
+            if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+                for (k, sub) in props {
+                    walk(sub, &format!("{path}.{k}"));
+                }
+            }
+            if let Some(items) = obj.get("items") {
+                walk(items, &format!("{path}[]"));
+            }
+        }
+        for stream in ALL {
+            walk(&stream.schema(), stream.name);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The small, named changes some streams make to Intercom's items before they are shaped to the
+//! schema: the places where Intercom's shape and the record's shape differ on purpose.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Reshape {
+    /// Replaces a list envelope such as `{"type": "tag.list", "tags": [...]}` by its array,
+    /// taken from the first of `inner` that holds one. Intercom names the inner key differently
+    /// across endpoints and even within one (ticket type attributes: `data` in the examples,
+    /// `ticket_type_attributes` in the schema).
+    Unwrap {
+        field: &'static str,
+        inner: &'static [&'static str],
+    },
+    /// `avatar` is a URL string in some answers and an object in others; make it the object.
+    AvatarObject(&'static str),
+    /// Fills `model` when Intercom leaves it out (the attribute streams ask for one model each).
+    DefaultModel(&'static str),
+    /// singer-io's key for the attribute streams: SHA-256 of `id`, `name` and `description`
+    /// written as Python's `str()` writes them, concatenated. Kept identical so that tables
+    /// loaded by singer-io's tap are updated in place, not duplicated.
+    RecordHash,
+}
+
+impl Reshape {
+    /// The property this reshaping fills or changes.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Reshape::Unwrap { field, .. } | Reshape::AvatarObject(field) => Some(field),
+            Reshape::DefaultModel(_) => Some("model"),
+            Reshape::RecordHash => Some("_sdc_record_hash"),
+        }
+    }
+
+    pub fn apply(&self, item: &mut Map<String, Value>) {
+        match *self {
+            Reshape::Unwrap { field, inner } => {
+                if let Some(value) = item.get_mut(field) {
+                    unwrap_list(value, inner);
+                }
+            }
+            Reshape::AvatarObject(field) => {
+                if let Some(value) = item.get_mut(field) {
+                    if let Value::String(url) = value {
+                        let mut object = Map::new();
+                        object.insert("image_url".into(), Value::String(std::mem::take(url)));
+                        *value = Value::Object(object);
+                    }
+                }
+            }
+            Reshape::DefaultModel(model) => {
+                if item.get("model").is_none_or(Value::is_null) {
+                    item.insert("model".into(), Value::String(model.into()));
+                }
+            }
+            Reshape::RecordHash => {
+                let mut text = String::new();
+                for key in ["id", "name", "description"] {
+                    python_str(item.get(key), &mut text);
+                }
+                let digest = Sha256::digest(text.as_bytes());
+                let mut hex = String::with_capacity(64);
+                for byte in digest {
+                    let _ = write!(hex, "{byte:02x}");
+                }
+                item.insert("_sdc_record_hash".into(), Value::String(hex));
+            }
+        }
+    }
+}
+
+/// Turns a list envelope into its array, in place. An envelope without items becomes `[]`.
+pub fn unwrap_list(value: &mut Value, inner: &[&str]) {
+    if let Value::Object(envelope) = value {
+        let items = inner
+            .iter()
+            .find_map(|key| match envelope.get_mut(*key) {
+                Some(Value::Array(items)) => Some(std::mem::take(items)),
+                _ => None,
+            })
+            .unwrap_or_default();
+        *value = Value::Array(items);
+    }
+}
+
+/// Appends what Python's `str(record.get(key, ''))` gives for a JSON value.
+fn python_str(value: Option<&Value>, out: &mut String) {
+    match value {
+        None => {}
+        Some(Value::Null) => out.push_str("None"),
+        Some(Value::Bool(true)) => out.push_str("True"),
+        Some(Value::Bool(false)) => out.push_str("False"),
+        Some(Value::String(s)) => out.push_str(s),
+        Some(Value::Number(n)) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or_default();
+            if f.fract() == 0.0 && f.abs() < 1e16 {
+                let _ = write!(out, "{f:.1}");
+            } else {
+                out.push_str(&n.to_string());
+            }
+        }
+        Some(other) => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hash(v: Value) -> String {
+        let Value::Object(mut map) = v else { panic!() };
+        Reshape::RecordHash.apply(&mut map);
+        map["_sdc_record_hash"].as_str().unwrap().to_owned()
+    }
+
+    /// The digests singer-io's tap (2.2.5) computes for the same attributes.
+    #[test]
+    fn record_hashes_match_singer_io() {
+        assert_eq!(
+            hash(json!({"name": "email", "description": "The email address of the contact"})),
+            "1385d4370532f652fd551a75ad421557d22ea069af72a761087e8ae75e01f990"
+        );
+        assert_eq!(
+            hash(
+                json!({"id": 12878, "name": "paid_subscriber", "description": "Whether the user is a paid subscriber."})
+            ),
+            "e681b8524ef8e2735d5912a7e5106ec1cf48566aee71e05d015c16ba4e47d8cc"
+        );
+        assert_eq!(
+            hash(json!({"id": 7, "name": "plan", "description": null})),
+            "ac7e9689e522ae39950ce665990e1d19a2895de260101ba18f0ed7d775ee6a51"
+        );
+        assert_eq!(
+            hash(json!({"name": "Café ü", "description": ""})),
+            "1c74e10585e06b6ecc2d66969912e989af291c1bc11dfdbc0bc49fc9ba348318"
+        );
+    }
+
+    #[test]
+    fn envelopes_unwrap_whichever_inner_key_they_use() {
+        let rule = Reshape::Unwrap {
+            field: "a",
+            inner: &["ticket_type_attributes", "data"],
+        };
+        for input in [
+            json!({"a": {"type": "list", "data": [1, 2]}}),
+            json!({"a": {"type": "ticket_type_attributes.list", "ticket_type_attributes": [1, 2]}}),
+            json!({"a": [1, 2]}),
+        ] {
+            let Value::Object(mut map) = input else {
+                panic!()
+            };
+            rule.apply(&mut map);
+            assert_eq!(map["a"], json!([1, 2]));
+        }
+        let Value::Object(mut map) = json!({"a": {"type": "list"}, "b": null}) else {
+            panic!()
+        };
+        rule.apply(&mut map);
+        assert_eq!(map["a"], json!([]));
+    }
+
+    #[test]
+    fn avatars_become_objects() {
+        let Value::Object(mut map) = json!({"avatar": "https://x/y.png"}) else {
+            panic!()
+        };
+        Reshape::AvatarObject("avatar").apply(&mut map);
+        assert_eq!(map["avatar"], json!({"image_url": "https://x/y.png"}));
+    }
+}

@@ -1,0 +1,176 @@
+//! Bad input gets one clear line on stderr and a non-zero exit, never a panic.
+
+use serde_json::json;
+
+use crate::support::{TOKEN, Tap, fake};
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let out = Tap::new()
+        .arg("--config")
+        .arg("/nonexistent/tap.json")
+        .run();
+    let line = out.only_line();
+    assert!(
+        line.contains("cannot read config file /nonexistent/tap.json"),
+        "{line}"
+    );
+    assert_eq!(out.code, Some(2));
+}
+
+#[test]
+fn an_unreadable_config_file_is_named() {
+    let tap = Tap::new();
+    let dir = tap.file("placeholder", "");
+    let dir = dir.parent().unwrap().to_str().unwrap().to_owned();
+    let out = tap.arg("--config").arg(&dir).run();
+    let line = out.only_line();
+    assert!(
+        line.contains("cannot read config file") && line.contains(&dir),
+        "{line}"
+    );
+}
+
+#[test]
+fn invalid_json_names_file_line_and_column() {
+    for (flag, what) in [
+        ("--config", "config"),
+        ("--catalog", "catalog"),
+        ("--state", "state"),
+    ] {
+        let tap = Tap::new().config(json!({"access_token": TOKEN}));
+        let path = tap.file("broken.json", "{\n  \"a\": 1,\n  \"b\": [1 2]\n}");
+        let out = tap.arg(flag).arg(path.to_str().unwrap()).run();
+        let line = out.only_line();
+        assert!(
+            line.contains(&format!("{what} file")) && line.contains("broken.json"),
+            "{line}"
+        );
+        assert!(line.contains("line 3, column 11"), "{line}");
+    }
+}
+
+#[test]
+fn missing_catalog_and_state_files_are_named() {
+    for (flag, what) in [
+        ("--catalog", "catalog"),
+        ("--state", "state"),
+        ("--properties", "catalog"),
+    ] {
+        let out = Tap::new()
+            .config(json!({"access_token": TOKEN}))
+            .arg(flag)
+            .arg("/nonexistent/x.json")
+            .run();
+        let line = out.only_line();
+        assert!(
+            line.contains(&format!("cannot read {what} file /nonexistent/x.json")),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_token_is_reported() {
+    let out = Tap::new()
+        .config(json!({"start_date": "2024-01-01T00:00:00Z"}))
+        .run();
+    let line = out.only_line();
+    assert!(line.contains("access_token is missing"), "{line}");
+    assert!(line.contains("TAP_INTERCOM_ACCESS_TOKEN"), "{line}");
+}
+
+#[test]
+fn a_malformed_start_date_is_reported() {
+    let out = Tap::new()
+        .config(json!({"access_token": TOKEN, "start_date": "01/02/2024"}))
+        .run();
+    let line = out.only_line();
+    assert!(
+        line.contains("start_date") && line.contains("01/02/2024") && line.contains("RFC 3339"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unknown_region_is_reported() {
+    let out = Tap::new()
+        .config(json!({"access_token": TOKEN, "region": "mars"}))
+        .run();
+    let line = out.only_line();
+    assert!(
+        line.contains("region") && line.contains("\"mars\" is not one of us, eu, au"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_catalog_naming_an_unknown_stream_is_reported() {
+    let out = Tap::new()
+        .config(json!({"access_token": TOKEN}))
+        .catalog(json!({"streams": [{"tap_stream_id": "unicorns", "metadata": []}]}))
+        .run();
+    let line = out.only_line();
+    assert!(
+        line.contains("catalog file")
+            && line.contains("\"unicorns\" is not a stream of tap-intercom"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_state_of_the_wrong_shape_is_reported() {
+    for (state, expected) in [
+        (json!([1, 2]), "expected a JSON object"),
+        (
+            json!({"bookmarks": "yesterday"}),
+            "bookmarks must be an object",
+        ),
+        (
+            json!({"bookmarks": {"segments": {"updated_at": "last tuesday"}}}),
+            "bookmarks.segments.updated_at",
+        ),
+    ] {
+        let out = Tap::new()
+            .config(json!({"access_token": TOKEN}))
+            .state(state)
+            .run();
+        let line = out.only_line();
+        assert!(
+            line.contains("state file") && line.contains(expected),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn config_comes_from_the_environment_and_later_files_win() {
+    let fake = fake();
+    // The token only in the environment; two files, the second overriding the first's URL.
+    let tap = Tap::new().env("TAP_INTERCOM_ACCESS_TOKEN", TOKEN);
+    let first = tap.file(
+        "a.json",
+        &json!({"base_url": "http://127.0.0.1:9", "max_retries": 0}).to_string(),
+    );
+    let second = tap.file("b.json", &json!({"base_url": fake.url()}).to_string());
+    let out = tap
+        .arg("--config")
+        .arg(first.to_str().unwrap())
+        .arg("--config")
+        .arg(second.to_str().unwrap())
+        .run();
+    out.ok();
+    assert!(!out.records("tags").is_empty());
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    let out = Tap::new()
+        .config(json!({"access_token": TOKEN, "base_url": "http://api.intercom.io"}))
+        .run();
+    let line = out.only_line();
+    assert!(
+        line.contains("base_url") && line.contains("plain http"),
+        "{line}"
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the built `tap-intercom` binary against the project's fake Intercom.
+
+mod bad_input;
+mod cli;
+mod full_table;
+mod http;
+mod selection;
+mod state;
+mod support;
