@@ -77,10 +77,7 @@ fn settings() -> Vec<Setting> {
                 kind,
                 required: required.contains(&name.as_str()),
                 default: p.get("default").filter(|d| !d.is_null()).cloned(),
-                description: p["description"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .replace('\n', " "),
+                description: p["description"].as_str().unwrap_or_default().replace('\n', " "),
             }
         })
         .collect()
@@ -128,9 +125,7 @@ fn text() -> String {
 
 /// The Markdown settings table, also pasted into the README (a test keeps them equal).
 pub fn settings_table() -> String {
-    let mut out = String::from(
-        "| Setting | Type | Required | Default | Environment variable | Description |\n",
-    );
+    let mut out = String::from("| Setting | Type | Required | Default | Environment variable | Description |\n");
     out.push_str("|:--|:--|:--|:--|:--|:--|\n");
     for s in settings() {
         let _ = writeln!(
@@ -169,33 +164,32 @@ mod tests {
         let names: Vec<&str> = props.keys().map(String::as_str).collect();
         assert_eq!(names, SETTING_NAMES);
         for (name, p) in props {
-            assert!(
-                p["description"].as_str().is_some_and(|d| d.len() > 20),
-                "{name}"
-            );
-            let types = p["type"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{name}: {p}"));
+            assert!(p["description"].as_str().is_some_and(|d| d.len() > 20), "{name}");
+            let types = p["type"].as_array().unwrap_or_else(|| panic!("{name}: {p}"));
             assert!(types.contains(&json!("null")), "{name} is optional");
         }
         assert_eq!(props["access_token"]["secret"], true);
         assert_eq!(props["access_token"]["writeOnly"], true);
     }
 
+    /// The README's settings table is this module's. `TAP_INTERCOM_REGENERATE=1` rewrites it.
     #[test]
     fn the_readme_settings_table_is_current() {
-        let readme = include_str!("../README.md");
-        let start = readme
-            .find("<!-- settings-table:start -->\n")
-            .expect("start marker")
-            + 30;
-        let end = readme
-            .find("<!-- settings-table:end -->")
-            .expect("end marker");
-        assert_eq!(
-            &readme[start..end],
-            settings_table(),
-            "README.md's settings table is stale: paste `tap-intercom --about --format markdown`'s table"
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let start = readme.find("<!-- settings-table:start -->\n").expect("start marker") + 30;
+        let end = readme.find("<!-- settings-table:end -->").expect("end marker");
+        if std::env::var_os("TAP_INTERCOM_REGENERATE").is_some() {
+            std::fs::write(
+                path,
+                format!("{}{}{}", &readme[..start], settings_table(), &readme[end..]),
+            )
+            .unwrap();
+            return;
+        }
+        assert!(
+            readme[start..end] == settings_table(),
+            "README.md's settings table is stale: run `TAP_INTERCOM_REGENERATE=1 cargo test` and commit"
         );
     }
 

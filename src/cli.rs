@@ -84,11 +84,9 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.discover);
-        let cli = Cli::try_parse_from(["tap-intercom", "--about", "--format=json", "-c", "a.json"])
-            .unwrap();
+        let cli = Cli::try_parse_from(["tap-intercom", "--about", "--format=json", "-c", "a.json"]).unwrap();
         assert_eq!(cli.format, AboutFormat::Json);
-        let cli = Cli::try_parse_from(["tap-intercom", "-c", "a", "-c", "b", "--properties", "p"])
-            .unwrap();
+        let cli = Cli::try_parse_from(["tap-intercom", "-c", "a", "-c", "b", "--properties", "p"]).unwrap();
         assert_eq!(cli.config.len(), 2);
         assert_eq!(cli.catalog_path().unwrap(), &PathBuf::from("p"));
     }

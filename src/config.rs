@@ -84,6 +84,12 @@ pub struct RawConfig {
     /// Seconds before the first retry; each further retry waits twice as long, with jitter.
     #[schemars(with = "Option<f64>", extend("default" = 1.0))]
     pub retry_initial_delay: Option<Lenient<f64>>,
+
+    /// Seconds Intercom's search index may lag behind changes. No bookmark is ever saved later
+    /// than the sync's start minus this, so that a record indexed late, or changed while the
+    /// sync ran, is read by the next run.
+    #[schemars(with = "Option<u64>", extend("default" = 600))]
+    pub search_index_lag: Option<Lenient<u64>>,
 }
 
 /// The names of the settings, for the environment and for unknown-key warnings.
@@ -101,6 +107,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "max_requests_per_minute",
     "max_retries",
     "retry_initial_delay",
+    "search_index_lag",
 ];
 
 /// A value written either as itself or as a string: Meltano and environment variables pass
@@ -111,12 +118,15 @@ pub struct Lenient<T>(pub T);
 impl<'de> Deserialize<'de> for Lenient<f64> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
-            Value::Number(n) => n.as_f64().map(Lenient).ok_or_else(|| {
-                serde::de::Error::custom(format!("expected a number of seconds, got {n}"))
-            }),
-            Value::String(s) => s.trim().parse::<f64>().map(Lenient).map_err(|_| {
-                serde::de::Error::custom(format!("expected a number of seconds, got {s:?}"))
-            }),
+            Value::Number(n) => n
+                .as_f64()
+                .map(Lenient)
+                .ok_or_else(|| serde::de::Error::custom(format!("expected a number of seconds, got {n}"))),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .map(Lenient)
+                .map_err(|_| serde::de::Error::custom(format!("expected a number of seconds, got {s:?}"))),
             other => Err(serde::de::Error::custom(format!(
                 "expected a number, got {}",
                 kind_of(&other)
@@ -127,16 +137,10 @@ impl<'de> Deserialize<'de> for Lenient<f64> {
 
 impl<'de> Deserialize<'de> for Lenient<u64> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bad = |shown: String| {
-            serde::de::Error::custom(format!("expected a whole number, got {shown}"))
-        };
+        let bad = |shown: String| serde::de::Error::custom(format!("expected a whole number, got {shown}"));
         match Value::deserialize(d)? {
             Value::Number(n) => n.as_u64().map(Lenient).ok_or_else(|| bad(n.to_string())),
-            Value::String(s) => s
-                .trim()
-                .parse::<u64>()
-                .map(Lenient)
-                .map_err(|_| bad(format!("{s:?}"))),
+            Value::String(s) => s.trim().parse::<u64>().map(Lenient).map_err(|_| bad(format!("{s:?}"))),
             other => Err(bad(kind_of(&other).to_owned())),
         }
     }
@@ -249,6 +253,7 @@ pub struct Settings {
     pub max_requests_per_minute: Option<u32>,
     pub max_retries: u32,
     pub retry_initial_delay: Duration,
+    pub search_index_lag: Duration,
 }
 
 impl Settings {
@@ -339,6 +344,7 @@ impl Settings {
             max_requests_per_minute,
             max_retries: u32::try_from(raw.max_retries.map_or(5, |v| v.0)).unwrap_or(u32::MAX),
             retry_initial_delay,
+            search_index_lag: Duration::from_secs(raw.search_index_lag.map_or(600, |v| v.0)),
         })
     }
 
@@ -351,17 +357,11 @@ impl Settings {
 fn bad_date(key: &'static str, value: &str) -> ConfigError {
     ConfigError::Invalid {
         key,
-        problem: format!(
-            "{value:?} is not a date-time (expected RFC 3339, e.g. 2024-01-01T00:00:00Z)"
-        ),
+        problem: format!("{value:?} is not a date-time (expected RFC 3339, e.g. 2024-01-01T00:00:00Z)"),
     }
 }
 
-fn seconds(
-    key: &'static str,
-    value: Option<Lenient<f64>>,
-    default: f64,
-) -> Result<Duration, ConfigError> {
+fn seconds(key: &'static str, value: Option<Lenient<f64>>, default: f64) -> Result<Duration, ConfigError> {
     let secs = value.map_or(default, |v| v.0);
     Duration::try_from_secs_f64(secs)
         .ok()
@@ -401,9 +401,7 @@ fn check_base_url(url: &str) -> Result<String, ConfigError> {
         key: "base_url",
         problem: format!("{url:?} {problem}"),
     };
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| invalid("is not an http(s) URL"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("is not an http(s) URL"))?;
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
         return Err(invalid(
@@ -417,12 +415,8 @@ fn check_base_url(url: &str) -> Result<String, ConfigError> {
     };
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(url.to_owned()),
-        "http" if matches!(host, "127.0.0.1" | "localhost" | "::1") || host.starts_with("127.") => {
-            Ok(url.to_owned())
-        }
-        "http" => Err(invalid(
-            "uses plain http to a host that is not loopback; use https",
-        )),
+        "http" if matches!(host, "127.0.0.1" | "localhost" | "::1") || host.starts_with("127.") => Ok(url.to_owned()),
+        "http" => Err(invalid("uses plain http to a host that is not loopback; use https")),
         _ => Err(invalid("is not an http(s) URL")),
     }
 }
@@ -467,10 +461,7 @@ fn read_file(path: &Path) -> Result<Map<String, Value>, Error> {
         other => Err(Error::Input {
             what: "config",
             path: path.to_owned(),
-            problem: format!(
-                "expected a JSON object of settings, found {}",
-                kind_of(&other)
-            ),
+            problem: format!("expected a JSON object of settings, found {}", kind_of(&other)),
         }),
     }
 }
@@ -480,9 +471,7 @@ fn environment() -> Map<String, Value> {
         .iter()
         .filter_map(|name| {
             let var = format!("{ENV_PREFIX}{}", name.to_ascii_uppercase());
-            std::env::var(var)
-                .ok()
-                .map(|v| ((*name).to_owned(), Value::String(v)))
+            std::env::var(var).ok().map(|v| ((*name).to_owned(), Value::String(v)))
         })
         .collect()
 }
@@ -501,11 +490,7 @@ fn parse_merged(merged: Map<String, Value>) -> Result<RawConfig, Error> {
         let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
         if let Err(err) = serde_json::from_value::<RawConfig>(single) {
             return Err(Error::Config(ConfigError::Invalid {
-                key: SETTING_NAMES
-                    .iter()
-                    .find(|n| **n == key)
-                    .copied()
-                    .unwrap_or("setting"),
+                key: SETTING_NAMES.iter().find(|n| **n == key).copied().unwrap_or("setting"),
                 problem: err.to_string(),
             }));
         }
@@ -542,15 +527,13 @@ mod tests {
         assert_eq!(s.api_version, "2.14");
         assert_eq!(s.request_timeout, Duration::from_secs(300));
         assert_eq!(s.max_concurrency, 8);
+        assert_eq!(s.search_index_lag, Duration::from_secs(600));
         assert!(s.start_date.is_none());
     }
 
     #[test]
     fn numbers_may_be_strings_and_versions_numbers() {
-        let s = settings(
-            json!({"request_timeout": "12.5", "api_version": 2.14, "max_concurrency": "3"}),
-        )
-        .unwrap();
+        let s = settings(json!({"request_timeout": "12.5", "api_version": 2.14, "max_concurrency": "3"})).unwrap();
         assert_eq!(s.request_timeout, Duration::from_millis(12_500));
         assert_eq!(s.api_version, "2.14");
         assert_eq!(s.max_concurrency, 3);
@@ -598,13 +581,8 @@ mod tests {
             "2024-01-02T00:00:00+00:00"
         );
         assert!(parse_datetime("yesterday").is_none());
-        let err = settings(json!({"start_date": "2024-13-01"}))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("start_date") && err.contains("2024-13-01"),
-            "{err}"
-        );
+        let err = settings(json!({"start_date": "2024-13-01"})).unwrap_err().to_string();
+        assert!(err.contains("start_date") && err.contains("2024-13-01"), "{err}");
         assert!(settings(json!({"start_date": "2024-02-01", "end_date": "2024-01-01"})).is_err());
     }
 

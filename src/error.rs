@@ -62,10 +62,7 @@ pub enum Error {
     Stdout(#[source] io::Error),
 
     #[error("{stream}: cannot start a thread: {source}")]
-    Spawn {
-        stream: &'static str,
-        source: io::Error,
-    },
+    Spawn { stream: &'static str, source: io::Error },
 
     /// Another stream failed and this one stopped early to let the run end.
     #[error("stopped because another stream failed")]
@@ -85,10 +82,7 @@ impl Error {
     /// 2 for bad input (files, settings), 1 for a sync that failed while running.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::ReadFile { .. }
-            | Error::BadJson { .. }
-            | Error::Input { .. }
-            | Error::Config(_) => 2,
+            Error::ReadFile { .. } | Error::BadJson { .. } | Error::Input { .. } | Error::Config(_) => 2,
             _ => 1,
         }
     }

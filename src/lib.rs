@@ -18,6 +18,7 @@ pub mod error;
 pub mod http;
 mod jsonfile;
 pub mod log;
+mod parallel;
 pub mod schema;
 pub mod singer;
 pub mod streams;
@@ -48,17 +49,10 @@ pub fn run(cli: &Cli, mut out: impl Write + Send + 'static) -> Result<(), Error>
         warn!("both --catalog and --properties were given; using --catalog");
     }
     let catalog = cli.catalog_path().map(|p| Catalog::load(p)).transpose()?;
-    let state = cli
-        .state
-        .as_deref()
-        .map(State::load)
-        .transpose()?
-        .unwrap_or_default();
+    let state = cli.state.as_deref().map(State::load).transpose()?.unwrap_or_default();
     sync::run(settings, catalog.as_ref(), state, Box::new(out))
 }
 
 fn write_all(out: &mut impl Write, bytes: &[u8]) -> Result<(), Error> {
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(Error::Stdout)
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(Error::Stdout)
 }

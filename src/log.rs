@@ -103,9 +103,7 @@ pub fn critical(err: &dyn std::error::Error) {
     write(Level::Critical, format_args!("{message}"));
 }
 
-fn cause_of<'a>(
-    err: Option<&'a (dyn std::error::Error + 'static)>,
-) -> Option<&'a (dyn std::error::Error + 'static)> {
+fn cause_of<'a>(err: Option<&'a (dyn std::error::Error + 'static)>) -> Option<&'a (dyn std::error::Error + 'static)> {
     err.and_then(std::error::Error::source)
 }
 

@@ -87,10 +87,7 @@ impl Node {
             Kind::Boolean => to_boolean(value, path),
             Kind::Object { props, open } => {
                 let Value::Object(map) = value else {
-                    return Err(fail(
-                        path,
-                        &format!("expected an object, got {}", describe(&value)),
-                    ));
+                    return Err(fail(path, &format!("expected an object, got {}", describe(&value))));
                 };
                 let mut out = Map::new();
                 for (key, v) in map {
@@ -115,10 +112,7 @@ impl Node {
             }
             Kind::Array(items) => {
                 let Value::Array(list) = value else {
-                    return Err(fail(
-                        path,
-                        &format!("expected an array, got {}", describe(&value)),
-                    ));
+                    return Err(fail(path, &format!("expected an array, got {}", describe(&value))));
                 };
                 let len = path.len();
                 let mut out = Vec::with_capacity(list.len());
@@ -178,9 +172,7 @@ fn compile_at(schema: &Value, path: &str) -> Result<Node, String> {
             Kind::Object { props, open }
         }
         "array" => {
-            let items = obj
-                .get("items")
-                .ok_or_else(|| format!("{at}: an array needs items"))?;
+            let items = obj.get("items").ok_or_else(|| format!("{at}: an array needs items"))?;
             Kind::Array(Box::new(compile_at(items, &format!("{path}[]"))?))
         }
         other => return Err(format!("{at}: unknown type {other:?}")),
@@ -315,10 +307,7 @@ fn to_boolean(value: Value, path: &str) -> Result<Value, CoerceError> {
         Value::Bool(_) => Ok(value),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
-        _ => Err(fail(
-            path,
-            &format!("{} is not a boolean", describe(&value)),
-        )),
+        _ => Err(fail(path, &format!("{} is not a boolean", describe(&value)))),
     }
 }
 
@@ -326,10 +315,7 @@ static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
 fn warn_once(path: &str, message: &str) {
     let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
-    if warned
-        .get_or_insert_with(HashSet::new)
-        .insert(path.to_owned())
-    {
+    if warned.get_or_insert_with(HashSet::new).insert(path.to_owned()) {
         crate::warn!("field {path}: {message}");
     }
 }
@@ -350,14 +336,8 @@ mod tests {
         for (input, out) in [
             (json!(1_700_000_000), json!("2023-11-14T22:13:20Z")),
             (json!(1_700_000_000.5), json!("2023-11-14T22:13:20.500Z")),
-            (
-                json!(1_700_000_000_123_i64),
-                json!("2023-11-14T22:13:20.123Z"),
-            ),
-            (
-                json!("2023-11-15T00:13:20+02:00"),
-                json!("2023-11-14T22:13:20Z"),
-            ),
+            (json!(1_700_000_000_123_i64), json!("2023-11-14T22:13:20.123Z")),
+            (json!("2023-11-15T00:13:20+02:00"), json!("2023-11-14T22:13:20Z")),
             (json!("1700000000"), json!("2023-11-14T22:13:20Z")),
             (json!(0), json!("1970-01-01T00:00:00Z")),
             (json!(""), json!(null)),
@@ -377,10 +357,8 @@ mod tests {
             "location": {"type": ["object", "null"], "properties": {"city": {"type": ["string", "null"]}}}
         }}));
         let out = n
-            .apply(
-                json!({"id": 7, "extra": 1, "custom_attributes": {"x": {"y": 1}},
-                          "location": {"city": "Paris", "planet": "Earth"}}),
-            )
+            .apply(json!({"id": 7, "extra": 1, "custom_attributes": {"x": {"y": 1}},
+                          "location": {"city": "Paris", "planet": "Earth"}}))
             .unwrap();
         assert_eq!(
             out,
@@ -394,8 +372,7 @@ mod tests {
             "i": {"type": ["integer", "null"]}, "f": {"type": ["number", "null"]},
             "b": {"type": ["boolean", "null"]}}}));
         assert_eq!(
-            n.apply(json!({"i": "12", "f": "1.5", "b": "true"}))
-                .unwrap(),
+            n.apply(json!({"i": "12", "f": "1.5", "b": "true"})).unwrap(),
             json!({"i": 12, "f": 1.5, "b": true})
         );
         assert_eq!(n.apply(json!({"i": 3.0})).unwrap(), json!({"i": 3}));
@@ -421,10 +398,7 @@ mod tests {
     #[test]
     fn objects_in_string_fields_are_kept_as_json_text() {
         let n = node(json!({"type": "object", "properties": {"s": {"type": ["string", "null"]}}}));
-        assert_eq!(
-            n.apply(json!({"s": {"a": 1}})).unwrap(),
-            json!({"s": "{\"a\":1}"})
-        );
+        assert_eq!(n.apply(json!({"s": {"a": 1}})).unwrap(), json!({"s": "{\"a\":1}"}));
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! A sync: which streams run and how, running them, and the account at the end.
 //!
-//! Every selected stream gets a thread; they share one [`Client`], whose pacer keeps the total
-//! within Intercom's rate limit and `max_concurrency`, and one [`Output`], which owns stdout and
-//! the state. A stream the token may not read (403) is skipped with a warning. Any other failure
-//! stops the whole run: the other streams stop at their next request, the state they reached
-//! is written, and the run ends with the error.
+//! Every selected stream gets a thread; a child stream (conversation parts, ticket parts) runs
+//! inside its parent's thread, and the parent is read even when only the child is selected.
+//! Threads share one [`Client`], whose pacer keeps the total within Intercom's rate limit and
+//! `max_concurrency`, and one [`Output`], which owns stdout and the state. A stream the token may
+//! not read (403) is skipped with a warning. Any other failure stops the whole run: the other
+//! streams stop at their next request, the state they reached is written, and the run ends with
+//! the error.
+//!
+//! Bookmarks never move back, never pass `end_date`, and never pass the sync's start minus
+//! `search_index_lag`: a record changed while the sync ran, or indexed by Intercom's search late,
+//! is read again by the next run.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,6 +35,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 /// How one stream will run in this sync.
 pub struct Plan {
     pub stream: &'static Stream,
+    /// False for a parent read only for its selected child: nothing of it is written.
+    pub emit: bool,
     /// The schema after field selection: what SCHEMA says and what records carry.
     schema: Value,
     node: Node,
@@ -41,26 +50,46 @@ pub struct Plan {
     pub start: Option<DateTime<Utc>>,
 }
 
+impl Plan {
+    /// Whether the record carries this top-level property (it may have been deselected).
+    pub fn has_field(&self, name: &str) -> bool {
+        self.schema["properties"].get(name).is_some()
+    }
+}
+
+/// A stream to run, with the child stream it drives.
+pub struct Task {
+    pub main: Plan,
+    pub child: Option<Plan>,
+}
+
 /// The streams to sync, in table order: those selected in the catalog, or all without one.
-pub fn plan(settings: &Settings, catalog: Option<&Catalog>, state: &State) -> Vec<Plan> {
+pub fn plan(settings: &Settings, catalog: Option<&Catalog>, state: &State) -> Vec<Task> {
+    let chosen = |stream: &Stream| -> Option<Option<&Entry>> {
+        match catalog {
+            None => Some(None),
+            Some(catalog) => catalog.entry(stream.name).filter(|e| e.selected).map(Some),
+        }
+    };
     streams::ALL
         .iter()
-        .filter_map(|stream| match catalog {
-            None => Some(plan_stream(stream, None, settings, state)),
-            Some(catalog) => catalog
-                .entry(stream.name)
-                .filter(|e| e.selected)
-                .map(|e| plan_stream(stream, Some(e), settings, state)),
+        .filter(|stream| stream.parent.is_none())
+        .filter_map(|stream| {
+            let child = streams::ALL
+                .iter()
+                .find(|c| c.parent == Some(stream.name))
+                .and_then(|c| chosen(c).map(|entry| plan_stream(c, entry, true, settings, state)));
+            let main = match chosen(stream) {
+                Some(entry) => plan_stream(stream, entry, true, settings, state),
+                None if child.is_some() => plan_stream(stream, None, false, settings, state),
+                None => return None,
+            };
+            Some(Task { main, child })
         })
         .collect()
 }
 
-fn plan_stream(
-    stream: &'static Stream,
-    entry: Option<&Entry>,
-    settings: &Settings,
-    state: &State,
-) -> Plan {
+fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, settings: &Settings, state: &State) -> Plan {
     let incremental = match (entry.and_then(|e| e.method), stream.replication) {
         (Some(Method::FullTable), _) | (None, Replication::FullTable) => None,
         (_, Replication::Incremental(key)) => Some(key),
@@ -86,6 +115,7 @@ fn plan_stream(
     let start = bookmark.map(|b| b - lookback).or(settings.start_date);
     Plan {
         stream,
+        emit,
         schema,
         node,
         key,
@@ -118,18 +148,25 @@ impl Run {
         }
         self.output.set_currently_syncing(list.first().copied());
     }
+
+    /// The latest a bookmark may be: the sync's start less the search index's lag.
+    pub fn bookmark_cap(&self) -> DateTime<Utc> {
+        let lag = chrono::Duration::from_std(self.settings.search_index_lag).unwrap_or_default();
+        self.started_at - lag
+    }
 }
 
-/// One stream's run: the plan, counters, and the way to the client and the output.
+/// One stream's run: the plan, counters, and the way to the client and the output. Shared by
+/// the threads that fetch for it, so everything here takes `&self`.
 pub struct Job<'a> {
     plan: &'a Plan,
     run: &'a Run,
-    records: u64,
-    requests: u64,
+    records: AtomicU64,
+    requests: AtomicU64,
     /// Newest replication-key value read by a full scan, for its bookmark.
-    newest: Option<DateTime<Utc>>,
+    newest: Mutex<Option<DateTime<Utc>>>,
     started: Instant,
-    reported: Instant,
+    reported: Mutex<Instant>,
 }
 
 impl<'a> Job<'a> {
@@ -137,11 +174,11 @@ impl<'a> Job<'a> {
         Job {
             plan,
             run,
-            records: 0,
-            requests: 0,
-            newest: None,
+            records: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            newest: Mutex::new(None),
             started: Instant::now(),
-            reported: Instant::now(),
+            reported: Mutex::new(Instant::now()),
         }
     }
 
@@ -153,6 +190,14 @@ impl<'a> Job<'a> {
         self.plan
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.run.settings
+    }
+
+    pub fn run(&self) -> &Run {
+        self.run
+    }
+
     /// The time for `time_extracted`, taken when a page arrives.
     pub fn now(&self) -> String {
         Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -162,31 +207,29 @@ impl<'a> Job<'a> {
         format_datetime(self.run.started_at)
     }
 
-    pub fn get(&mut self, path: &str) -> Result<Value, Error> {
-        self.send(&Request::get(self.name(), path))
-            .map_err(Error::from)
+    pub fn get(&self, path: &str) -> Result<Value, Error> {
+        self.send(&Request::get(self.name(), path)).map_err(Error::from)
     }
 
-    pub fn post(&mut self, path: &str, body: &Value) -> Result<Value, Error> {
-        self.send(&Request::post(self.name(), path, body))
-            .map_err(Error::from)
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.send(&Request::post(self.name(), path, body)).map_err(Error::from)
     }
 
     /// Sends a request and returns Intercom's answer or error as it is, for streams that treat
-    /// some errors as part of their protocol (the companies scroll).
-    pub fn send(&mut self, req: &Request<'_>) -> Result<Value, ApiError> {
-        self.requests += 1;
+    /// some errors as part of their protocol (the companies scroll, a deleted conversation).
+    pub fn send(&self, req: &Request<'_>) -> Result<Value, ApiError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         self.run.client.send(req)
     }
 
     /// Emits an item if its replication key is in range, and remembers the newest key seen, for
     /// streams that read everything and emit what changed. Other streams emit every item.
-    pub fn offer(&mut self, item: Value, extracted: &str) -> Result<(), Error> {
+    pub fn offer(&self, item: Value, extracted: &str) -> Result<(), Error> {
         if let Some(key) = self.plan.incremental {
-            let Some(at) = item.get(key).and_then(timestamp) else {
-                return Err(self.bad_record(&item, &format!("has no readable {key}")));
-            };
-            self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
+            let at = self.replication_value(&item, key)?;
+            let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
+            *newest = Some(newest.map_or(at, |n| n.max(at)));
+            drop(newest);
             if !self.in_range(at) {
                 return Ok(());
             }
@@ -194,14 +237,24 @@ impl<'a> Job<'a> {
         self.emit(item, extracted)
     }
 
-    /// Whether a replication-key value falls in this run's range (`start` to `end_date`).
-    pub fn in_range(&self, at: DateTime<Utc>) -> bool {
-        self.plan.start.is_none_or(|start| at >= start)
-            && self.run.settings.end_date.is_none_or(|end| at < end)
+    /// An item's replication-key value, or an error naming the item.
+    pub fn replication_value(&self, item: &Value, key: &str) -> Result<DateTime<Utc>, Error> {
+        item.get(key)
+            .and_then(timestamp)
+            .ok_or_else(|| self.bad_record(item, &format!("has no readable {key}")))
     }
 
-    /// Reshapes an item, shapes it to the schema and writes the RECORD.
-    pub fn emit(&mut self, item: Value, extracted: &str) -> Result<(), Error> {
+    /// Whether a replication-key value falls in this run's range (`start` to `end_date`).
+    pub fn in_range(&self, at: DateTime<Utc>) -> bool {
+        self.plan.start.is_none_or(|start| at >= start) && self.run.settings.end_date.is_none_or(|end| at < end)
+    }
+
+    /// Reshapes an item, shapes it to the schema and writes the RECORD (unless the stream is
+    /// read only for its child).
+    pub fn emit(&self, item: Value, extracted: &str) -> Result<(), Error> {
+        if !self.plan.emit {
+            return Ok(());
+        }
         let Value::Object(mut map) = item else {
             return Err(Error::BadRecord {
                 stream: self.name(),
@@ -213,49 +266,63 @@ impl<'a> Job<'a> {
             reshape.apply(&mut map);
         }
         let item = Value::Object(map);
-        let record = match self.plan.node.apply(item) {
-            Ok(record) => record,
-            Err(err) => return Err(self.bad_record(&Value::Null, &err.to_string())),
-        };
+        let id = record_id(&item);
+        let record = self.plan.node.apply(item).map_err(|err| Error::BadRecord {
+            stream: self.name(),
+            record: id,
+            problem: err.to_string(),
+        })?;
         self.run.output.record(self.name(), &record, extracted)?;
-        self.records += 1;
-        if self.reported.elapsed() >= PROGRESS_EVERY {
-            self.reported = Instant::now();
-            info!(
-                "{}: {} records so far, {} requests, {:.0}s",
-                self.name(),
-                self.records,
-                self.requests,
-                self.started.elapsed().as_secs_f64()
-            );
-        }
+        let records = self.records.fetch_add(1, Ordering::Relaxed) + 1;
+        self.report_progress(records);
         Ok(())
     }
 
-    fn bad_record(&self, item: &Value, problem: &str) -> Error {
-        let id = item.get("id").map_or_else(
-            || "(id unknown)".to_owned(),
-            |id| id.to_string().trim_matches('"').to_owned(),
-        );
+    fn report_progress(&self, records: u64) {
+        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        if reported.elapsed() >= PROGRESS_EVERY {
+            *reported = Instant::now();
+            drop(reported);
+            info!(
+                "{}: {records} records so far, {} requests, {:.0}s",
+                self.name(),
+                self.requests.load(Ordering::Relaxed),
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    pub fn bad_record(&self, item: &Value, problem: &str) -> Error {
         Error::BadRecord {
             stream: self.name(),
-            record: id,
+            record: record_id(item),
             problem: problem.to_owned(),
         }
     }
 
-    /// Saves the bookmark of a full scan: the newest value read, never behind the old bookmark.
-    pub fn finish_scan(&mut self) -> Result<(), Error> {
-        let (Some(key), Some(newest)) = (self.plan.incremental, self.newest) else {
-            return Ok(());
-        };
-        let at = self.plan.bookmark.map_or(newest, |b| b.max(newest));
-        self.save_bookmark(key, at)
+    /// Saves the bookmark of a full scan: the newest value read.
+    pub fn finish_scan(&self) -> Result<(), Error> {
+        let newest = *self.newest.lock().unwrap_or_else(PoisonError::into_inner);
+        match (self.plan.incremental, newest) {
+            (Some(_), Some(newest)) => self.save_bookmark(newest),
+            _ => Ok(()),
+        }
     }
 
-    /// Moves the stream's bookmark (never past `end_date`) and writes STATE.
-    pub fn save_bookmark(&mut self, key: &str, at: DateTime<Utc>) -> Result<(), Error> {
-        let at = self.run.settings.end_date.map_or(at, |end| at.min(end));
+    /// Moves the stream's bookmark towards `at` and writes STATE: never back, never past
+    /// `end_date`, never past the sync's start less `search_index_lag`. Does nothing for a
+    /// stream that is not incremental or not emitted.
+    pub fn save_bookmark(&self, at: DateTime<Utc>) -> Result<(), Error> {
+        let Some(key) = self.plan.incremental.filter(|_| self.plan.emit) else {
+            return Ok(());
+        };
+        let mut at = at.min(self.run.bookmark_cap());
+        if let Some(end) = self.run.settings.end_date {
+            at = at.min(end);
+        }
+        if let Some(old) = self.plan.bookmark {
+            at = at.max(old);
+        }
         self.run.output.bookmark(self.name(), key, at)
     }
 
@@ -267,6 +334,21 @@ impl<'a> Job<'a> {
             Ok(())
         }
     }
+
+    /// Counts something worth a metric (`conversation_parts_truncated`, ...).
+    pub fn counter(&self, metric: &str, value: u64, tags: Value) {
+        let mut tags = tags;
+        tags["stream"] = json!(self.name());
+        log::counter(metric, value, tags);
+    }
+}
+
+/// How a record is named in errors: its `id`, or `(id unknown)`.
+fn record_id(item: &Value) -> String {
+    item.get("id").filter(|id| !id.is_null()).map_or_else(
+        || "(id unknown)".to_owned(),
+        |id| id.to_string().trim_matches('"').to_owned(),
+    )
 }
 
 /// A replication-key value: Unix seconds, or a date-time string.
@@ -305,7 +387,7 @@ pub fn run(
     out: Box<dyn std::io::Write + Send>,
 ) -> Result<(), Error> {
     let client = Client::new(&settings)?;
-    let plans = plan(&settings, catalog, &state);
+    let tasks = plan(&settings, catalog, &state);
     let run = Run {
         client,
         output: Output::new(out, state),
@@ -314,39 +396,35 @@ pub fn run(
         running: Mutex::new(Vec::new()),
     };
     let started = Instant::now();
-    let names: Vec<&str> = plans.iter().map(|p| p.stream.name).collect();
-    info!(
-        "sync started: {} streams ({})",
-        plans.len(),
-        names.join(", ")
-    );
+    let names: Vec<&str> = tasks
+        .iter()
+        .flat_map(|t| std::iter::once(&t.main).chain(&t.child))
+        .filter(|p| p.emit)
+        .map(|p| p.stream.name)
+        .collect();
+    info!("sync started: {} streams ({})", names.len(), names.join(", "));
 
     let outcomes: Vec<Outcome> = thread::scope(|scope| {
-        let handles: Vec<_> = plans
+        let handles: Vec<_> = tasks
             .iter()
-            .map(|plan| {
+            .map(|task| {
                 let run = &run;
                 thread::Builder::new()
-                    .name(plan.stream.name.into())
-                    .spawn_scoped(scope, move || sync_stream(plan, run))
+                    .name(task.main.stream.name.into())
+                    .spawn_scoped(scope, move || sync_task(task, run))
             })
             .collect();
         handles
             .into_iter()
-            .zip(&plans)
-            .map(
-                |(handle, plan)| match handle.map(thread::ScopedJoinHandle::join) {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(_)) => failed(plan.stream.name, Error::Aborted),
-                    Err(source) => failed(
-                        plan.stream.name,
-                        Error::Spawn {
-                            stream: plan.stream.name,
-                            source,
-                        },
-                    ),
-                },
-            )
+            .zip(&tasks)
+            .flat_map(|(handle, task)| {
+                let name = task.main.stream.name;
+                match handle.map(thread::ScopedJoinHandle::join) {
+                    Ok(Ok(outcomes)) => outcomes,
+                    Ok(Err(_)) => vec![failed(name, Error::Aborted)],
+                    Err(source) => vec![failed(name, Error::Spawn { stream: name, source })],
+                }
+            })
             .collect()
     });
 
@@ -381,34 +459,42 @@ fn is_abort(err: &Error) -> bool {
     }
 }
 
-fn sync_stream(plan: &Plan, run: &Run) -> Outcome {
-    let stream = plan.stream;
-    run.set_running(stream.name, true);
+fn announce(plan: &Plan) {
+    let name = plan.stream.name;
     match (plan.incremental, plan.start) {
-        (Some(key), Some(start)) => info!(
-            "{}: started, incremental on {key} from {}",
-            stream.name,
-            format_datetime(start)
-        ),
-        (Some(key), None) => info!(
-            "{}: started, incremental on {key}, first sync of the whole history",
-            stream.name
-        ),
-        (None, _) => info!("{}: started, full table", stream.name),
+        (Some(key), Some(start)) => {
+            info!("{name}: started, incremental on {key} from {}", format_datetime(start));
+        }
+        (Some(key), None) => info!("{name}: started, incremental on {key}, first sync of the whole history"),
+        (None, _) => info!("{name}: started, full table"),
     }
-    let mut job = Job::new(plan, run);
-    let result = run
-        .output
-        .schema(stream.name, &plan.schema, &plan.key, plan.incremental)
-        .and_then(|()| stream.run(&mut job));
-    run.set_running(stream.name, false);
-    let seconds = job.started.elapsed().as_secs_f64();
+}
+
+/// Runs one task (a stream and the child it drives) and accounts for each stream it emitted.
+fn sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
+    let plans: Vec<&Plan> = std::iter::once(&task.main)
+        .chain(&task.child)
+        .filter(|p| p.emit)
+        .collect();
+    for plan in &plans {
+        run.set_running(plan.stream.name, true);
+        announce(plan);
+    }
+    let main = Job::new(&task.main, run);
+    let child = task.child.as_ref().map(|c| Job::new(c, run));
+    let result = plans
+        .iter()
+        .try_for_each(|p| run.output.schema(p.stream.name, &p.schema, &p.key, p.incremental))
+        .and_then(|()| task.main.stream.run(&main, child.as_ref()));
+    for plan in &plans {
+        run.set_running(plan.stream.name, false);
+    }
     let status = match result {
         Ok(()) => Status::Done,
         Err(Error::Api(err)) if err.status() == Some(403) => {
             warn!(
                 "{}: skipped: the access token may not read it ({err})",
-                stream.name
+                task.main.stream.name
             );
             Status::Skipped(format!("403 {}", err.code().unwrap_or("forbidden")))
         }
@@ -419,36 +505,41 @@ fn sync_stream(plan: &Plan, run: &Run) -> Outcome {
             Status::Failed(err)
         }
     };
-    let tags = json!({"stream": stream.name});
-    log::counter("record_count", job.records, tags.clone());
+    // The first stream written carries the status; a child shares its parent's fate without
+    // reporting the same failure twice.
+    let shared = match &status {
+        Status::Done => Status::Done,
+        Status::Skipped(why) => Status::Skipped(why.clone()),
+        Status::Failed(_) => Status::Failed(Error::Aborted),
+    };
+    let jobs = std::iter::once(&main).chain(child.as_ref()).filter(|j| j.plan.emit);
+    let mut statuses = std::iter::once(status).chain(std::iter::once(shared));
+    jobs.map(|job| account(job, statuses.next().unwrap_or(Status::Done)))
+        .collect()
+}
+
+fn account(job: &Job<'_>, status: Status) -> Outcome {
+    let name = job.name();
+    let records = job.records.load(Ordering::Relaxed);
+    let requests = job.requests.load(Ordering::Relaxed);
+    let seconds = job.started.elapsed().as_secs_f64();
+    log::counter("record_count", records, json!({"stream": name}));
     let outcome_tag = if matches!(status, Status::Failed(_)) {
         "failed"
     } else {
         "succeeded"
     };
-    log::timer(
-        "sync_duration",
-        seconds,
-        json!({"stream": stream.name, "status": outcome_tag}),
-    );
+    log::timer("sync_duration", seconds, json!({"stream": name, "status": outcome_tag}));
     match &status {
-        Status::Done => info!(
-            "{}: done, {} records, {} requests, {seconds:.1}s",
-            stream.name, job.records, job.requests
-        ),
+        Status::Done => info!("{name}: done, {records} records, {requests} requests, {seconds:.1}s"),
         Status::Skipped(_) => {}
-        Status::Failed(err) if is_abort(err) => {
-            info!("{}: stopped early, {} records", stream.name, job.records);
-        }
-        Status::Failed(err) => warn!(
-            "{}: failed after {} records: {err}",
-            stream.name, job.records
-        ),
+        Status::Failed(err) if is_abort(err) => info!("{name}: stopped early, {records} records"),
+        Status::Failed(err) => warn!("{name}: failed after {records} records: {err}"),
     }
     Outcome {
-        name: stream.name,
-        records: job.records,
-        requests: job.requests,
+        name,
+        records,
+        requests,
         seconds,
         status,
     }

@@ -1,9 +1,51 @@
 //! The endpoints of the fake, answering in Intercom 2.14's shapes with Intercom's pagination.
 
+use std::time::Instant;
+
 use serde_json::{Value, json};
 
+use crate::Options;
+use crate::search::{self, Rules};
 use crate::server::{Request, Response};
 use crate::world::World;
+
+/// What an answer may need besides the workspace.
+pub struct Ctx<'a> {
+    pub options: &'a Options,
+    pub scroll: &'a mut Scroll,
+    /// Unix seconds, for what the search index holds yet.
+    pub now: i64,
+}
+
+/// The companies scroll of the app: at most one open at a time.
+#[derive(Debug, Default)]
+pub struct Scroll {
+    open: Option<OpenScroll>,
+    opened: u64,
+}
+
+#[derive(Debug)]
+struct OpenScroll {
+    param: String,
+    position: usize,
+    last_used: Instant,
+}
+
+impl Scroll {
+    /// Another client's scroll, open now: the tap's must wait for it to expire.
+    pub fn open_foreign(&mut self) {
+        self.open = Some(OpenScroll {
+            param: "someone-elses-scroll".into(),
+            position: 0,
+            last_used: Instant::now(),
+        });
+    }
+
+    /// A network error ends the scroll (Intercom: "restart the scroll operation").
+    pub fn close(&mut self) {
+        self.open = None;
+    }
+}
 
 /// Where page links point: Intercom's canonical host, as the real API answers, so that the tap
 /// must not follow links to another host blindly.
@@ -23,7 +65,56 @@ pub fn not_found() -> Response {
 }
 
 /// Answers one request from the workspace's data.
-pub fn route(req: &Request, world: &mut World) -> Response {
+pub fn route(req: &Request, world: &mut World, ctx: &mut Ctx<'_>) -> Response {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method.as_str(), segments.as_slice()) {
+        ("POST", ["contacts", "search"]) => search_endpoint(
+            req,
+            &world.contacts,
+            contact_rules(ctx),
+            ctx.now,
+            ("list", "data"),
+            render_contact,
+        ),
+        ("POST", ["conversations", "search"]) => {
+            let kind = ("conversation.list", "conversations");
+            search_endpoint(req, &world.conversations, BY_SECOND_20, ctx.now, kind, |c| {
+                without(c, &["conversation_parts"])
+            })
+        }
+        ("POST", ["tickets", "search"]) => {
+            let cap = ctx.options.ticket_search_parts_cap;
+            search_endpoint(
+                req,
+                &world.tickets,
+                BY_SECOND_20,
+                ctx.now,
+                ("ticket.list", "tickets"),
+                |t| render_ticket(t, cap),
+            )
+        }
+        ("GET", ["companies", "scroll"]) => scroll(req, world, ctx),
+        ("GET", ["articles"]) => {
+            let mut articles = world.articles.clone();
+            articles.sort_by_key(|a| std::cmp::Reverse(a["updated_at"].as_i64().unwrap_or(0)));
+            page_numbers(req, &articles, 25)
+        }
+        ("GET", ["admins", "activity_logs"]) => activity_logs(req, world),
+        ("GET", ["contacts", id, list]) => contact_list(req, world, id, list),
+        ("GET", ["conversations", id]) => match world.conversations.iter().find(|c| c["id"] == *id) {
+            Some(c) => ok(render_conversation(c)),
+            None => error(404, "not_found", "Resource Not Found"),
+        },
+        ("GET", ["tickets", id]) => match world.tickets.iter().find(|t| t["id"] == *id) {
+            Some(t) => ok(render_ticket(t, 500)),
+            None => error(404, "ticket_not_found", "Ticket not found"),
+        },
+        _ => route_lists(req, world),
+    }
+}
+
+fn route_lists(req: &Request, world: &World) -> Response {
     let path = req.path();
     match (req.method.as_str(), path) {
         ("GET", "/admins") => ok(json!({"type": "admin.list", "admins": world.admins})),
@@ -32,9 +123,7 @@ pub fn route(req: &Request, world: &mut World) -> Response {
         ("GET", "/segments") => segments(req, world),
         ("GET", "/ticket_types") => ok(json!({"type": "list", "data": world.ticket_types})),
         ("GET", "/ticket_states") => ok(json!({"type": "list", "data": world.ticket_states})),
-        ("GET", "/subscription_types") => {
-            ok(json!({"type": "list", "data": world.subscription_types}))
-        }
+        ("GET", "/subscription_types") => ok(json!({"type": "list", "data": world.subscription_types})),
         ("GET", "/data_attributes") => data_attributes(req, world),
         ("GET", "/help_center/help_centers") => page_numbers(req, &world.help_centers, 20),
         ("GET", "/help_center/collections") => page_numbers(req, &world.collections, 20),
@@ -45,6 +134,223 @@ pub fn route(req: &Request, world: &mut World) -> Response {
 
 pub fn ok(body: Value) -> Response {
     Response::json(200, &body)
+}
+
+const BY_SECOND_20: Rules = Rules {
+    by_day: false,
+    utc_offset_secs: 0,
+    default_per_page: 20,
+};
+
+fn contact_rules(ctx: &Ctx<'_>) -> Rules {
+    Rules {
+        by_day: true,
+        utc_offset_secs: ctx.options.workspace_utc_offset_secs,
+        default_per_page: 50,
+    }
+}
+
+/// A copy without the fake's own bookkeeping (keys starting with `_`) and without `drop`.
+fn without(item: &Value, drop: &[&str]) -> Value {
+    let mut item = item.clone();
+    if let Some(map) = item.as_object_mut() {
+        map.retain(|k, _| !k.starts_with('_') && !drop.contains(&k.as_str()));
+    }
+    item
+}
+
+/// A contact as the API shows it: each addressable list cut to 10 items, with `has_more`.
+pub fn render_contact(contact: &Value) -> Value {
+    let mut c = without(contact, &[]);
+    for list in [
+        "tags",
+        "notes",
+        "companies",
+        "opted_in_subscription_types",
+        "opted_out_subscription_types",
+    ] {
+        if let Some(data) = c[list]["data"].as_array_mut() {
+            let total = data.len();
+            data.truncate(10);
+            c[list]["total_count"] = json!(total);
+            c[list]["has_more"] = json!(total > 10);
+        }
+    }
+    c
+}
+
+/// A conversation with its newest 500 parts, and the count of all.
+pub fn render_conversation(conversation: &Value) -> Value {
+    let mut c = without(conversation, &[]);
+    if let Some(parts) = c["conversation_parts"]["conversation_parts"].as_array_mut() {
+        let total = parts.len();
+        if total > 500 {
+            parts.drain(..total - 500);
+        }
+        c["conversation_parts"]["total_count"] = json!(total);
+    }
+    c
+}
+
+/// A ticket with at most `cap` of its newest parts, and the count of all.
+pub fn render_ticket(ticket: &Value, cap: usize) -> Value {
+    let mut t = without(ticket, &[]);
+    if let Some(parts) = t["ticket_parts"]["ticket_parts"].as_array_mut() {
+        let total = parts.len();
+        if total > cap {
+            parts.drain(..total - cap);
+        }
+        t["ticket_parts"]["total_count"] = json!(total);
+    }
+    t
+}
+
+/// A search endpoint; `(kind, key)` name the answer's type and where its items go.
+fn search_endpoint(
+    req: &Request,
+    items: &[Value],
+    rules: Rules,
+    now: i64,
+    (kind, key): (&str, &str),
+    render: impl Fn(&Value) -> Value,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return error(400, "parameter_invalid", "The request body is not valid JSON");
+    };
+    match search::search(&body, items, rules, now) {
+        Ok(found) => {
+            let data: Vec<Value> = found.items.iter().map(render).collect();
+            let mut pages = json!({"type": "pages", "page": found.page, "per_page": found.per_page,
+                                   "total_pages": found.total.div_ceil(found.per_page).max(1)});
+            if let Some(cursor) = found.next {
+                pages["next"] = json!({"page": found.page + 1, "starting_after": cursor});
+            }
+            ok(json!({"type": kind, key: data, "total_count": found.total, "pages": pages}))
+        }
+        Err(problem) => error(400, "parameter_invalid", &problem),
+    }
+}
+
+/// Companies scrolled 50 a page; a new `scroll_param` on every page.
+fn scroll(req: &Request, world: &World, ctx: &mut Ctx<'_>) -> Response {
+    if ctx
+        .scroll
+        .open
+        .as_ref()
+        .is_some_and(|o| o.last_used.elapsed() > ctx.options.scroll_expiry)
+    {
+        ctx.scroll.open = None;
+    }
+    let open = match req.query("scroll_param") {
+        None => {
+            if ctx.scroll.open.is_some() {
+                return error(400, "scroll_exists", "scroll already exists for this workspace");
+            }
+            ctx.scroll.opened += 1;
+            ctx.scroll.open.insert(OpenScroll {
+                param: format!("scroll-{}-0", ctx.scroll.opened),
+                position: 0,
+                last_used: Instant::now(),
+            })
+        }
+        Some(param) => match ctx.scroll.open.as_mut() {
+            Some(open) if open.param == param => open,
+            _ => return error(404, "not_found", "scroll parameter not found"),
+        },
+    };
+    let data: Vec<Value> = world.companies.iter().skip(open.position).take(50).cloned().collect();
+    open.position += data.len();
+    open.last_used = Instant::now();
+    open.param = format!("scroll-{}-{}", ctx.scroll.opened, open.position);
+    let param = open.param.clone();
+    if data.is_empty() {
+        ctx.scroll.open = None;
+    }
+    ok(json!({"type": "list", "data": data, "pages": null, "total_count": null, "scroll_param": param}))
+}
+
+/// Activity logs strictly between the two bounds, 50 at most, with no way to the rest: the
+/// pessimistic reading of an endpoint whose paging is undocumented.
+fn activity_logs(req: &Request, world: &World) -> Response {
+    let Some(after) = req.query("created_at_after").and_then(|a| a.parse::<i64>().ok()) else {
+        return error(404, "parameter_not_found", "created_at_after is required");
+    };
+    let before = req
+        .query("created_at_before")
+        .and_then(|b| b.parse::<i64>().ok())
+        .unwrap_or(i64::MAX);
+    let mut logs: Vec<&Value> = world
+        .activity_logs
+        .iter()
+        .filter(|l| l["created_at"].as_i64().is_some_and(|t| t > after && t < before))
+        .collect();
+    logs.sort_by_key(|l| std::cmp::Reverse(l["created_at"].as_i64()));
+    let total_pages = logs.len().div_ceil(50).max(1);
+    let page: Vec<&Value> = logs.into_iter().take(50).collect();
+    ok(json!({"type": "activity_log.list",
+              "pages": {"type": "pages", "next": null, "page": 1, "per_page": 50, "total_pages": total_pages},
+              "activity_logs": page}))
+}
+
+/// A contact's full lists: `/contacts/{id}/tags|companies|notes|subscriptions`.
+fn contact_list(req: &Request, world: &World, id: &str, list: &str) -> Response {
+    let Some(contact) = world.contacts.iter().find(|c| c["id"] == id) else {
+        return error(404, "not_found", "User Not Found");
+    };
+    let ids = |field: &str| -> Vec<Value> {
+        contact[field]["data"]
+            .as_array()
+            .map(|d| d.iter().map(|x| x["id"].clone()).collect())
+            .unwrap_or_default()
+    };
+    match list {
+        "tags" => {
+            let wanted = ids("tags");
+            let tags: Vec<Value> = world
+                .tags
+                .iter()
+                .filter(|t| wanted.contains(&t["id"]))
+                .map(|t| {
+                    let mut t = t.clone();
+                    t["applied_at"] = contact["created_at"].clone();
+                    t["applied_by"] = json!({"type": "admin", "id": "1000003"});
+                    t
+                })
+                .collect();
+            ok(json!({"type": "list", "data": tags}))
+        }
+        "companies" => {
+            let wanted = ids("companies");
+            let companies: Vec<Value> = world
+                .companies
+                .iter()
+                .filter(|c| wanted.contains(&c["id"]))
+                .cloned()
+                .collect();
+            page_numbers(req, &companies, 50)
+        }
+        "notes" => {
+            let notes: Vec<Value> = world
+                .notes
+                .iter()
+                .filter(|n| n["contact"]["id"] == id)
+                .cloned()
+                .collect();
+            page_numbers(req, &notes, 50)
+        }
+        "subscriptions" => {
+            let mut wanted = ids("opted_in_subscription_types");
+            wanted.extend(ids("opted_out_subscription_types"));
+            let subs: Vec<Value> = world
+                .subscription_types
+                .iter()
+                .filter(|s| wanted.contains(&s["id"]))
+                .cloned()
+                .collect();
+            ok(json!({"type": "list", "data": subs}))
+        }
+        _ => not_found(),
+    }
 }
 
 fn segments(req: &Request, world: &World) -> Response {
@@ -76,14 +382,8 @@ fn data_attributes(req: &Request, world: &World) -> Response {
         .flat_map(|(_, attrs)| attrs.iter().cloned())
         .collect();
     match model.as_deref() {
-        Some("contact" | "company" | "conversation") | None => {
-            ok(json!({"type": "list", "data": items}))
-        }
-        Some(other) => error(
-            400,
-            "parameter_invalid",
-            &format!("model {other} is not supported"),
-        ),
+        Some("contact" | "company" | "conversation") | None => ok(json!({"type": "list", "data": items})),
+        Some(other) => error(400, "parameter_invalid", &format!("model {other} is not supported")),
     }
 }
 
@@ -100,11 +400,7 @@ pub fn page_numbers(req: &Request, items: &[Value], default_per_page: usize) -> 
         .unwrap_or(1)
         .max(1);
     let total_pages = items.len().div_ceil(per_page).max(1);
-    let data: Vec<&Value> = items
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
+    let data: Vec<&Value> = items.iter().skip((page - 1) * per_page).take(per_page).collect();
     let next = if page < total_pages {
         json!(format!(
             "{LINK_BASE}{}?page={}&per_page={per_page}",

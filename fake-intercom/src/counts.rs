@@ -74,11 +74,7 @@ pub fn answer(req: &Request, world: &World) -> Response {
             "segment": {"count": world.user_segments.len() + world.company_segments.len()},
         })),
         (Some("conversation"), None) => {
-            let open = world
-                .conversations
-                .iter()
-                .filter(|c| c["open"] == true)
-                .count();
+            let open = world.conversations.iter().filter(|c| c["open"] == true).count();
             let assigned = world
                 .conversations
                 .iter()
@@ -94,10 +90,7 @@ pub fn answer(req: &Request, world: &World) -> Response {
                 .iter()
                 .map(|a| {
                     let id: i64 = a["id"].as_str().unwrap_or("0").parse().unwrap_or(0);
-                    let mine = world
-                        .conversations
-                        .iter()
-                        .filter(|c| c["admin_assignee_id"] == id);
+                    let mine = world.conversations.iter().filter(|c| c["admin_assignee_id"] == id);
                     let open = mine.clone().filter(|c| c["open"] == true).count();
                     let closed = mine.count() - open;
                     json!({"id": a["id"], "name": a["name"], "open": open, "closed": closed})
@@ -150,11 +143,7 @@ fn paged(req: &Request, kind: &str, count: &str, rows: &[Value]) -> Response {
         .unwrap_or(1)
         .max(1);
     let total_pages = rows.len().div_ceil(per_page).max(1);
-    let slice: Vec<&Value> = rows
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
+    let slice: Vec<&Value> = rows.iter().skip((page - 1) * per_page).take(per_page).collect();
     let next = if page < total_pages {
         json!(format!(
             "{LINK_BASE}/counts?type={kind}&count={count}&page={}&per_page={per_page}",

@@ -9,7 +9,9 @@
 #![recursion_limit = "512"]
 
 pub mod api;
+mod base64;
 pub mod counts;
+pub mod search;
 pub mod server;
 pub mod world;
 
@@ -31,6 +33,12 @@ pub struct Options {
     pub rate_limit: Option<RateLimit>,
     /// Added to every answer, like the network between a tap and Intercom.
     pub latency: Duration,
+    /// A companies scroll unused this long expires (Intercom: one minute).
+    pub scroll_expiry: Duration,
+    /// The workspace's time zone, for contact search's calendar days.
+    pub workspace_utc_offset_secs: i64,
+    /// Parts of a ticket the search shows (Intercom: up to 500, as `GET /tickets/{id}`).
+    pub ticket_search_parts_cap: usize,
 }
 
 impl Default for Options {
@@ -39,6 +47,9 @@ impl Default for Options {
             token: TOKEN.into(),
             rate_limit: Some(RateLimit::default()),
             latency: Duration::ZERO,
+            scroll_expiry: Duration::from_secs(60),
+            workspace_utc_offset_secs: -5 * 3600,
+            ticket_search_parts_cap: 500,
         }
     }
 }
@@ -60,8 +71,8 @@ impl Default for RateLimit {
     }
 }
 
-/// A misbehaviour on requests whose path starts with `path` (and whose method is `method`, if
-/// set): the first `skip` such requests pass, the next `times` get `kind`.
+/// A misbehaviour on requests to `path` (every path under it when it ends with `/`), and of
+/// `method` if set: the first `skip` such requests pass, the next `times` get `kind`.
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub method: Option<&'static str>,
@@ -119,7 +130,7 @@ impl Fault {
     }
 
     fn matches(&self, req: &Request) -> bool {
-        req.path().starts_with(&self.path) && self.method.is_none_or(|m| m == req.method)
+        path_matches(&self.path, req.path()) && self.method.is_none_or(|m| m == req.method)
     }
 }
 
@@ -139,10 +150,7 @@ impl Logged {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -166,6 +174,7 @@ struct Shared {
     log: Mutex<Vec<Logged>>,
     /// The current rate-limit window: its number and the requests counted in it.
     window: Mutex<(u64, u64)>,
+    scroll: Mutex<api::Scroll>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -191,6 +200,7 @@ impl FakeIntercom {
             hooks: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             window: Mutex::new((0, 0)),
+            scroll: Mutex::new(api::Scroll::default()),
         });
         let handler_state = Arc::clone(&shared);
         let server = server::Server::start(addr, Arc::new(move |req| handle(&handler_state, req)))?;
@@ -211,8 +221,8 @@ impl FakeIntercom {
         lock(&self.shared.faults).push(fault);
     }
 
-    /// Changes the workspace when the `nth` request (from 1) to a path starting with `path`
-    /// arrives, before answering it: for records edited while a sync runs.
+    /// Changes the workspace when the `nth` request (from 1) to `path` (or under it, when it
+    /// ends with `/`) arrives, before answering it: for records edited while a sync runs.
     pub fn on_request(
         &self,
         method: Option<&'static str>,
@@ -229,6 +239,12 @@ impl FakeIntercom {
         });
     }
 
+    /// Opens a companies scroll as another client of the app would, blocking the tap's until
+    /// it expires (`Options::scroll_expiry`).
+    pub fn open_foreign_scroll(&self) {
+        lock(&self.shared.scroll).open_foreign();
+    }
+
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Logged> {
         lock(&self.shared.log).clone()
@@ -239,10 +255,21 @@ impl FakeIntercom {
     }
 }
 
+/// `pattern` is a path, or ends with `/` for every path under it.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    if pattern.ends_with('/') {
+        path.starts_with(pattern)
+    } else {
+        path == pattern
+    }
+}
+
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn now_secs_i64() -> i64 {
+    i64::try_from(now_secs()).unwrap_or(i64::MAX)
 }
 
 fn handle(shared: &Shared, req: &Request) -> Response {
@@ -284,13 +311,12 @@ fn answer(shared: &Shared, req: &Request) -> Response {
             return r;
         }
     }
+    if matches!(fault, Some(FaultKind::Status(500..) | FaultKind::Dropped)) && req.path() == "/companies/scroll" {
+        lock(&shared.scroll).close();
+    }
     let mut response = match fault {
         Some(FaultKind::Status(status)) => {
-            let code = if status >= 500 {
-                "server_error"
-            } else {
-                "client_error"
-            };
+            let code = if status >= 500 { "server_error" } else { "client_error" };
             api::error(status, code, "Injected failure")
         }
         Some(FaultKind::NotJson) => Response {
@@ -310,7 +336,13 @@ fn answer(shared: &Shared, req: &Request) -> Response {
         _ => {
             run_hooks(shared, req);
             let mut world = lock(&shared.world);
-            api::route(req, &mut world)
+            let mut scroll = lock(&shared.scroll);
+            let mut ctx = api::Ctx {
+                options: &shared.options,
+                scroll: &mut scroll,
+                now: now_secs_i64(),
+            };
+            api::route(req, &mut world, &mut ctx)
         }
     };
     match fault {
@@ -327,7 +359,7 @@ fn answer(shared: &Shared, req: &Request) -> Response {
 fn run_hooks(shared: &Shared, req: &Request) {
     let mut due: Vec<Mutation> = Vec::new();
     for hook in lock(&shared.hooks).iter_mut() {
-        if req.path().starts_with(&hook.path) && hook.method.is_none_or(|m| m == req.method) {
+        if path_matches(&hook.path, req.path()) && hook.method.is_none_or(|m| m == req.method) {
             hook.seen += 1;
             if hook.seen == hook.nth {
                 due.extend(hook.action.take());

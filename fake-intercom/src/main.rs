@@ -38,24 +38,16 @@ fn run() -> Result<(), String> {
             "--addr" => addr = value()?,
             "--size" => {
                 let name = value()?;
-                size = Size::named(&name)
-                    .ok_or_else(|| format!("unknown size {name}: small, demo or large"))?;
+                size = Size::named(&name).ok_or_else(|| format!("unknown size {name}: small, demo or large"))?;
             }
             "--seed" => seed = value()?.parse().map_err(|_| "--seed needs a number")?,
             "--latency-ms" => {
-                let ms: u64 = value()?
-                    .parse()
-                    .map_err(|_| "--latency-ms needs a number")?;
+                let ms: u64 = value()?.parse().map_err(|_| "--latency-ms needs a number")?;
                 options.latency = Duration::from_millis(ms);
             }
             "--rate-limit" => {
-                let limit: u64 = value()?
-                    .parse()
-                    .map_err(|_| "--rate-limit needs a number")?;
-                options.rate_limit = Some(RateLimit {
-                    limit,
-                    window_secs: 10,
-                });
+                let limit: u64 = value()?.parse().map_err(|_| "--rate-limit needs a number")?;
+                options.rate_limit = Some(RateLimit { limit, window_secs: 10 });
             }
             "--port-file" => port_file = Some(value()?),
             "--help" | "-h" => {
@@ -69,13 +61,10 @@ fn run() -> Result<(), String> {
         }
     }
     if !addr.starts_with("127.") && !addr.starts_with("localhost") && !addr.starts_with("[::1]") {
-        return Err(format!(
-            "refusing to listen on {addr}: the fake serves loopback only"
-        ));
+        return Err(format!("refusing to listen on {addr}: the fake serves loopback only"));
     }
     let world = World::generate(seed, size);
-    let fake = FakeIntercom::start_on(&addr, world, options)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let fake = FakeIntercom::start_on(&addr, world, options).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     if let Some(path) = port_file {
         std::fs::write(&path, fake.url()).map_err(|e| format!("cannot write {path}: {e}"))?;
     }

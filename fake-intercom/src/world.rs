@@ -172,12 +172,12 @@ pub struct World {
 }
 
 const FIRST: &[&str] = &[
-    "Ada", "Ben", "Chloé", "Dmitri", "Ewa", "Farah", "Goran", "Hana", "Ines", "José", "Kai",
-    "Lena", "Mei", "Nadia", "Omar", "Priya",
+    "Ada", "Ben", "Chloé", "Dmitri", "Ewa", "Farah", "Goran", "Hana", "Ines", "José", "Kai", "Lena", "Mei", "Nadia",
+    "Omar", "Priya",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Okafor", "Martin", "Petrov", "Kowalska", "Haddad", "Ilić", "Sato", "Ferreira",
-    "García", "Müller", "Nakamura", "Zhang", "Rossi",
+    "Lovelace", "Okafor", "Martin", "Petrov", "Kowalska", "Haddad", "Ilić", "Sato", "Ferreira", "García", "Müller",
+    "Nakamura", "Zhang", "Rossi",
 ];
 const WORDS: &[&str] = &[
     "billing",
@@ -215,18 +215,10 @@ impl World {
             .iter()
             .map(|a| a["id"].as_str().unwrap_or("0").parse().unwrap_or(0))
             .collect();
-        w.teams = (0..size.teams)
-            .map(|i| team(&mut rng, i, &admin_ids))
-            .collect();
+        w.teams = (0..size.teams).map(|i| team(&mut rng, i, &admin_ids)).collect();
         w.tags = (0..size.tags).map(|i| tag(&mut rng, i)).collect();
         w.user_segments = (0..size.user_segments)
-            .map(|i| {
-                segment(
-                    &mut rng,
-                    i,
-                    Some(if i % 3 == 2 { "contact" } else { "user" }),
-                )
-            })
+            .map(|i| segment(&mut rng, i, Some(if i % 3 == 2 { "contact" } else { "user" })))
             .collect();
         w.company_segments = (0..size.company_segments)
             .map(|i| segment(&mut rng, i + 1000, None))
@@ -241,14 +233,9 @@ impl World {
         w.data_attributes = vec![
             ("contact".into(), data_attributes(&mut rng, "contact")),
             ("company".into(), data_attributes(&mut rng, "company")),
-            (
-                "conversation".into(),
-                data_attributes(&mut rng, "conversation"),
-            ),
+            ("conversation".into(), data_attributes(&mut rng, "conversation")),
         ];
-        w.help_centers = (0..size.help_centers)
-            .map(|i| help_center(&mut rng, i))
-            .collect();
+        w.help_centers = (0..size.help_centers).map(|i| help_center(&mut rng, i)).collect();
         w.collections = (0..size.collections)
             .map(|i| collection(&mut rng, i, size.help_centers))
             .collect();
@@ -265,12 +252,8 @@ impl World {
             .map(|i| conversation(&mut rng, i, size.parts_per_conversation, &w))
             .collect();
         w.tickets = (0..size.tickets).map(|i| ticket(&mut rng, i, &w)).collect();
-        w.articles = (0..size.articles)
-            .map(|i| article(&mut rng, i, &w))
-            .collect();
-        w.activity_logs = (0..size.activity_logs)
-            .map(|i| activity_log(&mut rng, i, &w))
-            .collect();
+        w.articles = (0..size.articles).map(|i| article(&mut rng, i, &w)).collect();
+        w.activity_logs = (0..size.activity_logs).map(|i| activity_log(&mut rng, i, &w)).collect();
         w
     }
 
@@ -325,10 +308,7 @@ fn admin(rng: &mut Rng, i: usize, teams: usize) -> Value {
     let first = rng.pick(FIRST);
     let last = rng.pick(LAST);
     let id = format!("{}", 1_000_000 + i * 7 + 3);
-    let team_ids: Vec<usize> = (0..teams)
-        .filter(|t| (i + t) % 3 == 0)
-        .map(|t| 100 + t)
-        .collect();
+    let team_ids: Vec<usize> = (0..teams).filter(|t| (i + t) % 3 == 0).map(|t| 100 + t).collect();
     // Intercom sends avatar as an object, but the spec and some answers make it a bare URL.
     let avatar = if i % 4 == 1 {
         json!(format!(
@@ -393,14 +373,20 @@ fn segment(rng: &mut Rng, i: usize, person_type: Option<&str>) -> Value {
 }
 
 fn ticket_states(rng: &mut Rng) -> Vec<Value> {
-    [("submitted", "Submitted"), ("in_progress", "In progress"), ("waiting_on_customer", "Waiting on you"), ("resolved", "Resolved"), ("resolved", "Closed as duplicate")]
-        .iter()
-        .enumerate()
-        .map(|(i, (category, label))| {
-            json!({"type": "ticket_state", "id": (7_000 + i).to_string(), "category": category,
+    [
+        ("submitted", "Submitted"),
+        ("in_progress", "In progress"),
+        ("waiting_on_customer", "Waiting on you"),
+        ("resolved", "Resolved"),
+        ("resolved", "Closed as duplicate"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (category, label))| {
+        json!({"type": "ticket_state", "id": (7_000 + i).to_string(), "category": category,
                    "internal_label": label, "external_label": label, "archived": i == 4 && rng.chance(50)})
-        })
-        .collect()
+    })
+    .collect()
 }
 
 fn ticket_state_stub(state: &Value) -> Value {
@@ -451,16 +437,20 @@ fn ticket_type_stub(t: &Value) -> Value {
 }
 
 fn subscription_types() -> Vec<Value> {
-    [("Newsletter", "opt_out", "email"), ("Product updates", "opt_in", "email"), ("SMS alerts", "opt_in", "sms_message")]
-        .iter()
-        .enumerate()
-        .map(|(i, (name, consent, content))| {
-            let translation = json!({"name": name, "description": format!("{name} from us"), "locale": "en"});
-            json!({"type": "subscription", "id": (140 + i).to_string(), "state": if i == 2 { "draft" } else { "live" },
+    [
+        ("Newsletter", "opt_out", "email"),
+        ("Product updates", "opt_in", "email"),
+        ("SMS alerts", "opt_in", "sms_message"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (name, consent, content))| {
+        let translation = json!({"name": name, "description": format!("{name} from us"), "locale": "en"});
+        json!({"type": "subscription", "id": (140 + i).to_string(), "state": if i == 2 { "draft" } else { "live" },
                    "default_translation": translation, "translations": [translation],
                    "consent_type": consent, "content_types": [content]})
-        })
-        .collect()
+    })
+    .collect()
 }
 
 fn data_attributes(rng: &mut Rng, model: &str) -> Vec<Value> {
@@ -481,10 +471,7 @@ fn data_attributes(rng: &mut Rng, model: &str) -> Vec<Value> {
             ("id", "plan.id", "string"),
             ("monthly_spend", "monthly_spend", "float"),
         ],
-        _ => &[
-            ("state", "state", "string"),
-            ("priority", "priority", "string"),
-        ],
+        _ => &[("state", "state", "string"), ("priority", "priority", "string")],
     };
     let mut out: Vec<Value> = standard
         .iter()
@@ -544,13 +531,7 @@ fn company(rng: &mut Rng, i: usize, tags: &[Value], segments: &[Value]) -> Value
         .take(3)
         .map(|t| json!({"type": "tag", "id": t["id"], "name": t["name"]}))
         .collect();
-    let segment_list: Vec<Value> = segments
-        .iter()
-        .skip(i % 3)
-        .step_by(3)
-        .take(2)
-        .cloned()
-        .collect();
+    let segment_list: Vec<Value> = segments.iter().skip(i % 3).step_by(3).take(2).cloned().collect();
     json!({
         "type": "company",
         "id": format!("6{:023x}", i),
@@ -584,10 +565,7 @@ fn stub_list(kind: &str, ids: &[String], url: String, path: &str) -> Value {
 
 #[allow(clippy::too_many_lines)] // one JSON literal: the shape of a contact
 fn contact(rng: &mut Rng, i: usize, w: &World) -> (Value, Vec<Value>) {
-    let id = format!(
-        "{:024x}",
-        0x6500_0000_0000_0000_u64 + u64::try_from(i).unwrap_or(0)
-    );
+    let id = format!("{:024x}", 0x6500_0000_0000_0000_u64 + u64::try_from(i).unwrap_or(0));
     let created = rng.time();
     let updated = created + i64::try_from(rng.below(86_400 * 120)).unwrap_or(0);
     let first = rng.pick(FIRST);
@@ -630,16 +608,8 @@ fn contact(rng: &mut Rng, i: usize, w: &World) -> (Value, Vec<Value>) {
         .iter()
         .map(|n| n["id"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let subs_in: Vec<String> = if i % 2 == 0 {
-        vec!["141".into()]
-    } else {
-        Vec::new()
-    };
-    let subs_out: Vec<String> = if i % 5 == 0 {
-        vec!["140".into()]
-    } else {
-        Vec::new()
-    };
+    let subs_in: Vec<String> = if i % 2 == 0 { vec!["141".into()] } else { Vec::new() };
+    let subs_out: Vec<String> = if i % 5 == 0 { vec!["140".into()] } else { Vec::new() };
     let segments: Vec<Value> = w
         .user_segments
         .iter()
@@ -708,8 +678,7 @@ fn conversation(rng: &mut Rng, i: usize, parts_avg: usize, w: &World) -> Value {
     let admin_id = admin.map_or(Value::Null, |a| {
         json!(a["id"].as_str().unwrap_or("0").parse::<i64>().unwrap_or(0))
     });
-    let n_parts =
-        1 + usize::try_from(rng.below(u64::try_from(parts_avg * 2).unwrap_or(1))).unwrap_or(0);
+    let n_parts = 1 + usize::try_from(rng.below(u64::try_from(parts_avg * 2).unwrap_or(1))).unwrap_or(0);
     let mut t = created;
     let parts: Vec<Value> = (0..n_parts)
         .map(|k| {
@@ -757,7 +726,8 @@ fn conversation(rng: &mut Rng, i: usize, parts_avg: usize, w: &World) -> Value {
         "topics": {"type": "topic.list", "topics": [], "total_count": 0},
         "ticket": Value::Null,
     });
-    c["conversation_parts"] = json!({"type": "conversation_part.list", "conversation_parts": parts, "total_count": n_parts});
+    c["conversation_parts"] =
+        json!({"type": "conversation_part.list", "conversation_parts": parts, "total_count": n_parts});
     c
 }
 

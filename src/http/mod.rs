@@ -244,12 +244,7 @@ impl Client {
         self.send(&Request::get(stream, path))
     }
 
-    pub fn post(
-        &self,
-        stream: &'static str,
-        path: impl Into<String>,
-        body: &Value,
-    ) -> Result<Value, ApiError> {
+    pub fn post(&self, stream: &'static str, path: impl Into<String>, body: &Value) -> Result<Value, ApiError> {
         self.send(&Request::post(stream, path, body))
     }
 
@@ -280,9 +275,7 @@ impl Client {
                         return Err(fail(Failure::Status {
                             status: 429,
                             code: Some("rate_limit_exceeded".into()),
-                            message: Some(
-                                "still rate limited after waiting for many windows".into(),
-                            ),
+                            message: Some("still rate limited after waiting for many windows".into()),
                             request_id: None,
                             attempts,
                         }));
@@ -295,9 +288,7 @@ impl Client {
                     );
                     self.pacer.hold_after_429(headers, DEFAULT_429_WAIT);
                 }
-                Outcome::Transient(failure)
-                    if req.retry_failures && failures < self.max_retries =>
-                {
+                Outcome::Transient(failure) if req.retry_failures && failures < self.max_retries => {
                     failures += 1;
                     let delay = self.backoff(failures);
                     warn!(
@@ -348,19 +339,14 @@ impl Client {
                 let status = response.status().as_u16();
                 let headers = rate_headers(response.headers());
                 self.pacer.observe(headers);
-                let body = response
-                    .body_mut()
-                    .with_config()
-                    .limit(BODY_LIMIT)
-                    .read_to_vec();
+                let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
                 classify(status, headers, body)
             }
         };
         let status_code = match &outcome {
             Outcome::Done(_) => json!(200),
             Outcome::RateLimited(_) => json!(429),
-            Outcome::Transient(Failure::Status { status, .. })
-            | Outcome::Final(Failure::Status { status, .. }) => {
+            Outcome::Transient(Failure::Status { status, .. }) | Outcome::Final(Failure::Status { status, .. }) => {
                 json!(status)
             }
             _ => Value::Null,
@@ -389,6 +375,12 @@ impl Client {
         step.mul_f64(0.5 + 0.5 * random_unit())
     }
 
+    /// Waits, waking early if the run stops; false when it did.
+    pub fn pause(&self, total: Duration) -> bool {
+        self.sleep(total);
+        !self.is_aborted()
+    }
+
     /// Sleeps in short slices so that an abort is noticed quickly.
     fn sleep(&self, total: Duration) {
         let until = Instant::now() + total;
@@ -407,10 +399,7 @@ fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, ureq::Error
         Ok(bytes) => bytes,
         Err(err) => {
             return Outcome::Transient(Failure::BadBody {
-                detail: format!(
-                    "HTTP {status}, body cut short: {}",
-                    describe_transport(&err)
-                ),
+                detail: format!("HTTP {status}, body cut short: {}", describe_transport(&err)),
                 attempts: 1,
             });
         }
@@ -445,10 +434,7 @@ fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, ureq::Error
 /// Reads Intercom's error envelope `{"type":"error.list","request_id":..,"errors":[{code,message}]}`.
 fn status_failure(status: u16, body: &[u8]) -> Failure {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let first = parsed
-        .as_ref()
-        .and_then(|v| v.get("errors"))
-        .and_then(|e| e.get(0));
+    let first = parsed.as_ref().and_then(|v| v.get("errors")).and_then(|e| e.get(0));
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let mut message = text(first.and_then(|e| e.get("message")));
     if message.is_none() && parsed.is_none() && !body.is_empty() {
@@ -479,14 +465,8 @@ fn with_attempts(failure: Failure, n: u32) -> Failure {
             request_id,
             attempts: n,
         },
-        Failure::Transport { detail, .. } => Failure::Transport {
-            detail,
-            attempts: n,
-        },
-        Failure::BadBody { detail, .. } => Failure::BadBody {
-            detail,
-            attempts: n,
-        },
+        Failure::Transport { detail, .. } => Failure::Transport { detail, attempts: n },
+        Failure::BadBody { detail, .. } => Failure::BadBody { detail, attempts: n },
         Failure::Aborted => Failure::Aborted,
     }
 }
@@ -517,9 +497,7 @@ fn rate_headers(headers: &ureq::http::HeaderMap) -> RateHeaders {
 
 /// A number in [0, 1) for jitter, from the standard library's randomly keyed hasher.
 fn random_unit() -> f64 {
-    let bits = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
+    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
     #[allow(clippy::cast_precision_loss)]
     let unit = (bits >> 11) as f64 / (1u64 << 53) as f64;
     unit
@@ -562,54 +540,29 @@ mod tests {
             "failed with HTTP 401 (code unauthorized, request_id r-1): Access Token Invalid"
         );
         let text = status_failure(502, b"<html>Bad gateway</html>").to_string();
-        assert!(
-            text.contains("HTTP 502") && text.contains("Bad gateway"),
-            "{text}"
-        );
+        assert!(text.contains("HTTP 502") && text.contains("Bad gateway"), "{text}");
     }
 
     #[test]
     fn statuses_are_classified() {
         let h = RateHeaders::default();
-        assert!(matches!(
-            classify(200, h, Ok(b"{}".to_vec())),
-            Outcome::Done(_)
-        ));
+        assert!(matches!(classify(200, h, Ok(b"{}".to_vec())), Outcome::Done(_)));
         assert!(matches!(
             classify(200, h, Ok(b"{\"a\":".to_vec())),
             Outcome::Transient(_)
         ));
-        assert!(matches!(
-            classify(200, h, Ok(b"[]".to_vec())),
-            Outcome::Transient(_)
-        ));
-        assert!(matches!(
-            classify(429, h, Ok(Vec::new())),
-            Outcome::RateLimited(_)
-        ));
-        assert!(matches!(
-            classify(503, h, Ok(Vec::new())),
-            Outcome::Transient(_)
-        ));
-        assert!(matches!(
-            classify(408, h, Ok(Vec::new())),
-            Outcome::Transient(_)
-        ));
-        assert!(matches!(
-            classify(404, h, Ok(Vec::new())),
-            Outcome::Final(_)
-        ));
-        assert!(matches!(
-            classify(401, h, Ok(Vec::new())),
-            Outcome::Final(_)
-        ));
+        assert!(matches!(classify(200, h, Ok(b"[]".to_vec())), Outcome::Transient(_)));
+        assert!(matches!(classify(429, h, Ok(Vec::new())), Outcome::RateLimited(_)));
+        assert!(matches!(classify(503, h, Ok(Vec::new())), Outcome::Transient(_)));
+        assert!(matches!(classify(408, h, Ok(Vec::new())), Outcome::Transient(_)));
+        assert!(matches!(classify(404, h, Ok(Vec::new())), Outcome::Final(_)));
+        assert!(matches!(classify(401, h, Ok(Vec::new())), Outcome::Final(_)));
     }
 
     #[test]
     fn links_keep_only_path_and_query() {
         assert_eq!(
-            path_of_link("https://api.intercom.io/help_center/collections?page=2&per_page=5")
-                .unwrap(),
+            path_of_link("https://api.intercom.io/help_center/collections?page=2&per_page=5").unwrap(),
             "/help_center/collections?page=2&per_page=5"
         );
         assert_eq!(path_of_link("/counts?page=2").unwrap(), "/counts?page=2");

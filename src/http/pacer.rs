@@ -38,8 +38,8 @@ struct State {
     /// A 429 or an exhausted window: no request before this instant.
     hold_until: Option<Instant>,
     budget: Option<Budget>,
-    /// Time spent waiting for the rate limit, for the summary.
-    waited: Duration,
+    /// Wall time during which no request could go out (rate limit, 429s, budget).
+    held: Duration,
 }
 
 /// A sliding window: at most `per_window` requests in any `window`.
@@ -63,11 +63,7 @@ impl Budget {
 
     /// How long until another request fits, or `None` if one fits now.
     fn wait(&mut self, now: Instant) -> Option<Duration> {
-        while self
-            .sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
+        while self.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
             self.sent.pop_front();
         }
         if self.sent.len() < self.per_window {
@@ -114,7 +110,7 @@ impl Pacer {
                 reset_at: None,
                 hold_until: None,
                 budget,
-                waited: Duration::ZERO,
+                held: Duration::ZERO,
             }),
             wake: Condvar::new(),
         }
@@ -136,19 +132,14 @@ impl Pacer {
                     return Permit { pacer: self };
                 }
                 Some(Wait::Slot) => {
-                    state = self
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
                 }
                 Some(Wait::For(d)) => {
-                    let started = Instant::now();
                     state = self
                         .wake
                         .wait_timeout(state, d)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
-                    state.waited += started.elapsed();
                 }
             }
         }
@@ -185,21 +176,19 @@ impl Pacer {
     /// A 429: hold every thread until the window resets (or `fallback` when the response did
     /// not say when), then let them try again.
     pub fn hold_after_429(&self, headers: RateHeaders, fallback: Duration) {
-        let wait = headers
-            .reset
-            .map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
+        let wait = headers.reset.map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
         let mut state = self.lock();
-        let until = Instant::now() + wait;
-        state.hold_until = Some(state.hold_until.map_or(until, |h| h.max(until)));
+        let now = Instant::now();
+        state.hold(now, now + wait);
         state.remaining = Some(0);
         if let Some(reset) = headers.reset {
             state.reset_at = Some(reset);
         }
     }
 
-    /// Total time threads spent waiting for the rate limit or the budget.
+    /// Wall time during which requests were held back by the rate limit or the budget.
     pub fn waited(&self) -> Duration {
-        self.lock().waited
+        self.lock().held
     }
 }
 
@@ -230,7 +219,7 @@ impl State {
                     self.remaining = self.limit.map(|l| l.saturating_sub(busy));
                 }
                 Some(wait) if self.remaining == Some(0) => {
-                    self.hold_until = Some(now + wait);
+                    self.hold(now, now + wait);
                     return Some(Wait::For(wait));
                 }
                 Some(_) => {}
@@ -246,9 +235,19 @@ impl State {
             return Some(Wait::Slot);
         }
         if let Some(wait) = self.budget.as_mut().and_then(|b| b.wait(now)) {
+            self.hold(now, now + wait);
             return Some(Wait::For(wait));
         }
         None
+    }
+
+    /// Holds every request until `until`, counting the wall time added to the hold.
+    fn hold(&mut self, now: Instant, until: Instant) {
+        let from = self.hold_until.map_or(now, |h| h.max(now));
+        if until > from {
+            self.held += until - from;
+        }
+        self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
     }
 
     fn take(&mut self, now: Instant) {
@@ -265,17 +264,13 @@ impl State {
 /// How long until the window ending at `reset` (Unix seconds) is surely over, or `None` if it is.
 fn window_left(reset: u64) -> Option<Duration> {
     let end = UNIX_EPOCH + Duration::from_secs(reset) + RESET_MARGIN;
-    end.duration_since(SystemTime::now())
-        .ok()
-        .filter(|d| !d.is_zero())
+    end.duration_since(SystemTime::now()).ok().filter(|d| !d.is_zero())
 }
 
 /// Time from now until a Unix timestamp in seconds (zero if it has passed).
 fn until_unix(unix_secs: u64) -> Duration {
     let target = UNIX_EPOCH + Duration::from_secs(unix_secs);
-    target
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
+    target.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
@@ -283,10 +278,7 @@ mod tests {
     use super::*;
 
     fn now_unix() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
     }
 
     #[test]
@@ -367,10 +359,7 @@ mod tests {
     fn only_one_request_goes_out_before_the_limit_is_known() {
         let pacer = Pacer::new(8, None);
         let first = pacer.acquire();
-        assert!(matches!(
-            pacer.lock().wait_needed(Instant::now()),
-            Some(Wait::Slot)
-        ));
+        assert!(matches!(pacer.lock().wait_needed(Instant::now()), Some(Wait::Slot)));
         pacer.observe(RateHeaders {
             limit: Some(5),
             remaining: Some(4),
@@ -386,10 +375,7 @@ mod tests {
         pacer.observe(RateHeaders::default());
         let a = pacer.acquire();
         let _b = pacer.acquire();
-        assert!(matches!(
-            pacer.lock().wait_needed(Instant::now()),
-            Some(Wait::Slot)
-        ));
+        assert!(matches!(pacer.lock().wait_needed(Instant::now()), Some(Wait::Slot)));
         drop(a);
         assert!(pacer.lock().wait_needed(Instant::now()).is_none());
     }

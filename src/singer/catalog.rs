@@ -111,11 +111,7 @@ impl Entry {
                     .get("breadcrumb")
                     .and_then(Value::as_array)
                     .and_then(|b| b.iter().map(|s| s.as_str().map(str::to_owned)).collect())
-                    .ok_or_else(|| {
-                        at(format!(
-                            "metadata[{i}] needs a breadcrumb: an array of strings"
-                        ))
-                    })?;
+                    .ok_or_else(|| at(format!("metadata[{i}] needs a breadcrumb: an array of strings")))?;
                 let meta = item
                     .get("metadata")
                     .and_then(Value::as_object)
@@ -211,9 +207,7 @@ fn parse_method(v: &Value) -> Result<Method, String> {
         Some("FULL_TABLE") => Ok(Method::FullTable),
         Some("INCREMENTAL") => Ok(Method::Incremental),
         Some("LOG_BASED") => Err("LOG_BASED replication is not supported by Intercom".into()),
-        _ => Err(format!(
-            "replication method {v} is not FULL_TABLE or INCREMENTAL"
-        )),
+        _ => Err(format!("replication method {v} is not FULL_TABLE or INCREMENTAL")),
     }
 }
 
@@ -227,12 +221,7 @@ pub fn project(schema: &Value, entry: Option<&Entry>, automatic: &[&str]) -> Val
     project_node(schema, entry, &mut breadcrumb, automatic)
 }
 
-fn project_node(
-    node: &Value,
-    entry: &Entry,
-    breadcrumb: &mut Vec<String>,
-    automatic: &[&str],
-) -> Value {
+fn project_node(node: &Value, entry: &Entry, breadcrumb: &mut Vec<String>, automatic: &[&str]) -> Value {
     let mut out = node.clone();
     if let Some(props) = node.get("properties").and_then(Value::as_object) {
         let mut kept = Map::new();
@@ -266,10 +255,7 @@ fn discover_stream(stream: &Stream) -> Value {
     let replication_key = stream.replication.key();
     let mut root = Map::new();
     root.insert("inclusion".into(), json!("available"));
-    root.insert(
-        "selected-by-default".into(),
-        json!(stream.selected_by_default),
-    );
+    root.insert("selected-by-default".into(), json!(stream.selected_by_default));
     root.insert("table-key-properties".into(), json!(stream.key));
     match stream.replication {
         Replication::FullTable => {
@@ -284,8 +270,7 @@ fn discover_stream(stream: &Stream) -> Value {
     let mut metadata = vec![json!({"breadcrumb": [], "metadata": root})];
     if let Some(props) = schema["properties"].as_object() {
         for name in props.keys() {
-            let automatic =
-                stream.key.contains(&name.as_str()) || replication_key == Some(name.as_str());
+            let automatic = stream.key.contains(&name.as_str()) || replication_key == Some(name.as_str());
             metadata.push(json!({
                 "breadcrumb": ["properties", name],
                 "metadata": {"inclusion": if automatic { "automatic" } else { "available" }},
@@ -328,12 +313,7 @@ mod tests {
             {"tap_stream_id": "company_segments", "metadata": [{"breadcrumb": [], "metadata": {"selected": false}}], "selected": true},
         ]}))
         .unwrap();
-        let selected: Vec<&str> = c
-            .entries
-            .iter()
-            .filter(|e| e.selected)
-            .map(|e| e.stream.name)
-            .collect();
+        let selected: Vec<&str> = c.entries.iter().filter(|e| e.selected).map(|e| e.stream.name).collect();
         assert_eq!(selected, ["admins", "tags", "segments"]);
     }
 
@@ -342,16 +322,9 @@ mod tests {
         let err = catalog(json!({"streams": [{"tap_stream_id": "bananas"}]})).unwrap_err();
         assert!(err.contains("\"bananas\" is not a stream"), "{err}");
         assert!(catalog(json!({"streams": {}})).is_err());
-        assert!(
-            catalog(
-                json!({"streams": [{"tap_stream_id": "admins", "metadata": [{"breadcrumb": "x"}]}]})
-            )
-            .is_err()
-        );
-        let err = catalog(
-            json!({"streams": [{"tap_stream_id": "admins", "replication_method": "LOG_BASED"}]}),
-        )
-        .unwrap_err();
+        assert!(catalog(json!({"streams": [{"tap_stream_id": "admins", "metadata": [{"breadcrumb": "x"}]}]})).is_err());
+        let err =
+            catalog(json!({"streams": [{"tap_stream_id": "admins", "replication_method": "LOG_BASED"}]})).unwrap_err();
         assert!(err.contains("LOG_BASED"), "{err}");
     }
 
@@ -368,11 +341,7 @@ mod tests {
         .unwrap();
         let stream = streams::find("segments").unwrap();
         let projected = project(&stream.schema(), c.entry("segments"), &["id", "updated_at"]);
-        let names: Vec<&String> = projected["properties"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .collect();
+        let names: Vec<&String> = projected["properties"].as_object().unwrap().keys().collect();
         assert_eq!(names, ["id", "type", "created_at", "updated_at"]);
     }
 
@@ -385,11 +354,7 @@ mod tests {
             {"breadcrumb": ["properties", "team_priority_level", "properties", "primary_team_ids"], "metadata": {"selected": true}},
         ]}]}))
         .unwrap();
-        let projected = project(
-            &streams::find("admins").unwrap().schema(),
-            c.entry("admins"),
-            &["id"],
-        );
+        let projected = project(&streams::find("admins").unwrap().schema(), c.entry("admins"), &["id"]);
         let avatar: Vec<&String> = projected["properties"]["avatar"]["properties"]
             .as_object()
             .unwrap()

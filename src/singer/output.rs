@@ -97,13 +97,7 @@ impl Output {
     }
 
     /// Writes a stream's SCHEMA, once per run however often it is asked.
-    pub fn schema(
-        &self,
-        stream: &str,
-        schema: &Value,
-        key: &[String],
-        bookmark: Option<&str>,
-    ) -> Result<(), Error> {
+    pub fn schema(&self, stream: &str, schema: &Value, key: &[String], bookmark: Option<&str>) -> Result<(), Error> {
         let line = serialise(&Message::Schema {
             stream,
             schema,
@@ -196,19 +190,11 @@ mod tests {
         let schema = json!({"type": "object", "properties": {"id": {"type": "string"}}});
         out.schema("tags", &schema, &["id".into()], None).unwrap();
         out.schema("tags", &schema, &["id".into()], None).unwrap();
-        out.record("tags", &json!({"id": "1"}), "2024-01-01T00:00:00Z")
+        out.record("tags", &json!({"id": "1"}), "2024-01-01T00:00:00Z").unwrap();
+        out.bookmark("segments", "updated_at", DateTime::from_timestamp(0, 0).unwrap())
             .unwrap();
-        out.bookmark(
-            "segments",
-            "updated_at",
-            DateTime::from_timestamp(0, 0).unwrap(),
-        )
-        .unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 3, "the second SCHEMA is not repeated");
         assert_eq!(lines[0]["type"], "SCHEMA");
         assert_eq!(lines[0]["key_properties"], json!(["id"]));
@@ -224,10 +210,7 @@ mod tests {
     #[test]
     fn a_closed_stdout_is_an_error_for_every_later_write() {
         let out = Output::new(Box::new(Closed), State::default());
-        assert!(matches!(
-            out.record("tags", &json!({}), "x"),
-            Err(Error::Stdout(_))
-        ));
+        assert!(matches!(out.record("tags", &json!({}), "x"), Err(Error::Stdout(_))));
         assert!(matches!(out.write_state(), Err(Error::Stdout(_))));
         assert!(matches!(out.flush(), Err(Error::Stdout(_))));
     }

@@ -62,11 +62,7 @@ impl State {
             Some(_) => return Err("bookmarks must be an object of streams".into()),
             None => {
                 // Bookmarks at the top level: take the entries named like our streams.
-                let names: Vec<String> = top
-                    .keys()
-                    .filter(|k| streams::find(k).is_some())
-                    .cloned()
-                    .collect();
+                let names: Vec<String> = top.keys().filter(|k| streams::find(k).is_some()).cloned().collect();
                 names
                     .into_iter()
                     .filter_map(|k| top.remove(&k).map(|v| (k, v)))
@@ -105,9 +101,7 @@ impl State {
         out.insert("bookmarks".into(), Value::Object(self.bookmarks.clone()));
         out.insert(
             "currently_syncing".into(),
-            self.currently_syncing
-                .clone()
-                .map_or(Value::Null, Value::String),
+            self.currently_syncing.clone().map_or(Value::Null, Value::String),
         );
         Value::Object(out)
     }
@@ -125,9 +119,7 @@ fn normalise(stream: &str, entry: Value) -> Result<Value, String> {
         }
         (Value::Object(mut map), Some(key)) => {
             // The SDK's form names its key; take its value when it is ours.
-            if !map.contains_key(key)
-                && map.get("replication_key").and_then(Value::as_str) == Some(key)
-            {
+            if !map.contains_key(key) && map.get("replication_key").and_then(Value::as_str) == Some(key) {
                 if let Some(v) = map.get("replication_key_value").cloned() {
                     map.insert(key.to_owned(), v);
                 }
@@ -149,18 +141,14 @@ fn check_date(stream: &str, key: &str, value: &Value) -> Result<(), String> {
     if value.is_null() || as_datetime(value).is_some() {
         Ok(())
     } else {
-        Err(format!(
-            "bookmarks.{stream}.{key}: {value} is not a date-time"
-        ))
+        Err(format!("bookmarks.{stream}.{key}: {value} is not a date-time"))
     }
 }
 
 fn as_datetime(value: &Value) -> Option<DateTime<Utc>> {
     match value {
         Value::String(s) => parse_datetime(s),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|secs| DateTime::from_timestamp(secs, 0)),
+        Value::Number(n) => n.as_i64().and_then(|secs| DateTime::from_timestamp(secs, 0)),
         _ => None,
     }
 }
@@ -186,9 +174,7 @@ mod tests {
 
     #[test]
     fn flat_sdk_and_wrapped_forms_are_understood() {
-        let flat =
-            State::from_value(json!({"bookmarks": {"segments": "2021-12-20T21:30:35.000000Z"}}))
-                .unwrap();
+        let flat = State::from_value(json!({"bookmarks": {"segments": "2021-12-20T21:30:35.000000Z"}})).unwrap();
         assert_eq!(
             flat.bookmark("segments", "updated_at"),
             Some(at("2021-12-20T21:30:35Z"))
@@ -196,23 +182,16 @@ mod tests {
         let sdk = State::from_value(json!({"bookmarks": {"segments": {
             "replication_key": "updated_at", "replication_key_value": "2024-01-03T00:00:00+00:00"}}}))
         .unwrap();
-        assert_eq!(
-            sdk.bookmark("segments", "updated_at"),
-            Some(at("2024-01-03T00:00:00Z"))
-        );
-        let wrapped = State::from_value(
-            json!({"singer_state": {"bookmarks": {"segments": {"updated_at": "2024-02-01"}}}}),
-        )
-        .unwrap();
+        assert_eq!(sdk.bookmark("segments", "updated_at"), Some(at("2024-01-03T00:00:00Z")));
+        let wrapped =
+            State::from_value(json!({"singer_state": {"bookmarks": {"segments": {"updated_at": "2024-02-01"}}}}))
+                .unwrap();
         assert_eq!(
             wrapped.bookmark("segments", "updated_at"),
             Some(at("2024-02-01T00:00:00Z"))
         );
         let top = State::from_value(json!({"segments": "2024-03-01T00:00:00Z"})).unwrap();
-        assert_eq!(
-            top.bookmark("segments", "updated_at"),
-            Some(at("2024-03-01T00:00:00Z"))
-        );
+        assert_eq!(top.bookmark("segments", "updated_at"), Some(at("2024-03-01T00:00:00Z")));
     }
 
     #[test]
@@ -240,9 +219,7 @@ mod tests {
                 .unwrap_err()
                 .contains("bookmarks")
         );
-        let err =
-            State::from_value(json!({"bookmarks": {"segments": {"updated_at": "last week"}}}))
-                .unwrap_err();
+        let err = State::from_value(json!({"bookmarks": {"segments": {"updated_at": "last week"}}})).unwrap_err();
         assert!(err.contains("bookmarks.segments.updated_at"), "{err}");
         assert!(State::from_value(json!({"bookmarks": {"segments": 5}})).is_err());
         assert!(State::from_value(json!({"currently_syncing": 5})).is_err());

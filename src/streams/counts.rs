@@ -139,9 +139,7 @@ fn single_pair(entry: &Value) -> Result<(String, Value), String> {
     let mut pairs = map.iter();
     match (pairs.next(), pairs.next()) {
         (Some((name, n)), None) => Ok((name.clone(), n.clone())),
-        _ => Err(format!(
-            "the count entry {entry} is not one name with its count"
-        )),
+        _ => Err(format!("the count entry {entry} is not one name with its count")),
     }
 }
 
@@ -149,9 +147,7 @@ fn single_pair(entry: &Value) -> Result<(String, Value), String> {
 fn company_users_row(entry: &Value, snapshot_at: &str) -> Result<Value, String> {
     let map: &Map<String, Value> = entry.as_object().ok_or("a count entry is not an object")?;
     let remote = map.get("remote_company_id").cloned().unwrap_or(Value::Null);
-    let mut others = map
-        .iter()
-        .filter(|(k, _)| k.as_str() != "remote_company_id");
+    let mut others = map.iter().filter(|(k, _)| k.as_str() != "remote_company_id");
     let (name, n) = match (others.next(), others.next()) {
         (Some((name, n)), None) => (name.clone(), n.clone()),
         _ => {
@@ -160,25 +156,21 @@ fn company_users_row(entry: &Value, snapshot_at: &str) -> Result<Value, String> 
             ));
         }
     };
-    Ok(
-        json!({"snapshot_at": snapshot_at, "remote_company_id": remote, "company_name": name, "user_count": n}),
-    )
+    Ok(json!({"snapshot_at": snapshot_at, "remote_company_id": remote, "company_name": name, "user_count": n}))
 }
 
-pub fn run(job: &mut Job<'_>, report: Report) -> Result<(), Error> {
+pub fn run(job: &Job<'_>, report: Report) -> Result<(), Error> {
     let snapshot_at = job.snapshot_at();
     let mut walk = pages::Walk::new(report.path().to_owned());
     let mut seen = HashSet::new();
     while let Some(path) = walk.next_path() {
         let page = job.get(&path)?;
         let extracted = job.now();
-        let rows = report
-            .rows(&page, &snapshot_at)
-            .map_err(|problem| Error::BadResponse {
-                stream: job.name(),
-                request: format!("GET {path}"),
-                problem,
-            })?;
+        let rows = report.rows(&page, &snapshot_at).map_err(|problem| Error::BadResponse {
+            stream: job.name(),
+            request: format!("GET {path}"),
+            problem,
+        })?;
         for row in rows {
             if let Some(column) = report.key_column() {
                 let key = &row[column];
@@ -231,28 +223,19 @@ mod tests {
                 json!({"snapshot_at": AT, "segment_name": "id=10", "count": 0}),
             ]
         );
-        let page =
-            json!({"type": "count", "company": {"user": [{"Acme": 4, "remote_company_id": "6"}]}});
+        let page = json!({"type": "count", "company": {"user": [{"Acme": 4, "remote_company_id": "6"}]}});
         assert_eq!(
             Report::CompanyUsers.rows(&page, AT).unwrap(),
-            vec![
-                json!({"snapshot_at": AT, "remote_company_id": "6", "company_name": "Acme", "user_count": 4})
-            ]
+            vec![json!({"snapshot_at": AT, "remote_company_id": "6", "company_name": "Acme", "user_count": 4})]
         );
-        let page = json!({"type": "count", "conversation": {"admin": [{"id": "1", "name": "Ann", "open": 2, "closed": 3}]}});
-        assert_eq!(
-            Report::AdminConversations.rows(&page, AT).unwrap()[0]["admin_id"],
-            "1"
-        );
+        let page =
+            json!({"type": "count", "conversation": {"admin": [{"id": "1", "name": "Ann", "open": 2, "closed": 3}]}});
+        assert_eq!(Report::AdminConversations.rows(&page, AT).unwrap()[0]["admin_id"], "1");
     }
 
     #[test]
     fn unexpected_shapes_are_errors() {
-        assert!(
-            Report::UserTags
-                .rows(&json!({"type": "count"}), AT)
-                .is_err()
-        );
+        assert!(Report::UserTags.rows(&json!({"type": "count"}), AT).is_err());
         assert!(
             Report::UserTags
                 .rows(&json!({"user": {"tag": [{"a": 1, "b": 2}]}}), AT)
@@ -260,10 +243,7 @@ mod tests {
         );
         assert!(
             Report::CompanyUsers
-                .rows(
-                    &json!({"company": {"user": [{"remote_company_id": "1"}]}}),
-                    AT
-                )
+                .rows(&json!({"company": {"user": [{"remote_company_id": "1"}]}}), AT)
                 .is_err()
         );
     }

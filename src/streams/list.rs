@@ -5,12 +5,7 @@ use crate::error::Error;
 use crate::streams::pages;
 use crate::sync::Job;
 
-pub fn run(
-    job: &mut Job<'_>,
-    path: &str,
-    records: &str,
-    per_page: Option<u32>,
-) -> Result<(), Error> {
+pub fn run(job: &Job<'_>, path: &str, records: &str, per_page: Option<u32>) -> Result<(), Error> {
     let first = match per_page {
         Some(n) => pages::set_query(path, "per_page", &n.to_string()),
         None => path.to_owned(),

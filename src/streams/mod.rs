@@ -1,11 +1,19 @@
 //! The streams, as data: one table row per stream, naming its endpoint, key, replication and
-//! the few reshapings its records need. Behaviour that does not fit a row (the count reports)
-//! is a small named [`Source`] variant with its own module.
+//! the few reshapings its records need. Behaviour that does not fit a row (the searches, the
+//! companies scroll, parents and their children, the count reports) is a small named
+//! [`Source`] variant with its own module.
 
+mod activity_logs;
+mod articles;
+mod companies;
+mod contacts;
+mod conversations;
 pub mod counts;
 mod list;
 pub mod pages;
 pub mod reshape;
+pub mod search;
+mod tickets;
 
 use serde_json::Value;
 
@@ -45,6 +53,20 @@ pub enum Source {
     },
     /// One of Intercom's legacy count reports, one row per counted thing.
     Counts(Report),
+    /// `POST /contacts/search`, for one `role` or all; long lists fetched in full.
+    Contacts { role: Option<&'static str> },
+    /// `GET /companies/scroll`: everything read, what changed emitted.
+    Companies,
+    /// `POST /conversations/search`, driving the parts (`GET /conversations/{id}`).
+    Conversations,
+    /// `POST /tickets/search`, driving the parts it carries.
+    Tickets,
+    /// `GET /articles`, newest first: stops at the bookmark.
+    Articles,
+    /// `GET /admins/activity_logs` in `created_at` windows.
+    ActivityLogs,
+    /// Rows written by the parent stream's run.
+    Child,
 }
 
 #[derive(Debug)]
@@ -58,6 +80,8 @@ pub struct Stream {
     pub source: Source,
     /// Changes applied to each item before it is shaped to the schema.
     pub reshape: &'static [Reshape],
+    /// For a child stream: the stream whose run writes it.
+    pub parent: Option<&'static str>,
 }
 
 impl Stream {
@@ -67,8 +91,8 @@ impl Stream {
         serde_json::from_str(self.schema_file.text).expect("schemas/ hold valid JSON (tested)")
     }
 
-    /// Syncs the stream as its source says.
-    pub fn run(&self, job: &mut Job<'_>) -> Result<(), Error> {
+    /// Syncs the stream as its source says, and the child it drives.
+    pub fn run(&self, job: &Job<'_>, child: Option<&Job<'_>>) -> Result<(), Error> {
         match self.source {
             Source::List {
                 path,
@@ -76,6 +100,13 @@ impl Stream {
                 per_page,
             } => list::run(job, path, records, per_page),
             Source::Counts(report) => counts::run(job, report),
+            Source::Contacts { role } => contacts::run(job, role),
+            Source::Companies => companies::run(job),
+            Source::Conversations => conversations::run(job, child),
+            Source::Tickets => tickets::run(job, child),
+            Source::Articles => articles::run(job),
+            Source::ActivityLogs => activity_logs::run(job),
+            Source::Child => Ok(()),
         }
     }
 }
@@ -91,12 +122,7 @@ macro_rules! schema {
     ($name:literal) => {
         SchemaFile {
             name: $name,
-            text: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/schemas/",
-                $name,
-                ".json"
-            )),
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/", $name, ".json")),
         }
     };
 }
@@ -129,15 +155,11 @@ const fn full(name: &'static str, schema_file: SchemaFile, source: Source) -> St
         selected_by_default: true,
         source,
         reshape: &[],
+        parent: None,
     }
 }
 
-const fn report(
-    name: &'static str,
-    schema_file: SchemaFile,
-    key: &'static [&'static str],
-    report: Report,
-) -> Stream {
+const fn report(name: &'static str, schema_file: SchemaFile, key: &'static [&'static str], report: Report) -> Stream {
     Stream {
         name,
         schema_file,
@@ -146,8 +168,44 @@ const fn report(
         selected_by_default: true,
         source: Source::Counts(report),
         reshape: &[],
+        parent: None,
     }
 }
+
+const fn incremental(name: &'static str, schema_file: SchemaFile, source: Source) -> Stream {
+    Stream {
+        replication: UPDATED_AT,
+        ..full(name, schema_file, source)
+    }
+}
+
+const fn child(name: &'static str, schema_file: SchemaFile, parent: &'static str) -> Stream {
+    Stream {
+        parent: Some(parent),
+        ..incremental(name, schema_file, Source::Child)
+    }
+}
+
+/// A contact's addressable lists that become plain arrays.
+const CONTACT_RESHAPE: &[Reshape] = &[
+    Reshape::Unwrap {
+        field: "tags",
+        inner: &["data"],
+    },
+    Reshape::Unwrap {
+        field: "companies",
+        inner: &["data"],
+    },
+    Reshape::Unwrap {
+        field: "opted_in_subscription_types",
+        inner: &["data"],
+    },
+    Reshape::Unwrap {
+        field: "opted_out_subscription_types",
+        inner: &["data"],
+    },
+    Reshape::AvatarObject("avatar"),
+];
 
 const ATTRIBUTE_KEY: &[&str] = &["_sdc_record_hash"];
 
@@ -159,22 +217,71 @@ pub static ALL: &[Stream] = &[
     },
     full("teams", schema!("teams"), list("/teams", "teams")),
     full("tags", schema!("tags"), list("/tags", "data")),
+    incremental(
+        "segments",
+        schema!("segments"),
+        list("/segments?include_count=true", "segments"),
+    ),
+    incremental(
+        "company_segments",
+        schema!("company_segments"),
+        list("/segments?type=company&include_count=true", "segments"),
+    ),
     Stream {
-        replication: UPDATED_AT,
-        ..full(
-            "segments",
-            schema!("segments"),
-            list("/segments?include_count=true", "segments"),
-        )
+        reshape: &[
+            Reshape::Unwrap {
+                field: "tags",
+                inner: &["tags"],
+            },
+            Reshape::Unwrap {
+                field: "segments",
+                inner: &["segments"],
+            },
+        ],
+        ..incremental("companies", schema!("companies"), Source::Companies)
     },
     Stream {
-        replication: UPDATED_AT,
-        ..full(
-            "company_segments",
-            schema!("company_segments"),
-            list("/segments?type=company&include_count=true", "segments"),
-        )
+        reshape: CONTACT_RESHAPE,
+        ..incremental("contacts", schema!("contacts"), Source::Contacts { role: None })
     },
+    // Users and leads are contacts of one role, in the contacts schema.
+    Stream {
+        reshape: CONTACT_RESHAPE,
+        selected_by_default: false,
+        ..incremental("users", schema!("contacts"), Source::Contacts { role: Some("user") })
+    },
+    Stream {
+        reshape: CONTACT_RESHAPE,
+        selected_by_default: false,
+        ..incremental("leads", schema!("contacts"), Source::Contacts { role: Some("lead") })
+    },
+    Stream {
+        reshape: &[
+            Reshape::Unwrap {
+                field: "tags",
+                inner: &["tags"],
+            },
+            Reshape::Unwrap {
+                field: "contacts",
+                inner: &["contacts"],
+            },
+            Reshape::RenameInner {
+                field: "teammates",
+                from: "teammates",
+                to: "admins",
+            },
+        ],
+        ..incremental("conversations", schema!("conversations"), Source::Conversations)
+    },
+    child("conversation_parts", schema!("conversation_parts"), "conversations"),
+    Stream {
+        reshape: &[Reshape::Unwrap {
+            field: "contacts",
+            inner: &["contacts"],
+        }],
+        ..incremental("tickets", schema!("tickets"), Source::Tickets)
+    },
+    child("ticket_parts", schema!("ticket_parts"), "tickets"),
     Stream {
         reshape: &[
             Reshape::Unwrap {
@@ -186,11 +293,7 @@ pub static ALL: &[Stream] = &[
                 inner: &["ticket_type_attributes", "data"],
             },
         ],
-        ..full(
-            "ticket_types",
-            schema!("ticket_types"),
-            list("/ticket_types", "data"),
-        )
+        ..full("ticket_types", schema!("ticket_types"), list("/ticket_types", "data"))
     },
     Stream {
         reshape: &[Reshape::Unwrap {
@@ -235,6 +338,13 @@ pub static ALL: &[Stream] = &[
             list("/data_attributes?model=conversation", "data"),
         )
     },
+    Stream {
+        reshape: &[Reshape::Unwrap {
+            field: "tags",
+            inner: &["tags"],
+        }],
+        ..incremental("articles", schema!("articles"), Source::Articles)
+    },
     full(
         "help_centers",
         schema!("help_centers"),
@@ -245,12 +355,11 @@ pub static ALL: &[Stream] = &[
         schema!("help_center_collections"),
         paged("/help_center/collections", "data"),
     ),
-    report(
-        "counts",
-        schema!("counts"),
-        &["snapshot_at"],
-        Report::Totals,
-    ),
+    Stream {
+        replication: Replication::Incremental("created_at"),
+        ..full("activity_logs", schema!("activity_logs"), Source::ActivityLogs)
+    },
+    report("counts", schema!("counts"), &["snapshot_at"], Report::Totals),
     report(
         "conversation_counts",
         schema!("conversation_counts"),
@@ -317,19 +426,11 @@ mod tests {
                 let prop = props
                     .get(key)
                     .unwrap_or_else(|| panic!("{}: {key} is not in the schema", stream.name));
-                assert!(
-                    prop["type"].is_string(),
-                    "{}: {key} must not be nullable",
-                    stream.name
-                );
+                assert!(prop["type"].is_string(), "{}: {key} must not be nullable", stream.name);
             }
             for reshape in stream.reshape {
                 if let Some(field) = reshape.field() {
-                    assert!(
-                        props.contains_key(field),
-                        "{}: reshapes missing {field}",
-                        stream.name
-                    );
+                    assert!(props.contains_key(field), "{}: reshapes missing {field}", stream.name);
                 }
             }
         }
@@ -338,10 +439,7 @@ mod tests {
     #[test]
     fn every_schema_file_belongs_to_a_stream() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
-        let used: HashSet<String> = ALL
-            .iter()
-            .map(|s| format!("{}.json", s.schema_file.name))
-            .collect();
+        let used: HashSet<String> = ALL.iter().map(|s| format!("{}.json", s.schema_file.name)).collect();
         for entry in std::fs::read_dir(dir).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
             assert!(used.contains(&name), "schemas/{name} is used by no stream");
@@ -351,9 +449,7 @@ mod tests {
     #[test]
     fn schemas_follow_the_portable_style() {
         fn walk(v: &Value, path: &str) {
-            let obj = v
-                .as_object()
-                .unwrap_or_else(|| panic!("{path}: not an object"));
+            let obj = v.as_object().unwrap_or_else(|| panic!("{path}: not an object"));
             for banned in ["anyOf", "oneOf", "allOf", "$ref"] {
                 assert!(!obj.contains_key(banned), "{path}: {banned}");
             }

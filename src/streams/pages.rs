@@ -41,9 +41,7 @@ impl Walk {
                 return Err(Error::BadResponse {
                     stream,
                     request: format!("GET {}", self.current),
-                    problem: format!(
-                        "the next page is {next}, a page already read; stopping instead of looping"
-                    ),
+                    problem: format!("the next page is {next}, a page already read; stopping instead of looping"),
                 });
             }
         }
@@ -82,12 +80,7 @@ pub fn set_query(path: &str, key: &str, value: &str) -> String {
 }
 
 /// Takes the array of items under `key` out of a page.
-pub fn take_items(
-    stream: &'static str,
-    path: &str,
-    page: &mut Value,
-    key: &str,
-) -> Result<Vec<Value>, Error> {
+pub fn take_items(stream: &'static str, path: &str, page: &mut Value, key: &str) -> Result<Vec<Value>, Error> {
     match page.get_mut(key).map(Value::take) {
         Some(Value::Array(items)) => Ok(items),
         Some(Value::Null) => Ok(Vec::new()),
@@ -111,7 +104,8 @@ mod tests {
             next_page(&link, "/x").unwrap(),
             "/help_center/collections?page=2&per_page=150"
         );
-        let nested = json!({"pages": {"pages": {"next": "https://api.intercom.io/counts?type=company&count=tag&page=2"}}});
+        let nested =
+            json!({"pages": {"pages": {"next": "https://api.intercom.io/counts?type=company&count=tag&page=2"}}});
         assert_eq!(
             next_page(&nested, "/x").unwrap(),
             "/counts?type=company&count=tag&page=2"
@@ -139,28 +133,17 @@ mod tests {
     fn a_page_that_points_back_is_an_error() {
         let mut walk = Walk::new("/a".into());
         assert_eq!(walk.next_path().unwrap(), "/a");
-        walk.follow(&json!({"pages": {"next": "http://h/b"}}), "tags")
-            .unwrap();
+        walk.follow(&json!({"pages": {"next": "http://h/b"}}), "tags").unwrap();
         assert_eq!(walk.next_path().unwrap(), "/b");
-        assert!(
-            walk.follow(&json!({"pages": {"next": "http://h/a"}}), "tags")
-                .is_err()
-        );
+        assert!(walk.follow(&json!({"pages": {"next": "http://h/a"}}), "tags").is_err());
     }
 
     #[test]
     fn items_must_be_an_array() {
         let mut page = json!({"type": "list", "data": [1]});
-        assert_eq!(
-            take_items("tags", "/tags", &mut page, "data").unwrap(),
-            vec![json!(1)]
-        );
+        assert_eq!(take_items("tags", "/tags", &mut page, "data").unwrap(), vec![json!(1)]);
         let mut empty = json!({"type": "list", "data": null});
-        assert!(
-            take_items("tags", "/tags", &mut empty, "data")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(take_items("tags", "/tags", &mut empty, "data").unwrap().is_empty());
         let mut renamed = json!({"type": "list", "items": []});
         assert!(take_items("tags", "/tags", &mut renamed, "data").is_err());
         let mut wrong = json!({"data": {}});

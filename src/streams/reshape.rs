@@ -16,6 +16,13 @@ pub enum Reshape {
         field: &'static str,
         inner: &'static [&'static str],
     },
+    /// Renames a list inside an object: conversations' `teammates` holds its admins under
+    /// `teammates` in the spec and under `admins` in Intercom's SDKs (and singer-io's schema).
+    RenameInner {
+        field: &'static str,
+        from: &'static str,
+        to: &'static str,
+    },
     /// `avatar` is a URL string in some answers and an object in others; make it the object.
     AvatarObject(&'static str),
     /// Fills `model` when Intercom leaves it out (the attribute streams ask for one model each).
@@ -30,7 +37,9 @@ impl Reshape {
     /// The property this reshaping fills or changes.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Reshape::Unwrap { field, .. } | Reshape::AvatarObject(field) => Some(field),
+            Reshape::Unwrap { field, .. } | Reshape::RenameInner { field, .. } | Reshape::AvatarObject(field) => {
+                Some(field)
+            }
             Reshape::DefaultModel(_) => Some("model"),
             Reshape::RecordHash => Some("_sdc_record_hash"),
         }
@@ -41,6 +50,15 @@ impl Reshape {
             Reshape::Unwrap { field, inner } => {
                 if let Some(value) = item.get_mut(field) {
                     unwrap_list(value, inner);
+                }
+            }
+            Reshape::RenameInner { field, from, to } => {
+                if let Some(Value::Object(inner)) = item.get_mut(field) {
+                    if !inner.contains_key(to) {
+                        if let Some(list) = inner.remove(from) {
+                            inner.insert(to.into(), list);
+                        }
+                    }
                 }
             }
             Reshape::AvatarObject(field) => {
@@ -152,9 +170,7 @@ mod tests {
             json!({"a": {"type": "ticket_type_attributes.list", "ticket_type_attributes": [1, 2]}}),
             json!({"a": [1, 2]}),
         ] {
-            let Value::Object(mut map) = input else {
-                panic!()
-            };
+            let Value::Object(mut map) = input else { panic!() };
             rule.apply(&mut map);
             assert_eq!(map["a"], json!([1, 2]));
         }
@@ -163,6 +179,23 @@ mod tests {
         };
         rule.apply(&mut map);
         assert_eq!(map["a"], json!([]));
+    }
+
+    #[test]
+    fn teammates_are_found_under_either_name() {
+        let rule = Reshape::RenameInner {
+            field: "teammates",
+            from: "teammates",
+            to: "admins",
+        };
+        for input in [
+            json!({"teammates": {"type": "admin.list", "teammates": [1]}}),
+            json!({"teammates": {"type": "admin.list", "admins": [1]}}),
+        ] {
+            let Value::Object(mut map) = input else { panic!() };
+            rule.apply(&mut map);
+            assert_eq!(map["teammates"], json!({"type": "admin.list", "admins": [1]}));
+        }
     }
 
     #[test]

@@ -6,15 +6,9 @@ use crate::support::{TOKEN, Tap, fake};
 
 #[test]
 fn a_missing_config_file_is_named() {
-    let out = Tap::new()
-        .arg("--config")
-        .arg("/nonexistent/tap.json")
-        .run();
+    let out = Tap::new().arg("--config").arg("/nonexistent/tap.json").run();
     let line = out.only_line();
-    assert!(
-        line.contains("cannot read config file /nonexistent/tap.json"),
-        "{line}"
-    );
+    assert!(line.contains("cannot read config file /nonexistent/tap.json"), "{line}");
     assert_eq!(out.code, Some(2));
 }
 
@@ -33,11 +27,7 @@ fn an_unreadable_config_file_is_named() {
 
 #[test]
 fn invalid_json_names_file_line_and_column() {
-    for (flag, what) in [
-        ("--config", "config"),
-        ("--catalog", "catalog"),
-        ("--state", "state"),
-    ] {
+    for (flag, what) in [("--config", "config"), ("--catalog", "catalog"), ("--state", "state")] {
         let tap = Tap::new().config(json!({"access_token": TOKEN}));
         let path = tap.file("broken.json", "{\n  \"a\": 1,\n  \"b\": [1 2]\n}");
         let out = tap.arg(flag).arg(path.to_str().unwrap()).run();
@@ -72,9 +62,7 @@ fn missing_catalog_and_state_files_are_named() {
 
 #[test]
 fn a_missing_token_is_reported() {
-    let out = Tap::new()
-        .config(json!({"start_date": "2024-01-01T00:00:00Z"}))
-        .run();
+    let out = Tap::new().config(json!({"start_date": "2024-01-01T00:00:00Z"})).run();
     let line = out.only_line();
     assert!(line.contains("access_token is missing"), "{line}");
     assert!(line.contains("TAP_INTERCOM_ACCESS_TOKEN"), "{line}");
@@ -112,8 +100,7 @@ fn a_catalog_naming_an_unknown_stream_is_reported() {
         .run();
     let line = out.only_line();
     assert!(
-        line.contains("catalog file")
-            && line.contains("\"unicorns\" is not a stream of tap-intercom"),
+        line.contains("catalog file") && line.contains("\"unicorns\" is not a stream of tap-intercom"),
         "{line}"
     );
 }
@@ -122,24 +109,15 @@ fn a_catalog_naming_an_unknown_stream_is_reported() {
 fn a_state_of_the_wrong_shape_is_reported() {
     for (state, expected) in [
         (json!([1, 2]), "expected a JSON object"),
-        (
-            json!({"bookmarks": "yesterday"}),
-            "bookmarks must be an object",
-        ),
+        (json!({"bookmarks": "yesterday"}), "bookmarks must be an object"),
         (
             json!({"bookmarks": {"segments": {"updated_at": "last tuesday"}}}),
             "bookmarks.segments.updated_at",
         ),
     ] {
-        let out = Tap::new()
-            .config(json!({"access_token": TOKEN}))
-            .state(state)
-            .run();
+        let out = Tap::new().config(json!({"access_token": TOKEN})).state(state).run();
         let line = out.only_line();
-        assert!(
-            line.contains("state file") && line.contains(expected),
-            "{line}"
-        );
+        assert!(line.contains("state file") && line.contains(expected), "{line}");
     }
 }
 
@@ -169,8 +147,5 @@ fn plain_http_to_a_remote_host_is_refused() {
         .config(json!({"access_token": TOKEN, "base_url": "http://api.intercom.io"}))
         .run();
     let line = out.only_line();
-    assert!(
-        line.contains("base_url") && line.contains("plain http"),
-        "{line}"
-    );
+    assert!(line.contains("base_url") && line.contains("plain http"), "{line}");
 }

@@ -8,10 +8,7 @@ use crate::support::Tap;
 fn version_and_help() {
     let out = Tap::new().arg("--version").run();
     assert_eq!(out.code, Some(0));
-    assert_eq!(
-        out.stdout.trim(),
-        format!("tap-intercom {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(out.stdout.trim(), format!("tap-intercom {}", env!("CARGO_PKG_VERSION")));
     let out = Tap::new().arg("--help").run();
     assert_eq!(out.code, Some(0));
     for flag in [
@@ -41,10 +38,7 @@ fn about_json_has_the_sdk_shape_and_a_secret_token() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let about: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(about["name"], "tap-intercom");
-    assert_eq!(
-        about["capabilities"],
-        json!(["catalog", "discover", "state", "about"])
-    );
+    assert_eq!(about["capabilities"], json!(["catalog", "discover", "state", "about"]));
     let settings = &about["settings"];
     assert_eq!(settings["required"], json!(["access_token"]));
     let token = &settings["properties"]["access_token"];
@@ -65,9 +59,7 @@ fn about_json_has_the_sdk_shape_and_a_secret_token() {
         let p = &settings["properties"][setting];
         assert!(p["description"].is_string(), "{setting} is not described");
         assert!(
-            p["type"]
-                .as_array()
-                .is_some_and(|t| t.contains(&json!("null"))),
+            p["type"].as_array().is_some_and(|t| t.contains(&json!("null"))),
             "{setting}: {p}"
         );
     }
@@ -79,15 +71,8 @@ fn about_text_and_markdown() {
     let text = Tap::new().arg("--about").run();
     assert_eq!(text.code, Some(0));
     assert!(text.stdout.contains("Name: tap-intercom"));
-    assert!(
-        text.stdout
-            .contains("Environment Variable: TAP_INTERCOM_ACCESS_TOKEN")
-    );
-    let md = Tap::new()
-        .arg("--about")
-        .arg("--format")
-        .arg("markdown")
-        .run();
+    assert!(text.stdout.contains("Environment Variable: TAP_INTERCOM_ACCESS_TOKEN"));
+    let md = Tap::new().arg("--about").arg("--format").arg("markdown").run();
     assert_eq!(md.code, Some(0));
     assert!(md.stdout.starts_with("# `tap-intercom`"));
     assert!(md.stdout.contains("## Settings"));
@@ -111,10 +96,7 @@ fn about_never_shows_the_token() {
 fn discovery_needs_no_token_and_ignores_leftover_files() {
     for config in [json!({}), json!({"access_token": "x"})] {
         let tap = Tap::new().config(config);
-        let stale_catalog = tap.file(
-            "old-catalog.json",
-            "{\"streams\": [{\"tap_stream_id\": \"gone\"}]}",
-        );
+        let stale_catalog = tap.file("old-catalog.json", "{\"streams\": [{\"tap_stream_id\": \"gone\"}]}");
         let stale_state = tap.file("old-state.json", "[1, 2");
         let out = tap
             .arg("--catalog")
@@ -147,10 +129,7 @@ fn the_catalog_describes_every_stream_fully() {
         let root = &md.iter().find(|m| m["breadcrumb"] == json!([])).unwrap()["metadata"];
         assert_eq!(root["inclusion"], "available", "{name}");
         assert!(root["selected-by-default"].is_boolean(), "{name}");
-        assert_eq!(
-            root["table-key-properties"], stream["key_properties"],
-            "{name}"
-        );
+        assert_eq!(root["table-key-properties"], stream["key_properties"], "{name}");
         let replication_key = stream["replication_key"].as_str();
         match stream["replication_method"].as_str().unwrap() {
             "FULL_TABLE" => assert_eq!(root["forced-replication-method"], "FULL_TABLE", "{name}"),
@@ -182,19 +161,19 @@ fn the_catalog_describes_every_stream_fully() {
     }
 }
 
-/// `catalog.sample.json` is the `--discover` output. Run with `TAP_INTERCOM_UPDATE_SAMPLE=1` to
+/// `catalog.sample.json` is the `--discover` output. Run with `TAP_INTERCOM_REGENERATE=1` to
 /// rewrite it after changing a schema.
 #[test]
 fn catalog_sample_is_current() {
     let out = Tap::new().arg("--discover").run();
     assert_eq!(out.code, Some(0));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog.sample.json");
-    if std::env::var_os("TAP_INTERCOM_UPDATE_SAMPLE").is_some() {
+    if std::env::var_os("TAP_INTERCOM_REGENERATE").is_some() {
         std::fs::write(path, &out.stdout).unwrap();
     }
     let sample = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         sample == out.stdout,
-        "catalog.sample.json is stale: run `TAP_INTERCOM_UPDATE_SAMPLE=1 cargo test catalog_sample` and commit it"
+        "catalog.sample.json is stale: run `TAP_INTERCOM_REGENERATE=1 cargo test` and commit it"
     );
 }

@@ -23,11 +23,7 @@ fn deselected_fields_vanish_from_schema_and_record_but_keys_stay() {
     // `id` is automatic: Meltano writes selected:false on it and it must still be emitted.
     let catalog = meltano_catalog(
         &["segments", "admins"],
-        &[
-            ("segments", "id"),
-            ("segments", "name"),
-            ("admins", "email"),
-        ],
+        &[("segments", "id"), ("segments", "name"), ("admins", "email")],
     );
     let out = Tap::against(&fake).catalog(catalog).run();
     out.ok();
@@ -58,10 +54,7 @@ fn streams_without_selected_are_not_synced() {
         if stream["tap_stream_id"] != "tags" {
             stream.as_object_mut().unwrap().remove("selected");
             for entry in stream["metadata"].as_array_mut().unwrap() {
-                entry["metadata"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("selected");
+                entry["metadata"].as_object_mut().unwrap().remove("selected");
             }
         }
     }
@@ -115,15 +108,10 @@ fn a_full_table_override_rereads_an_incremental_stream() {
         .map(|s| s["updated_at"].as_i64().unwrap())
         .max()
         .unwrap();
-    let bookmark = chrono::DateTime::from_timestamp(newest, 0)
-        .unwrap()
-        .to_rfc3339();
+    let bookmark = chrono::DateTime::from_timestamp(newest, 0).unwrap().to_rfc3339();
     let state = json!({"bookmarks": {"segments": {"updated_at": bookmark}}});
     let mut catalog = meltano_catalog(&["segments"], &[]);
-    let incremental = Tap::against(&fake)
-        .catalog(catalog.clone())
-        .state(state.clone())
-        .run();
+    let incremental = Tap::against(&fake).catalog(catalog.clone()).state(state.clone()).run();
     incremental.ok();
     assert_eq!(
         incremental.records("segments").len(),
@@ -138,10 +126,7 @@ fn a_full_table_override_rereads_an_incremental_stream() {
     }
     let full = Tap::against(&fake).catalog(catalog).state(state).run();
     full.ok();
-    assert_eq!(
-        full.records("segments").len(),
-        fake.world().user_segments.len()
-    );
+    assert_eq!(full.records("segments").len(), fake.world().user_segments.len());
     let schema: &Value = full.schema("segments").unwrap();
     assert!(schema.get("bookmark_properties").is_none());
 }

@@ -40,20 +40,10 @@ fn an_incremental_scan_emits_only_what_changed_since_the_bookmark() {
         w.company_segments[0]["updated_at"] = json!(newest + 100);
         w.company_segments[1]["updated_at"] = json!(newest + 50);
     }
-    let third = Tap::against(&fake)
-        .state(second.final_state().clone())
-        .run();
+    let third = Tap::against(&fake).state(second.final_state().clone()).run();
     third.ok();
-    let ids: Vec<&Value> = third
-        .records("company_segments")
-        .iter()
-        .map(|r| &r["id"])
-        .collect();
-    assert_eq!(
-        ids.len(),
-        3,
-        "two changed and the one at the old bookmark: {ids:?}"
-    );
+    let ids: Vec<&Value> = third.records("company_segments").iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids.len(), 3, "two changed and the one at the old bookmark: {ids:?}");
     assert_eq!(
         third.final_state()["bookmarks"]["company_segments"]["updated_at"],
         json!(iso(newest + 100))
@@ -112,18 +102,12 @@ fn singer_io_state_is_accepted_and_every_bookmark_carried_over() {
         "contacts",
         "company_segments",
     ] {
-        assert_eq!(
-            last["bookmarks"][stream], state["bookmarks"][stream],
-            "{stream}"
-        );
+        assert_eq!(last["bookmarks"][stream], state["bookmarks"][stream], "{stream}");
     }
     assert_eq!(last["currently_syncing"], Value::Null);
     // segments continued from singer-io's bookmark (2024-08-01): the fake's data is older.
     assert!(out.records("segments").is_empty());
-    assert_eq!(
-        last["bookmarks"]["segments"]["updated_at"],
-        "2024-08-01T03:13:05Z"
-    );
+    assert_eq!(last["bookmarks"]["segments"]["updated_at"], "2024-08-01T03:13:05Z");
 }
 
 #[test]
@@ -153,15 +137,7 @@ fn every_state_message_is_whole_and_the_last_follows_the_last_record() {
         assert_eq!(state["bookmarks"]["somebody_else"], json!({"cursor": 3}));
         assert!(state.get("currently_syncing").is_some());
     }
-    let last_record = out
-        .messages
-        .iter()
-        .rposition(|m| m["type"] == "RECORD")
-        .unwrap();
-    let last_state = out
-        .messages
-        .iter()
-        .rposition(|m| m["type"] == "STATE")
-        .unwrap();
+    let last_record = out.messages.iter().rposition(|m| m["type"] == "RECORD").unwrap();
+    let last_state = out.messages.iter().rposition(|m| m["type"] == "STATE").unwrap();
     assert!(last_state > last_record);
 }

@@ -103,16 +103,14 @@ impl Tap {
             cmd.env(k, v);
         }
         if let Some(config) = &self.config {
-            cmd.arg("--config")
-                .arg(self.file("config.json", &config.to_string()));
+            cmd.arg("--config").arg(self.file("config.json", &config.to_string()));
         }
         if let Some(catalog) = &self.catalog {
             cmd.arg("--catalog")
                 .arg(self.file("catalog.json", &catalog.to_string()));
         }
         if let Some(state) = &self.state {
-            cmd.arg("--state")
-                .arg(self.file("state.json", &state.to_string()));
+            cmd.arg("--state").arg(self.file("state.json", &state.to_string()));
         }
         cmd.args(&self.args);
         cmd.stdin(Stdio::null());
@@ -137,10 +135,7 @@ pub struct Run {
 impl Run {
     pub fn new(code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Run {
         let stdout = String::from_utf8_lossy(stdout).into_owned();
-        let messages = stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
+        let messages = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         Run {
             code,
             stdout,
@@ -166,18 +161,13 @@ impl Run {
         let lines: Vec<&str> = self.stdout.lines().collect();
         assert!(!lines.is_empty(), "no output");
         for line in &lines {
-            let msg: Value =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            let kind = msg["type"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no type: {line}"));
+            let msg: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            let kind = msg["type"].as_str().unwrap_or_else(|| panic!("no type: {line}"));
             match kind {
                 "SCHEMA" => {
                     let stream = msg["stream"].as_str().unwrap().to_owned();
                     assert!(
-                        msg["key_properties"]
-                            .as_array()
-                            .is_some_and(|k| !k.is_empty()),
+                        msg["key_properties"].as_array().is_some_and(|k| !k.is_empty()),
                         "{line}"
                     );
                     let validator = jsonschema::options()
@@ -196,9 +186,7 @@ impl Run {
                         panic!("{stream} record does not match its schema: {err}\n{record}");
                     }
                     assert!(
-                        msg["time_extracted"]
-                            .as_str()
-                            .is_some_and(|t| t.ends_with('Z')),
+                        msg["time_extracted"].as_str().is_some_and(|t| t.ends_with('Z')),
                         "{line}"
                     );
                 }
@@ -267,22 +255,9 @@ impl Run {
     #[track_caller]
     pub fn only_line(&self) -> &str {
         let line = self.failure_line();
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "expected one line on stderr:\n{}",
-            self.stderr
-        );
-        assert!(
-            self.stdout.is_empty(),
-            "nothing belongs on stdout: {}",
-            self.stdout
-        );
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "expected one line on stderr:\n{}", self.stderr);
+        assert!(self.stdout.is_empty(), "nothing belongs on stdout: {}", self.stdout);
         line
     }
 }
@@ -310,10 +285,16 @@ pub fn meltano_catalog(select: &[&str], deselect_fields: &[(&str, &str)]) -> Val
     catalog
 }
 
-/// The fake's requests to paths starting with `prefix`.
-pub fn requests_to(fake: &FakeIntercom, prefix: &str) -> Vec<fake_intercom::Logged> {
+/// The fake's requests to `path` (exactly, query aside), or under it when `path` ends with `/`.
+pub fn requests_to(fake: &FakeIntercom, path: &str) -> Vec<fake_intercom::Logged> {
     fake.requests()
         .into_iter()
-        .filter(|r| r.path().starts_with(prefix))
+        .filter(|r| {
+            if path.ends_with('/') {
+                r.path().starts_with(path)
+            } else {
+                r.path() == path
+            }
+        })
         .collect()
 }

@@ -1,0 +1,264 @@
+//! Intercom's Search API as the fake plays it: nested AND/OR queries, contact timestamps compared
+//! by calendar day in the workspace's time zone (2.14), other timestamps by the second, sorting,
+//! and stateless `starting_after` cursors that carry the last item's sort value and id (so a
+//! record edited between two pages moves ahead of the cursor, as with Intercom). Records whose
+//! `_indexed_at` lies in the future are not searchable yet: Intercom's index lags writes.
+
+use std::cmp::Ordering;
+
+use serde_json::{Value, json};
+
+/// How one search endpoint compares.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Timestamps compared by calendar day (contact search in 2.14).
+    pub by_day: bool,
+    /// The workspace's offset from UTC, for days.
+    pub utc_offset_secs: i64,
+    pub default_per_page: usize,
+}
+
+pub struct Found {
+    pub items: Vec<Value>,
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+    pub next: Option<String>,
+}
+
+/// Runs a search request body over `items`; `now` decides what is indexed yet.
+pub fn search(body: &Value, items: &[Value], rules: Rules, now: i64) -> Result<Found, String> {
+    let query = body.get("query").ok_or("query is required")?;
+    let mut hits: Vec<&Value> = Vec::new();
+    for item in items {
+        if item.get("_indexed_at").and_then(Value::as_i64).is_some_and(|t| t > now) {
+            continue;
+        }
+        if matches(query, item, rules, 0)? {
+            hits.push(item);
+        }
+    }
+    let sort_field = body["sort"]["field"].as_str().unwrap_or("updated_at").to_owned();
+    let descending = body["sort"]["order"].as_str().unwrap_or("descending") != "ascending";
+    let key = |v: &Value| (number(field(v, &sort_field)).unwrap_or(0), id_of(v));
+    hits.sort_by(|a, b| {
+        let o = key(a).cmp(&key(b));
+        if descending { o.reverse() } else { o }
+    });
+    let per_page = body["pagination"]["per_page"]
+        .as_u64()
+        .map_or(rules.default_per_page, |n| usize::try_from(n).unwrap_or(150))
+        .clamp(1, 150);
+    let (after, page) = match body["pagination"]["starting_after"].as_str() {
+        Some(cursor) => {
+            let decoded = crate::base64::decode(cursor).ok_or("invalid starting_after cursor")?;
+            let c: Value = serde_json::from_slice(&decoded).map_err(|_| "invalid starting_after cursor")?;
+            let sort_value = c[0].as_i64().ok_or("invalid starting_after cursor")?;
+            (
+                Some((sort_value, c[1].as_str().unwrap_or_default().to_owned())),
+                c[2].as_u64().unwrap_or(1) + 1,
+            )
+        }
+        None => (None, 1),
+    };
+    let total = hits.len();
+    let rest: Vec<&Value> = match &after {
+        Some(after) => hits
+            .into_iter()
+            .filter(|h| {
+                let o = key(h).cmp(after);
+                if descending {
+                    o == Ordering::Less
+                } else {
+                    o == Ordering::Greater
+                }
+            })
+            .collect(),
+        None => hits,
+    };
+    let more = rest.len() > per_page;
+    let items: Vec<Value> = rest.into_iter().take(per_page).cloned().collect();
+    let next = if more {
+        items.last().map(|last| {
+            let (sort_value, id) = key(last);
+            crate::base64::encode(json!([sort_value, id, page]).to_string().as_bytes())
+        })
+    } else {
+        None
+    };
+    Ok(Found {
+        items,
+        total,
+        page: usize::try_from(page).unwrap_or(1),
+        per_page,
+        next,
+    })
+}
+
+fn id_of(v: &Value) -> String {
+    match &v["id"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn field<'a>(item: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(item, |v, k| &v[k])
+}
+
+fn number(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn is_timestamp(name: &str) -> bool {
+    name.ends_with("_at") || name.ends_with("_until") || name == "waiting_since"
+}
+
+fn matches(query: &Value, item: &Value, rules: Rules, depth: usize) -> Result<bool, String> {
+    let operator = query["operator"].as_str().ok_or("every query needs an operator")?;
+    if operator == "AND" || operator == "OR" {
+        if depth >= 2 {
+            return Err("too many nested groups (Intercom allows two levels)".into());
+        }
+        let parts = query["value"].as_array().ok_or("a group's value must be a list")?;
+        if parts.len() > 15 {
+            return Err("more than 15 filters in a group".into());
+        }
+        let mut results = Vec::with_capacity(parts.len());
+        for part in parts {
+            results.push(matches(part, item, rules, depth + 1)?);
+        }
+        return Ok(if operator == "AND" {
+            results.into_iter().all(|r| r)
+        } else {
+            results.into_iter().any(|r| r)
+        });
+    }
+    let name = query["field"].as_str().ok_or("a filter needs a field")?;
+    let wanted = &query["value"];
+    let actual = field(item, name);
+    if is_timestamp(name) {
+        let (Some(a), Some(w)) = (number(actual), number(wanted)) else {
+            return Ok(false);
+        };
+        if rules.by_day {
+            if !matches!(operator, "=" | ">" | "<") {
+                return Err(format!("operator {operator} is not supported on dates"));
+            }
+            let day = |t: i64| (t + rules.utc_offset_secs).div_euclid(86_400);
+            return Ok(match operator {
+                "=" => day(a) == day(w),
+                ">" => day(a) > day(w),
+                _ => day(a) < day(w),
+            });
+        }
+        return compare(operator, a.cmp(&w));
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match operator {
+        "=" => Ok(text(actual) == text(wanted)),
+        "!=" => Ok(text(actual) != text(wanted)),
+        "IN" | "NIN" => {
+            let list = wanted.as_array().ok_or("IN needs a list")?;
+            let found = list.iter().any(|w| text(w) == text(actual));
+            Ok(found == (operator == "IN"))
+        }
+        "~" => Ok(text(actual).contains(&text(wanted))),
+        _ => match (number(actual), number(wanted)) {
+            (Some(a), Some(w)) => compare(operator, a.cmp(&w)),
+            _ => Ok(false),
+        },
+    }
+}
+
+fn compare(operator: &str, o: Ordering) -> Result<bool, String> {
+    Ok(match operator {
+        "=" => o == Ordering::Equal,
+        "!=" => o != Ordering::Equal,
+        ">" => o == Ordering::Greater,
+        "<" => o == Ordering::Less,
+        ">=" => o != Ordering::Less,
+        "<=" => o != Ordering::Greater,
+        other => return Err(format!("unknown operator {other}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BY_SECOND: Rules = Rules {
+        by_day: false,
+        utc_offset_secs: 0,
+        default_per_page: 20,
+    };
+    const BY_DAY: Rules = Rules {
+        by_day: true,
+        utc_offset_secs: -5 * 3600,
+        default_per_page: 50,
+    };
+
+    fn items() -> Vec<Value> {
+        (0..10).map(|i| json!({"id": format!("{i}"), "updated_at": 1_000_000 + i * 10_000, "role": if i % 2 == 0 { "user" } else { "lead" }})).collect()
+    }
+
+    fn since(b: i64) -> Value {
+        json!({"query": {"operator": "OR", "value": [
+            {"field": "updated_at", "operator": ">", "value": b},
+            {"field": "updated_at", "operator": "=", "value": b}]},
+            "sort": {"field": "updated_at", "order": "ascending"}, "pagination": {"per_page": 3}})
+    }
+
+    #[test]
+    fn seconds_and_days() {
+        let found = search(&since(1_040_000), &items(), BY_SECOND, i64::MAX).unwrap();
+        assert_eq!(found.total, 6);
+        // By day: everything from the start of the day holding 1_040_000 (in UTC-5).
+        let found = search(&since(1_040_000), &items(), BY_DAY, i64::MAX).unwrap();
+        let day_start = (1_040_000 - 5 * 3600_i64).div_euclid(86_400) * 86_400 + 5 * 3600;
+        let expected = items()
+            .iter()
+            .filter(|i| i["updated_at"].as_i64().unwrap() >= day_start)
+            .count();
+        assert_eq!(found.total, expected);
+        assert!(found.total > 6);
+    }
+
+    #[test]
+    fn cursors_walk_forward() {
+        let mut body = since(0);
+        let mut seen = Vec::new();
+        loop {
+            let found = search(&body, &items(), BY_SECOND, i64::MAX).unwrap();
+            seen.extend(found.items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+            match found.next {
+                Some(c) => body["pagination"]["starting_after"] = json!(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn late_records_are_not_searchable_yet() {
+        let mut data = items();
+        data[9]["_indexed_at"] = json!(5_000);
+        assert_eq!(search(&since(0), &data, BY_SECOND, 4_000).unwrap().total, 9);
+        assert_eq!(search(&since(0), &data, BY_SECOND, 6_000).unwrap().total, 10);
+    }
+
+    #[test]
+    fn bad_queries_are_refused() {
+        let body = json!({"query": {"field": "updated_at", "operator": ">=", "value": 1}});
+        assert!(search(&body, &items(), BY_DAY, 0).is_err());
+        assert!(search(&json!({}), &items(), BY_DAY, 0).is_err());
+    }
+}
