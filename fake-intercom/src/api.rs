@@ -1,5 +1,7 @@
 //! The endpoints of the fake, answering in Intercom 2.14's shapes with Intercom's pagination.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -12,9 +14,48 @@ use crate::world::World;
 /// What an answer may need besides the workspace.
 pub struct Ctx<'a> {
     pub options: &'a Options,
-    pub scroll: &'a mut Scroll,
+    pub scroll: &'a Mutex<Scroll>,
     /// Unix seconds, for what the search index holds yet.
     pub now: i64,
+    /// The workspace's version, for the search cache.
+    pub version: u64,
+    pub searches: &'a Mutex<SearchCache>,
+}
+
+/// Search orders by endpoint and query, and positions by id, reused while the workspace does
+/// not change (a sync pages through the same query again and again, and looks records up by id
+/// thousands of times).
+#[derive(Default)]
+pub struct SearchCache {
+    entries: HashMap<String, (u64, Arc<search::Ordered>)>,
+    ids: HashMap<&'static str, (u64, Arc<IdIndex>)>,
+}
+
+/// Where each id is in a collection.
+type IdIndex = HashMap<String, usize>;
+
+/// The record of `collection` with this id.
+fn find<'w>(ctx: &Ctx<'_>, collection: &'static str, items: &'w [Value], id: &str) -> Option<&'w Value> {
+    let index = {
+        let mut cache = ctx.searches.lock().unwrap_or_else(PoisonError::into_inner);
+        match cache.ids.get(collection) {
+            Some((version, index)) if *version == ctx.version => Arc::clone(index),
+            _ => {
+                let index: IdIndex = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| (search::id_of(item), i))
+                    .collect();
+                let index = Arc::new(index);
+                cache.ids.insert(collection, (ctx.version, Arc::clone(&index)));
+                index
+            }
+        }
+    };
+    index
+        .get(id)
+        .map(|i| &items[*i])
+        .filter(|item| search::id_of(item) == id)
 }
 
 /// The companies scroll of the app: at most one open at a time.
@@ -65,21 +106,21 @@ pub fn not_found() -> Response {
 }
 
 /// Answers one request from the workspace's data.
-pub fn route(req: &Request, world: &mut World, ctx: &mut Ctx<'_>) -> Response {
+pub fn route(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), segments.as_slice()) {
         ("POST", ["contacts", "search"]) => search_endpoint(
             req,
+            ctx,
             &world.contacts,
             contact_rules(ctx),
-            ctx.now,
             ("list", "data"),
             render_contact,
         ),
         ("POST", ["conversations", "search"]) => {
             let kind = ("conversation.list", "conversations");
-            search_endpoint(req, &world.conversations, BY_SECOND_20, ctx.now, kind, |c| {
+            search_endpoint(req, ctx, &world.conversations, BY_SECOND_20, kind, |c| {
                 without(c, &["conversation_parts"])
             })
         }
@@ -87,9 +128,9 @@ pub fn route(req: &Request, world: &mut World, ctx: &mut Ctx<'_>) -> Response {
             let cap = ctx.options.ticket_search_parts_cap;
             search_endpoint(
                 req,
+                ctx,
                 &world.tickets,
                 BY_SECOND_20,
-                ctx.now,
                 ("ticket.list", "tickets"),
                 |t| render_ticket(t, cap),
             )
@@ -101,12 +142,15 @@ pub fn route(req: &Request, world: &mut World, ctx: &mut Ctx<'_>) -> Response {
             page_numbers(req, &articles, 25)
         }
         ("GET", ["admins", "activity_logs"]) => activity_logs(req, world),
-        ("GET", ["contacts", id, list]) => contact_list(req, world, id, list),
-        ("GET", ["conversations", id]) => match world.conversations.iter().find(|c| c["id"] == *id) {
+        ("GET", ["contacts", id, list]) => match find(ctx, "contacts", &world.contacts, id) {
+            Some(contact) => contact_list(req, world, ctx, contact, list),
+            None => error(404, "not_found", "User Not Found"),
+        },
+        ("GET", ["conversations", id]) => match find(ctx, "conversations", &world.conversations, id) {
             Some(c) => ok(render_conversation(c)),
             None => error(404, "not_found", "Resource Not Found"),
         },
-        ("GET", ["tickets", id]) => match world.tickets.iter().find(|t| t["id"] == *id) {
+        ("GET", ["tickets", id]) => match find(ctx, "tickets", &world.tickets, id) {
             Some(t) => ok(render_ticket(t, 500)),
             None => error(404, "ticket_not_found", "Ticket not found"),
         },
@@ -208,16 +252,42 @@ pub fn render_ticket(ticket: &Value, cap: usize) -> Value {
 /// A search endpoint; `(kind, key)` name the answer's type and where its items go.
 fn search_endpoint(
     req: &Request,
+    ctx: &Ctx<'_>,
     items: &[Value],
     rules: Rules,
-    now: i64,
     (kind, key): (&str, &str),
     render: impl Fn(&Value) -> Value,
 ) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return error(400, "parameter_invalid", "The request body is not valid JSON");
     };
-    match search::search(&body, items, rules, now) {
+    let cache_key = format!("{}|{}|{}", req.path(), body["query"], body["sort"]);
+    let cached = {
+        let cache = ctx.searches.lock().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .entries
+            .get(&cache_key)
+            .filter(|(v, _)| *v == ctx.version)
+            .map(|(_, o)| Arc::clone(o))
+    };
+    let ordered = match cached {
+        Some(ordered) => ordered,
+        None => match search::order(&body, items, rules, ctx.now) {
+            Ok(ordered) => {
+                let ordered = Arc::new(ordered);
+                if ordered.reusable {
+                    let mut cache = ctx.searches.lock().unwrap_or_else(PoisonError::into_inner);
+                    if cache.entries.len() > 64 {
+                        cache.entries.clear();
+                    }
+                    cache.entries.insert(cache_key, (ctx.version, Arc::clone(&ordered)));
+                }
+                ordered
+            }
+            Err(problem) => return error(400, "parameter_invalid", &problem),
+        },
+    };
+    match search::page(&ordered, &body, items, rules) {
         Ok(found) => {
             let data: Vec<Value> = found.items.iter().map(render).collect();
             let mut pages = json!({"type": "pages", "page": found.page, "per_page": found.per_page,
@@ -232,28 +302,29 @@ fn search_endpoint(
 }
 
 /// Companies scrolled 50 a page; a new `scroll_param` on every page.
-fn scroll(req: &Request, world: &World, ctx: &mut Ctx<'_>) -> Response {
-    if ctx
-        .scroll
+fn scroll(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
+    let mut guard = ctx.scroll.lock().unwrap_or_else(PoisonError::into_inner);
+    let scroll = &mut *guard;
+    if scroll
         .open
         .as_ref()
         .is_some_and(|o| o.last_used.elapsed() > ctx.options.scroll_expiry)
     {
-        ctx.scroll.open = None;
+        scroll.open = None;
     }
     let open = match req.query("scroll_param") {
         None => {
-            if ctx.scroll.open.is_some() {
+            if scroll.open.is_some() {
                 return error(400, "scroll_exists", "scroll already exists for this workspace");
             }
-            ctx.scroll.opened += 1;
-            ctx.scroll.open.insert(OpenScroll {
-                param: format!("scroll-{}-0", ctx.scroll.opened),
+            scroll.opened += 1;
+            scroll.open.insert(OpenScroll {
+                param: format!("scroll-{}-0", scroll.opened),
                 position: 0,
                 last_used: Instant::now(),
             })
         }
-        Some(param) => match ctx.scroll.open.as_mut() {
+        Some(param) => match scroll.open.as_mut() {
             Some(open) if open.param == param => open,
             _ => return error(404, "not_found", "scroll parameter not found"),
         },
@@ -261,10 +332,10 @@ fn scroll(req: &Request, world: &World, ctx: &mut Ctx<'_>) -> Response {
     let data: Vec<Value> = world.companies.iter().skip(open.position).take(50).cloned().collect();
     open.position += data.len();
     open.last_used = Instant::now();
-    open.param = format!("scroll-{}-{}", ctx.scroll.opened, open.position);
+    open.param = format!("scroll-{}-{}", scroll.opened, open.position);
     let param = open.param.clone();
     if data.is_empty() {
-        ctx.scroll.open = None;
+        scroll.open = None;
     }
     ok(json!({"type": "list", "data": data, "pages": null, "total_count": null, "scroll_param": param}))
 }
@@ -293,10 +364,7 @@ fn activity_logs(req: &Request, world: &World) -> Response {
 }
 
 /// A contact's full lists: `/contacts/{id}/tags|companies|notes|subscriptions`.
-fn contact_list(req: &Request, world: &World, id: &str, list: &str) -> Response {
-    let Some(contact) = world.contacts.iter().find(|c| c["id"] == id) else {
-        return error(404, "not_found", "User Not Found");
-    };
+fn contact_list(req: &Request, world: &World, ctx: &Ctx<'_>, contact: &Value, list: &str) -> Response {
     let ids = |field: &str| -> Vec<Value> {
         contact[field]["data"]
             .as_array()
@@ -320,24 +388,14 @@ fn contact_list(req: &Request, world: &World, id: &str, list: &str) -> Response 
             ok(json!({"type": "list", "data": tags}))
         }
         "companies" => {
-            let wanted = ids("companies");
-            let companies: Vec<Value> = world
-                .companies
+            let companies: Vec<Value> = ids("companies")
                 .iter()
-                .filter(|c| wanted.contains(&c["id"]))
+                .filter_map(|id| find(ctx, "companies", &world.companies, id.as_str().unwrap_or_default()))
                 .cloned()
                 .collect();
             page_numbers(req, &companies, 50)
         }
-        "notes" => {
-            let notes: Vec<Value> = world
-                .notes
-                .iter()
-                .filter(|n| n["contact"]["id"] == id)
-                .cloned()
-                .collect();
-            page_numbers(req, &notes, 50)
-        }
+        "notes" => page_numbers(req, contact["_notes"].as_array().map_or(&[][..], Vec::as_slice), 50),
         "subscriptions" => {
             let mut wanted = ids("opted_in_subscription_types");
             wanted.extend(ids("opted_out_subscription_types"));

@@ -16,22 +16,24 @@ pub fn named_counts(world: &World, kind: &str, count: &str) -> Option<Vec<(Strin
             .iter()
             .map(|s| (name(s), s["count"].as_u64().unwrap_or(0)))
             .collect(),
-        ("user", "tag") => world
-            .tags
-            .iter()
-            .map(|t| {
-                let tagged = world
-                    .contacts
-                    .iter()
-                    .filter(|c| {
-                        c["tags"]["data"]
-                            .as_array()
-                            .is_some_and(|l| l.iter().any(|x| x["id"] == t["id"]))
-                    })
-                    .count();
-                (name(t), n(tagged))
-            })
-            .collect(),
+        ("user", "tag") => {
+            let mut tagged: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            for contact in &world.contacts {
+                for tag in contact["tags"]["data"].as_array().into_iter().flatten() {
+                    *tagged.entry(tag["id"].as_str().unwrap_or_default()).or_default() += 1;
+                }
+            }
+            world
+                .tags
+                .iter()
+                .map(|t| {
+                    (
+                        name(t),
+                        n(tagged.get(t["id"].as_str().unwrap_or_default()).copied().unwrap_or(0)),
+                    )
+                })
+                .collect()
+        }
         ("company", "segment") => world
             .company_segments
             .iter()

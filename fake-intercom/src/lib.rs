@@ -15,7 +15,8 @@ pub mod search;
 pub mod server;
 pub mod world;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -168,17 +169,28 @@ struct Hook {
 
 struct Shared {
     options: Options,
-    world: Mutex<World>,
+    world: RwLock<World>,
     faults: Mutex<Vec<Fault>>,
     hooks: Mutex<Vec<Hook>>,
     log: Mutex<Vec<Logged>>,
     /// The current rate-limit window: its number and the requests counted in it.
     window: Mutex<(u64, u64)>,
     scroll: Mutex<api::Scroll>,
+    /// Bumped whenever the workspace may change, so that cached search orders are dropped.
+    version: AtomicU64,
+    searches: Mutex<api::SearchCache>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub struct FakeIntercom {
@@ -195,12 +207,14 @@ impl FakeIntercom {
     pub fn start_on(addr: &str, world: World, options: Options) -> std::io::Result<FakeIntercom> {
         let shared = Arc::new(Shared {
             options,
-            world: Mutex::new(world),
+            world: RwLock::new(world),
             faults: Mutex::new(Vec::new()),
             hooks: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             window: Mutex::new((0, 0)),
             scroll: Mutex::new(api::Scroll::default()),
+            version: AtomicU64::new(0),
+            searches: Mutex::new(api::SearchCache::default()),
         });
         let handler_state = Arc::clone(&shared);
         let server = server::Server::start(addr, Arc::new(move |req| handle(&handler_state, req)))?;
@@ -213,8 +227,9 @@ impl FakeIntercom {
     }
 
     /// The workspace, to read expectations from or to change.
-    pub fn world(&self) -> MutexGuard<'_, World> {
-        lock(&self.shared.world)
+    pub fn world(&self) -> RwLockWriteGuard<'_, World> {
+        self.shared.version.fetch_add(1, Ordering::SeqCst);
+        write(&self.shared.world)
     }
 
     pub fn add_fault(&self, fault: Fault) {
@@ -335,14 +350,15 @@ fn answer(shared: &Shared, req: &Request) -> Response {
         },
         _ => {
             run_hooks(shared, req);
-            let mut world = lock(&shared.world);
-            let mut scroll = lock(&shared.scroll);
-            let mut ctx = api::Ctx {
+            let world = read(&shared.world);
+            let ctx = api::Ctx {
                 options: &shared.options,
-                scroll: &mut scroll,
+                scroll: &shared.scroll,
                 now: now_secs_i64(),
+                version: shared.version.load(Ordering::SeqCst),
+                searches: &shared.searches,
             };
-            api::route(req, &mut world, &mut ctx)
+            api::route(req, &world, &ctx)
         }
     };
     match fault {
@@ -367,7 +383,8 @@ fn run_hooks(shared: &Shared, req: &Request) {
         }
     }
     for mut action in due {
-        action(&mut lock(&shared.world));
+        shared.version.fetch_add(1, Ordering::SeqCst);
+        action(&mut write(&shared.world));
     }
 }
 

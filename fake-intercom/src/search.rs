@@ -26,76 +26,91 @@ pub struct Found {
     pub next: Option<String>,
 }
 
-/// Runs a search request body over `items`; `now` decides what is indexed yet.
-pub fn search(body: &Value, items: &[Value], rules: Rules, now: i64) -> Result<Found, String> {
+/// The hits of a query in the requested order: `(sort value, id, index into the items)`.
+pub struct Ordered {
+    keys: Vec<(i64, String, usize)>,
+    descending: bool,
+    /// False when some record was left out only because it is not indexed yet: the order
+    /// depends on the time, so it must not be reused.
+    pub reusable: bool,
+}
+
+/// Filters and sorts `items` for a search body; `now` decides what is indexed yet.
+pub fn order(body: &Value, items: &[Value], rules: Rules, now: i64) -> Result<Ordered, String> {
     let query = body.get("query").ok_or("query is required")?;
-    let mut hits: Vec<&Value> = Vec::new();
-    for item in items {
+    let sort_field = body["sort"]["field"].as_str().unwrap_or("updated_at");
+    let descending = body["sort"]["order"].as_str().unwrap_or("descending") != "ascending";
+    let mut keys = Vec::new();
+    let mut reusable = true;
+    for (i, item) in items.iter().enumerate() {
         if item.get("_indexed_at").and_then(Value::as_i64).is_some_and(|t| t > now) {
+            reusable = false;
             continue;
         }
         if matches(query, item, rules, 0)? {
-            hits.push(item);
+            keys.push((number(field(item, sort_field)).unwrap_or(0), id_of(item), i));
         }
     }
-    let sort_field = body["sort"]["field"].as_str().unwrap_or("updated_at").to_owned();
-    let descending = body["sort"]["order"].as_str().unwrap_or("descending") != "ascending";
-    let key = |v: &Value| (number(field(v, &sort_field)).unwrap_or(0), id_of(v));
-    hits.sort_by(|a, b| {
-        let o = key(a).cmp(&key(b));
+    keys.sort_by(|a, b| {
+        let o = (a.0, &a.1).cmp(&(b.0, &b.1));
         if descending { o.reverse() } else { o }
     });
+    Ok(Ordered {
+        keys,
+        descending,
+        reusable,
+    })
+}
+
+/// One page of an ordered search: the items after the body's cursor.
+pub fn page(ordered: &Ordered, body: &Value, items: &[Value], rules: Rules) -> Result<Found, String> {
     let per_page = body["pagination"]["per_page"]
         .as_u64()
         .map_or(rules.default_per_page, |n| usize::try_from(n).unwrap_or(150))
         .clamp(1, 150);
-    let (after, page) = match body["pagination"]["starting_after"].as_str() {
+    let (start, page) = match body["pagination"]["starting_after"].as_str() {
         Some(cursor) => {
             let decoded = crate::base64::decode(cursor).ok_or("invalid starting_after cursor")?;
             let c: Value = serde_json::from_slice(&decoded).map_err(|_| "invalid starting_after cursor")?;
-            let sort_value = c[0].as_i64().ok_or("invalid starting_after cursor")?;
-            (
-                Some((sort_value, c[1].as_str().unwrap_or_default().to_owned())),
-                c[2].as_u64().unwrap_or(1) + 1,
-            )
-        }
-        None => (None, 1),
-    };
-    let total = hits.len();
-    let rest: Vec<&Value> = match &after {
-        Some(after) => hits
-            .into_iter()
-            .filter(|h| {
-                let o = key(h).cmp(after);
-                if descending {
-                    o == Ordering::Less
+            let after = (
+                c[0].as_i64().ok_or("invalid starting_after cursor")?,
+                c[1].as_str().unwrap_or_default(),
+            );
+            // The first hit strictly after the cursor, in the search's order.
+            let start = ordered.keys.partition_point(|(v, id, _)| {
+                let o = (*v, id.as_str()).cmp(&after);
+                if ordered.descending {
+                    o != Ordering::Less
                 } else {
-                    o == Ordering::Greater
+                    o != Ordering::Greater
                 }
-            })
-            .collect(),
-        None => hits,
+            });
+            (start, c[2].as_u64().unwrap_or(1) + 1)
+        }
+        None => (0, 1),
     };
-    let more = rest.len() > per_page;
-    let items: Vec<Value> = rest.into_iter().take(per_page).cloned().collect();
-    let next = if more {
-        items.last().map(|last| {
-            let (sort_value, id) = key(last);
-            crate::base64::encode(json!([sort_value, id, page]).to_string().as_bytes())
-        })
-    } else {
-        None
-    };
+    let slice = &ordered.keys[start.min(ordered.keys.len())..];
+    let chosen = &slice[..slice.len().min(per_page)];
+    let next = (slice.len() > per_page)
+        .then(|| chosen.last())
+        .flatten()
+        .map(|(v, id, _)| crate::base64::encode(json!([v, id, page]).to_string().as_bytes()));
     Ok(Found {
-        items,
-        total,
+        items: chosen.iter().map(|(_, _, i)| items[*i].clone()).collect(),
+        total: ordered.keys.len(),
         page: usize::try_from(page).unwrap_or(1),
         per_page,
         next,
     })
 }
 
-fn id_of(v: &Value) -> String {
+/// Runs a search request body over `items`; `now` decides what is indexed yet.
+pub fn search(body: &Value, items: &[Value], rules: Rules, now: i64) -> Result<Found, String> {
+    page(&order(body, items, rules, now)?, body, items, rules)
+}
+
+/// A record's id as a string, whichever way it was sent.
+pub fn id_of(v: &Value) -> String {
     match &v["id"] {
         Value::String(s) => s.clone(),
         other => other.to_string(),

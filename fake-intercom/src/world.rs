@@ -5,6 +5,8 @@
 //! shows at most 10 and says `has_more`), and conversations and tickets hold all their parts
 //! (the API shows at most the 500 newest parts of a conversation).
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 /// The generator's clock: data is spread over the year before this instant (2024-06-01).
@@ -161,8 +163,6 @@ pub struct World {
     pub help_centers: Vec<Value>,
     pub collections: Vec<Value>,
     pub contacts: Vec<Value>,
-    /// Notes of contacts, by contact id, for `GET /contacts/{id}/notes`.
-    pub notes: Vec<Value>,
     pub companies: Vec<Value>,
     /// Conversations with every part under `conversation_parts.conversation_parts`.
     pub conversations: Vec<Value>,
@@ -243,9 +243,7 @@ impl World {
             .map(|i| company(&mut rng, i, &w.tags, &w.company_segments))
             .collect();
         for i in 0..size.contacts {
-            let (contact, notes) = contact(&mut rng, i, &w);
-            w.contacts.push(contact);
-            w.notes.extend(notes);
+            w.contacts.push(contact(&mut rng, i, &w));
         }
         w.refresh_counts();
         w.conversations = (0..size.conversations)
@@ -259,40 +257,39 @@ impl World {
 
     /// Recomputes the counts Intercom derives from the data (segment sizes, users per company).
     pub fn refresh_counts(&mut self) {
+        let mut per_segment: HashMap<String, usize> = HashMap::new();
+        let mut per_company: HashMap<String, usize> = HashMap::new();
+        for contact in &self.contacts {
+            for id in contact["_segments"].as_array().into_iter().flatten() {
+                *per_segment
+                    .entry(id.as_str().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+            }
+            for company in contact["companies"]["data"].as_array().into_iter().flatten() {
+                *per_company
+                    .entry(company["id"].as_str().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        let mut per_company_segment: HashMap<String, usize> = HashMap::new();
+        for company in &self.companies {
+            for segment in company["segments"]["segments"].as_array().into_iter().flatten() {
+                *per_company_segment
+                    .entry(segment["id"].as_str().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        let count = |map: &HashMap<String, usize>, v: &Value| {
+            json!(map.get(v["id"].as_str().unwrap_or_default()).copied().unwrap_or(0))
+        };
         for segment in &mut self.user_segments {
-            let id = segment["id"].clone();
-            let n = self
-                .contacts
-                .iter()
-                .filter(|c| c["_segments"].as_array().is_some_and(|s| s.contains(&id)))
-                .count();
-            segment["count"] = json!(n);
+            segment["count"] = count(&per_segment, segment);
         }
         for segment in &mut self.company_segments {
-            let id = segment["id"].clone();
-            let n = self
-                .companies
-                .iter()
-                .filter(|c| {
-                    c["segments"]["segments"]
-                        .as_array()
-                        .is_some_and(|s| s.iter().any(|x| x["id"] == id))
-                })
-                .count();
-            segment["count"] = json!(n);
+            segment["count"] = count(&per_company_segment, segment);
         }
         for company in &mut self.companies {
-            let id = company["id"].clone();
-            let n = self
-                .contacts
-                .iter()
-                .filter(|c| {
-                    c["companies"]["data"]
-                        .as_array()
-                        .is_some_and(|l| l.iter().any(|x| x["id"] == id))
-                })
-                .count();
-            company["user_count"] = json!(n);
+            company["user_count"] = count(&per_company, company);
         }
     }
 
@@ -564,15 +561,16 @@ fn stub_list(kind: &str, ids: &[String], url: String, path: &str) -> Value {
 }
 
 #[allow(clippy::too_many_lines)] // one JSON literal: the shape of a contact
-fn contact(rng: &mut Rng, i: usize, w: &World) -> (Value, Vec<Value>) {
+/// A contact; its notes, in full, under the fake's own `_notes` for `GET /contacts/{id}/notes`.
+fn contact(rng: &mut Rng, i: usize, w: &World) -> Value {
     let id = format!("{:024x}", 0x6500_0000_0000_0000_u64 + u64::try_from(i).unwrap_or(0));
     let created = rng.time();
     let updated = created + i64::try_from(rng.below(86_400 * 120)).unwrap_or(0);
     let first = rng.pick(FIRST);
     let last = rng.pick(LAST);
     let role = if i % 4 == 3 { "lead" } else { "user" };
-    // Every 9th contact has more than 10 tags, companies and notes, so that the API truncates.
-    let many = i % 9 == 4;
+    // One contact in 40 has more than 10 tags, companies and notes, so that the API truncates.
+    let many = i % 40 == 4;
     let tag_ids: Vec<String> = w
         .tags
         .iter()
@@ -662,8 +660,9 @@ fn contact(rng: &mut Rng, i: usize, w: &World) -> (Value, Vec<Value>) {
         "utm_campaign": Value::Null, "utm_content": Value::Null, "utm_medium": Value::Null, "utm_term": Value::Null,
         "referrer": Value::Null,
         "_segments": segments,
+        "_notes": notes,
     });
-    (contact, notes)
+    contact
 }
 
 fn conversation(rng: &mut Rng, i: usize, parts_avg: usize, w: &World) -> Value {

@@ -132,7 +132,7 @@ fn the_token_never_appears_in_any_output() {
         World::generate(1, Size::small()),
         Options {
             token: "tok-SECRET-9876543210".into(),
-            ..Options::default()
+            ..crate::support::test_options()
         },
     );
     fake.add_fault(Fault::new("/tags", FaultKind::Status(500)).times(100));

@@ -4,6 +4,8 @@ mod bad_input;
 mod cli;
 mod full_table;
 mod http;
+mod incremental;
+mod loss;
 mod selection;
 mod state;
 mod support;

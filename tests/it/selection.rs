@@ -10,7 +10,9 @@ fn only_selected_streams_are_synced_and_read() {
     let catalog = meltano_catalog(&["tags", "segments"], &[]);
     let out = Tap::against(&fake).catalog(catalog).run();
     out.ok();
-    assert_eq!(out.schemas(), ["tags", "segments"]);
+    let mut schemas = out.schemas();
+    schemas.sort_unstable();
+    assert_eq!(schemas, ["segments", "tags"]);
     assert!(out.records("admins").is_empty());
     // Streams not selected cost no request.
     assert!(requests_to(&fake, "/admins").is_empty());

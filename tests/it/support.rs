@@ -13,7 +13,19 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tap-intercom");
 
 /// A fake Intercom with a small workspace.
 pub fn fake() -> FakeIntercom {
-    fake_with(World::generate(1, Size::small()), Options::default())
+    fake_with(World::generate(1, Size::small()), test_options())
+}
+
+/// The fake's options for tests: Intercom's behaviour, with one-second rate-limit windows so
+/// that waiting for a reset takes a second rather than ten.
+pub fn test_options() -> Options {
+    Options {
+        rate_limit: Some(fake_intercom::RateLimit {
+            limit: 1_000,
+            window_secs: 1,
+        }),
+        ..Options::default()
+    }
 }
 
 pub fn fake_with(world: World, options: Options) -> FakeIntercom {
@@ -297,4 +309,106 @@ pub fn requests_to(fake: &FakeIntercom, path: &str) -> Vec<fake_intercom::Logged
             }
         })
         .collect()
+}
+
+/// An id as a string, whether Intercom sent a string or a number.
+pub fn id_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The ids a stream's records carry.
+pub fn ids(run: &Run, stream: &str) -> std::collections::BTreeSet<String> {
+    run.records(stream).iter().map(|r| id_string(&r["id"])).collect()
+}
+
+/// The ids of every record the fake holds for a stream (parts: the newest 500 of each parent,
+/// all Intercom can return).
+pub fn world_ids(world: &World, stream: &str) -> std::collections::BTreeSet<String> {
+    let of = |items: &[Value]| items.iter().map(|i| id_string(&i["id"])).collect();
+    let newest = |parts: &[Value]| -> Vec<String> {
+        parts
+            .iter()
+            .skip(parts.len().saturating_sub(500))
+            .map(|p| id_string(&p["id"]))
+            .collect()
+    };
+    match stream {
+        "contacts" => of(&world.contacts),
+        "users" | "leads" => world
+            .contacts
+            .iter()
+            .filter(|c| c["role"] == stream.trim_end_matches('s'))
+            .map(|c| id_string(&c["id"]))
+            .collect(),
+        "companies" => of(&world.companies),
+        "conversations" => of(&world.conversations),
+        "conversation_parts" => world
+            .conversations
+            .iter()
+            .flat_map(|c| newest(World::parts_of(c)))
+            .collect(),
+        "tickets" => of(&world.tickets),
+        "ticket_parts" => world
+            .tickets
+            .iter()
+            .flat_map(|t| {
+                newest(
+                    t["ticket_parts"]["ticket_parts"]
+                        .as_array()
+                        .map_or(&[][..], Vec::as_slice),
+                )
+            })
+            .collect(),
+        "articles" => of(&world.articles),
+        "activity_logs" => of(&world.activity_logs),
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+/// The incremental streams whose records are checked one by one.
+pub const INCREMENTAL: &[&str] = &[
+    "companies",
+    "contacts",
+    "conversations",
+    "conversation_parts",
+    "tickets",
+    "ticket_parts",
+    "articles",
+    "activity_logs",
+];
+
+/// A sync that the test stops with SIGKILL once `stop` says so, reading stdout as it comes.
+pub fn run_until_killed(tap: &Tap, stop: impl Fn(&[Value]) -> bool) -> Run {
+    use std::io::{BufRead, BufReader};
+    let mut child = tap
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the tap starts");
+    let stdout = child.stdout.take().expect("a stdout pipe");
+    let mut messages = Vec::new();
+    let mut text = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if let Ok(message) = serde_json::from_str::<Value>(&line) {
+            messages.push(message);
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if stop(&messages) {
+            let _ = child.kill();
+            break;
+        }
+    }
+    let status = child.wait().expect("the tap ends");
+    Run {
+        code: status.code(),
+        stdout: text,
+        stderr: String::new(),
+        messages,
+    }
 }

@@ -1,0 +1,418 @@
+//! The incremental streams: complete first syncs, cheap second syncs, and selection.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use fake_intercom::{Options, Size, World};
+use serde_json::{Value, json};
+
+use crate::support::{INCREMENTAL, Tap, fake, fake_with, id_string, ids, meltano_catalog, requests_to, world_ids};
+
+fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+#[test]
+fn every_incremental_stream_syncs_completely() {
+    let fake = fake();
+    let out = Tap::against(&fake).run();
+    out.ok();
+    let w = fake.world().clone();
+    for stream in INCREMENTAL.iter().chain(&["users", "leads"]) {
+        assert_eq!(ids(&out, stream), world_ids(&w, stream), "{stream}");
+    }
+    for user in out.records("users") {
+        assert_eq!(user["role"], "user");
+    }
+    // Parts name their parent and what a warehouse joins on.
+    for part in out.records("conversation_parts") {
+        let parent = w
+            .conversations
+            .iter()
+            .find(|c| c["id"] == part["conversation_id"])
+            .expect("a parent");
+        assert_eq!(part["conversation_total_parts"], json!(World::parts_of(parent).len()));
+        assert!(part["conversation_updated_at"].as_str().unwrap().ends_with('Z'));
+    }
+    for part in out.records("ticket_parts") {
+        assert!(w.tickets.iter().any(|t| t["id"] == part["ticket_id"]), "{part}");
+    }
+    // Lists Intercom cuts at ten are complete.
+    let long = w
+        .contacts
+        .iter()
+        .find(|c| c["tags"]["data"].as_array().unwrap().len() > 10)
+        .unwrap();
+    let record = out
+        .records("contacts")
+        .into_iter()
+        .find(|c| c["id"] == long["id"])
+        .unwrap();
+    assert_eq!(
+        record["tags"].as_array().unwrap().len(),
+        long["tags"]["data"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        record["companies"].as_array().unwrap().len(),
+        long["companies"]["data"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        record["notes"]["data"].as_array().unwrap().len(),
+        long["notes"]["data"].as_array().unwrap().len()
+    );
+    assert_eq!(record["notes"]["has_more"], false);
+    // Conversations carry lists unwrapped, teammates under `admins`, and no parts.
+    for c in out.records("conversations") {
+        assert!(c["tags"].is_array() && c["contacts"].is_array(), "{c}");
+        assert!(c.get("conversation_parts").is_none());
+        assert!(c["teammates"]["admins"].is_array(), "{c}");
+    }
+    for company in out.records("companies") {
+        assert!(company["tags"].is_array() && company["segments"].is_array());
+    }
+    // The search asked for what singer-io asks, plus the sort.
+    let searches = requests_to(&fake, "/contacts/search");
+    let body = searches
+        .iter()
+        .filter_map(|r| r.body.as_ref())
+        .find(|b| b["query"]["operator"] == "OR")
+        .expect("the contacts search (users and leads add a role filter)");
+    assert_eq!(body["sort"], json!({"field": "updated_at", "order": "ascending"}));
+    assert_eq!(body["pagination"]["per_page"], 150);
+    let start = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    assert_eq!(
+        body["query"]["value"][0],
+        json!({"field": "updated_at", "operator": ">", "value": start})
+    );
+    assert_eq!(
+        body["query"]["value"][1],
+        json!({"field": "updated_at", "operator": "=", "value": start})
+    );
+}
+
+#[test]
+fn a_second_run_reads_only_what_changed() {
+    let fake = fake();
+    let first = Tap::against(&fake).run();
+    first.ok();
+    let started = now();
+    // Every bookmark sits at the sync's start less the index lag (600 s by default).
+    for stream in [
+        "contacts",
+        "conversations",
+        "conversation_parts",
+        "tickets",
+        "ticket_parts",
+    ] {
+        let at = first.final_state()["bookmarks"][stream]["updated_at"].as_str().unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(at).unwrap().timestamp();
+        assert!(
+            (started - 700..=started - 590).contains(&at),
+            "{stream}: {at} vs {started}"
+        );
+    }
+    let changed_at = now() - 5;
+    let (contacts, conversations, companies, tickets) = {
+        let mut w = fake.world();
+        let pick = |items: &mut Vec<Value>, n: usize| -> BTreeSet<String> {
+            items
+                .iter_mut()
+                .step_by(7)
+                .take(n)
+                .map(|item| {
+                    item["updated_at"] = json!(changed_at);
+                    id_string(&item["id"])
+                })
+                .collect()
+        };
+        let contacts = pick(&mut w.contacts, 3);
+        let conversations = pick(&mut w.conversations, 2);
+        let companies = pick(&mut w.companies, 2);
+        let tickets = pick(&mut w.tickets, 2);
+        (contacts, conversations, companies, tickets)
+    };
+    let second = Tap::against(&fake).state(first.final_state().clone()).run();
+    second.ok();
+    assert_eq!(ids(&second, "contacts"), contacts);
+    assert_eq!(ids(&second, "conversations"), conversations);
+    assert_eq!(ids(&second, "tickets"), tickets);
+    // Companies are all read and those at or after the bookmark emitted: the changed ones, and
+    // the ones sharing the old bookmark's second.
+    let bookmark = first.final_state()["bookmarks"]["companies"]["updated_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at_bookmark: BTreeSet<String> = first
+        .records("companies")
+        .iter()
+        .filter(|c| c["updated_at"] == json!(bookmark))
+        .map(|c| id_string(&c["id"]))
+        .collect();
+    assert_eq!(
+        ids(&second, "companies"),
+        companies.union(&at_bookmark).cloned().collect()
+    );
+    // Only the changed conversations were fetched for their parts.
+    let fetches = |fake: &fake_intercom::FakeIntercom| -> Vec<String> {
+        requests_to(fake, "/conversations/")
+            .iter()
+            .filter(|r| r.method == "GET")
+            .map(|r| r.path().trim_start_matches("/conversations/").to_owned())
+            .collect()
+    };
+    let all = fetches(&fake);
+    let in_second: BTreeSet<String> = all[fake.world().conversations.len()..].iter().cloned().collect();
+    assert_eq!(in_second, conversations);
+    let parts: BTreeSet<String> = second
+        .records("conversation_parts")
+        .iter()
+        .map(|p| id_string(&p["conversation_id"]))
+        .collect();
+    assert_eq!(parts, conversations);
+}
+
+#[test]
+fn parts_without_their_conversations() {
+    let fake = fake();
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["conversation_parts", "ticket_parts"], &[]))
+        .run();
+    out.ok();
+    let schemas: BTreeSet<&str> = out.schemas().into_iter().collect();
+    assert_eq!(schemas, BTreeSet::from(["conversation_parts", "ticket_parts"]));
+    let w = fake.world().clone();
+    assert_eq!(ids(&out, "conversation_parts"), world_ids(&w, "conversation_parts"));
+    assert_eq!(ids(&out, "ticket_parts"), world_ids(&w, "ticket_parts"));
+    // The parents were read, not written, and keep no bookmark of their own.
+    assert!(!requests_to(&fake, "/conversations/search").is_empty());
+    let state = out.final_state();
+    assert!(state["bookmarks"].get("conversations").is_none());
+    assert!(state["bookmarks"]["conversation_parts"]["updated_at"].is_string());
+}
+
+#[test]
+fn users_and_leads_without_contacts() {
+    let fake = fake();
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["users", "leads"], &[]))
+        .run();
+    out.ok();
+    let w = fake.world().clone();
+    assert_eq!(ids(&out, "users"), world_ids(&w, "users"));
+    assert_eq!(ids(&out, "leads"), world_ids(&w, "leads"));
+    assert!(out.records("contacts").is_empty());
+    let roles: BTreeSet<String> = requests_to(&fake, "/contacts/search")
+        .iter()
+        .map(|r| {
+            r.body.as_ref().unwrap()["query"]["value"][1]["value"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(roles, BTreeSet::from(["lead".to_owned(), "user".to_owned()]));
+}
+
+#[test]
+fn a_deselected_list_costs_no_request() {
+    let fake = fake();
+    let catalog = meltano_catalog(&["contacts"], &[("contacts", "tags"), ("contacts", "notes")]);
+    let out = Tap::against(&fake).catalog(catalog).run();
+    out.ok();
+    let gets: Vec<String> = requests_to(&fake, "/contacts/")
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert!(
+        !gets.iter().any(|p| p.ends_with("/tags") || p.ends_with("/notes")),
+        "{gets:?}"
+    );
+    // The selected list that was cut short was fetched.
+    assert!(gets.iter().any(|p| p.ends_with("/companies")), "{gets:?}");
+    for contact in out.records("contacts") {
+        assert!(contact.get("tags").is_none() && contact.get("notes").is_none());
+    }
+}
+
+#[test]
+fn articles_stop_paging_at_the_bookmark() {
+    let fake = fake();
+    {
+        let mut w = fake.world();
+        let template = w.articles[0].clone();
+        w.articles = (0..400)
+            .map(|i| {
+                let mut a = template.clone();
+                a["id"] = json!(format!("a-{i}"));
+                a["updated_at"] = json!(1_700_000_000 + i * 60);
+                a
+            })
+            .collect();
+    }
+    let first = Tap::against(&fake).catalog(meltano_catalog(&["articles"], &[])).run();
+    first.ok();
+    assert_eq!(first.records("articles").len(), 400);
+    assert_eq!(requests_to(&fake, "/articles").len(), 3);
+    {
+        let mut w = fake.world();
+        w.articles[10]["updated_at"] = json!(now() - 30);
+        w.articles[20]["updated_at"] = json!(now() - 20);
+    }
+    let second = Tap::against(&fake)
+        .catalog(meltano_catalog(&["articles"], &[]))
+        .state(first.final_state().clone())
+        .run();
+    second.ok();
+    // The two changed, and the one at the old bookmark's second.
+    assert_eq!(
+        ids(&second, "articles"),
+        BTreeSet::from(["a-10".into(), "a-20".into(), "a-399".into()])
+    );
+    assert_eq!(
+        requests_to(&fake, "/articles").len(),
+        4,
+        "the second run reads one page"
+    );
+}
+
+#[test]
+fn activity_logs_are_read_in_windows_that_fit() {
+    let fake = fake();
+    {
+        // 700 logs in two days: the fake answers 50 at most and gives no next page.
+        let mut w = fake.world();
+        let template = w.activity_logs[0].clone();
+        w.activity_logs = (0..700)
+            .map(|i| {
+                let mut l = template.clone();
+                l["id"] = json!(format!("log-{i}"));
+                l["created_at"] = json!(1_700_000_000 + i * 240);
+                l
+            })
+            .collect();
+    }
+    let first = Tap::against(&fake)
+        .catalog(meltano_catalog(&["activity_logs"], &[]))
+        .run();
+    first.ok();
+    let records = first.records("activity_logs");
+    assert_eq!(records.len(), 700, "every log once");
+    assert_eq!(ids(&first, "activity_logs").len(), 700);
+    for r in requests_to(&fake, "/admins/activity_logs") {
+        assert!(r.target.contains("created_at_after=") && r.target.contains("created_at_before="));
+    }
+    fake.world().activity_logs[0]["created_at"] = json!(now() - 60);
+    let second = Tap::against(&fake)
+        .catalog(meltano_catalog(&["activity_logs"], &[]))
+        .state(first.final_state().clone())
+        .run();
+    second.ok();
+    assert_eq!(ids(&second, "activity_logs"), BTreeSet::from(["log-0".to_owned()]));
+}
+
+#[test]
+fn a_conversation_deleted_after_the_search_is_skipped() {
+    let fake = fake();
+    let gone = fake.world().conversations[3]["id"].as_str().unwrap().to_owned();
+    fake.add_fault(fake_intercom::Fault::new(
+        &format!("/conversations/{gone}"),
+        fake_intercom::FaultKind::Status(404),
+    ));
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["conversations", "conversation_parts"], &[]))
+        .run();
+    out.ok();
+    assert!(
+        out.stderr.contains(&format!("conversation {gone} was deleted")),
+        "{}",
+        out.stderr
+    );
+    let parents: BTreeSet<String> = out
+        .records("conversation_parts")
+        .iter()
+        .map(|p| id_string(&p["conversation_id"]))
+        .collect();
+    assert!(!parents.contains(&gone));
+    assert_eq!(parents.len(), fake.world().conversations.len() - 1);
+}
+
+#[test]
+fn tickets_cut_short_by_the_search_are_fetched_whole() {
+    let options = Options {
+        ticket_search_parts_cap: 2,
+        ..crate::support::test_options()
+    };
+    let fake = fake_with(World::generate(1, Size::small()), options);
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["tickets", "ticket_parts"], &[]))
+        .run();
+    out.ok();
+    let w = fake.world().clone();
+    assert_eq!(ids(&out, "ticket_parts"), world_ids(&w, "ticket_parts"));
+    let long = w
+        .tickets
+        .iter()
+        .filter(|t| t["ticket_parts"]["ticket_parts"].as_array().unwrap().len() > 2)
+        .count();
+    assert_eq!(
+        requests_to(&fake, "/tickets/")
+            .iter()
+            .filter(|r| r.method == "GET")
+            .count(),
+        long
+    );
+}
+
+#[test]
+fn the_500_part_cap_is_reported() {
+    let fake = fake();
+    let id = {
+        let mut w = fake.world();
+        let c = &mut w.conversations[0];
+        let template = World::parts_of(c)[0].clone();
+        let parts: Vec<Value> = (0..620)
+            .map(|i| {
+                let mut p = template.clone();
+                p["id"] = json!(format!("long-{i}"));
+                p
+            })
+            .collect();
+        c["conversation_parts"]["conversation_parts"] = json!(parts);
+        c["id"].as_str().unwrap().to_owned()
+    };
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["conversation_parts"], &[]))
+        .run();
+    out.ok();
+    let parts: Vec<&Value> = out
+        .records("conversation_parts")
+        .into_iter()
+        .filter(|p| p["conversation_id"] == id)
+        .collect();
+    assert_eq!(parts.len(), 500);
+    assert!(
+        parts
+            .iter()
+            .all(|p| p["id"].as_str().unwrap()["long-".len()..].parse::<u32>().unwrap() >= 120)
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "conversation {id} has 620 parts but Intercom returns only the newest 500"
+        )),
+        "{}",
+        out.stderr
+    );
+    let metric = out
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.split_once("METRIC: ")
+                .map(|(_, m)| serde_json::from_str::<Value>(m).unwrap())
+        })
+        .find(|m| m["metric"] == "parts_truncated")
+        .expect("a parts_truncated metric");
+    assert_eq!(metric["value"], 120);
+    assert_eq!(metric["tags"]["parent_id"], json!(id));
+}
