@@ -308,6 +308,16 @@ fn answer(shared: &Shared, req: &Request) -> Response {
         // No rate-limit headers on unauthenticated answers, as with Intercom.
         return api::error(401, "unauthorized", "Access Token Invalid");
     }
+    if req.method == "POST" && req.path() == "/_fake/evolve" {
+        // The fake's own control endpoint: move the workspace on between two syncs.
+        let every = req.query("every").and_then(|n| n.parse().ok()).unwrap_or(10);
+        shared.version.fetch_add(1, Ordering::SeqCst);
+        let report = write(&shared.world).evolve(now_secs_i64(), every);
+        return api::ok(report);
+    }
+    if req.method == "GET" && req.path() == "/_fake/summary" {
+        return api::ok(read(&shared.world).summary());
+    }
     let fault = {
         let mut faults = lock(&shared.faults);
         faults.iter_mut().find_map(|f| {

@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Prints `listening on http://127.0.0.1:PORT` on stdout (and writes the URL to `--port-file`),
-//! then serves until it is killed.
+//! then serves until it is killed. `POST /_fake/evolve?every=N` (with the token) edits every
+//! N-th record of the incremental streams and adds new ones, as happens between two syncs; it
+//! answers with the ids it changed and added. `GET /_fake/summary` gives the records per stream.
 
 #![allow(clippy::print_stdout)] // the fake is not the tap: its stdout is for the person running it
 

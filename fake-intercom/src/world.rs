@@ -293,6 +293,151 @@ impl World {
         }
     }
 
+    /// How many records of each stream a full sync reads, as `{"<stream>": n}`, for the streams
+    /// whose records are the workspace's items one for one (the end-to-end checks compare).
+    pub fn summary(&self) -> Value {
+        let role = |r: &str| self.contacts.iter().filter(|c| c["role"] == r).count();
+        // Intercom shows the 500 newest parts of a conversation.
+        let parts: usize = self
+            .conversations
+            .iter()
+            .map(|c| World::parts_of(c).len().min(500))
+            .sum();
+        let ticket_parts: usize = self
+            .tickets
+            .iter()
+            .map(|t| t["ticket_parts"]["ticket_parts"].as_array().map_or(0, Vec::len))
+            .sum();
+        let attributes = |model: &str| {
+            self.data_attributes
+                .iter()
+                .find(|(m, _)| m == model)
+                .map_or(0, |(_, list)| list.len())
+        };
+        json!({
+            "admins": self.admins.len(), "teams": self.teams.len(), "tags": self.tags.len(),
+            "segments": self.user_segments.len(), "company_segments": self.company_segments.len(),
+            "ticket_types": self.ticket_types.len(), "ticket_states": self.ticket_states.len(),
+            "subscription_types": self.subscription_types.len(),
+            "contact_attributes": attributes("contact"), "company_attributes": attributes("company"),
+            "conversation_attributes": attributes("conversation"),
+            "help_centers": self.help_centers.len(), "help_center_collections": self.collections.len(),
+            "contacts": self.contacts.len(), "users": role("user"), "leads": role("lead"),
+            "companies": self.companies.len(), "conversations": self.conversations.len(),
+            "conversation_parts": parts, "tickets": self.tickets.len(), "ticket_parts": ticket_parts,
+            "articles": self.articles.len(), "activity_logs": self.activity_logs.len(),
+        })
+    }
+
+    /// Moves the workspace on, as between two syncs: every `every`-th contact, company,
+    /// conversation (with a new part), ticket, article and segment is edited at `now`, and one
+    /// new record of each incremental stream (an activity log too) is created at `now`. Returns
+    /// the ids, as `{"<stream>": {"changed": [...], "added": [...]}}`.
+    pub fn evolve(&mut self, now: i64, every: usize) -> Value {
+        let every = every.max(1);
+        let mut rng = Rng::new(u64::try_from(now).unwrap_or(0));
+        let mut report = serde_json::Map::new();
+        let mut note = |stream: &str, changed: Vec<Value>, added: Vec<Value>| {
+            report.insert(stream.into(), json!({"changed": changed, "added": added}));
+        };
+        let edit = |items: &mut Vec<Value>, field: &str| -> Vec<Value> {
+            items
+                .iter_mut()
+                .step_by(every)
+                .map(|item| {
+                    item["updated_at"] = json!(now);
+                    let old = item[field].as_str().unwrap_or("untitled").to_owned();
+                    item[field] = json!(format!("{old} (edited)"));
+                    item["id"].clone()
+                })
+                .collect()
+        };
+        let changed = edit(&mut self.contacts, "name");
+        let mut added = contact(&mut rng, self.contacts.len(), self);
+        stamp(&mut added, now);
+        note("contacts", changed, vec![added["id"].clone()]);
+        self.contacts.push(added);
+
+        let changed = edit(&mut self.companies, "name");
+        let mut added = company(&mut rng, self.companies.len(), &self.tags, &self.company_segments);
+        stamp(&mut added, now);
+        note("companies", changed, vec![added["id"].clone()]);
+        self.companies.push(added);
+
+        let changed = edit(&mut self.conversations, "title");
+        let mut new_parts = Vec::new();
+        for (k, conversation) in self.conversations.iter_mut().step_by(every).enumerate() {
+            let n = 900_000_001 + 2 * k; // odd: written by an admin
+            let mut reply = part(&mut rng, n, now, self.admins.first(), None);
+            reply["id"] = json!((n + 1).to_string());
+            new_parts.push(reply["id"].clone());
+            if let Some(parts) = conversation["conversation_parts"]["conversation_parts"].as_array_mut() {
+                parts.push(reply);
+            }
+            let total = conversation["conversation_parts"]["conversation_parts"]
+                .as_array()
+                .map_or(0, Vec::len);
+            conversation["conversation_parts"]["total_count"] = json!(total);
+        }
+        let mut added = conversation(&mut rng, self.conversations.len(), 2, self);
+        stamp(&mut added, now);
+        for p in added["conversation_parts"]["conversation_parts"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            for key in ["created_at", "updated_at", "notified_at"] {
+                p[key] = json!(now);
+            }
+            new_parts.push(p["id"].clone());
+        }
+        note("conversations", changed, vec![added["id"].clone()]);
+        note("conversation_parts", Vec::new(), new_parts);
+        self.conversations.push(added);
+
+        let changed: Vec<Value> = self
+            .tickets
+            .iter_mut()
+            .step_by(every)
+            .map(|t| {
+                t["updated_at"] = json!(now);
+                t["ticket_attributes"]["_default_title_"] = json!("Edited ticket");
+                t["id"].clone()
+            })
+            .collect();
+        let mut added = ticket(&mut rng, self.tickets.len(), self);
+        stamp(&mut added, now);
+        for p in added["ticket_parts"]["ticket_parts"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            p["created_at"] = json!(now);
+            p["updated_at"] = json!(now);
+        }
+        note("tickets", changed, vec![added["id"].clone()]);
+        self.tickets.push(added);
+
+        let changed = edit(&mut self.articles, "title");
+        let mut added = article(&mut rng, self.articles.len(), self);
+        stamp(&mut added, now);
+        note("articles", changed, vec![added["id"].clone()]);
+        self.articles.push(added);
+
+        let changed = edit(&mut self.user_segments, "name");
+        note("segments", changed, Vec::new());
+        let changed = edit(&mut self.company_segments, "name");
+        note("company_segments", changed, Vec::new());
+
+        let mut added = activity_log(&mut rng, self.activity_logs.len(), self);
+        added["created_at"] = json!(now);
+        note("activity_logs", Vec::new(), vec![added["id"].clone()]);
+        self.activity_logs.push(added);
+
+        self.refresh_counts();
+        Value::Object(report)
+    }
+
     /// Every conversation's parts in the order Intercom keeps them (oldest first).
     pub fn parts_of(conversation: &Value) -> &[Value] {
         conversation["conversation_parts"]["conversation_parts"]
@@ -550,6 +695,12 @@ fn company(rng: &mut Rng, i: usize, tags: &[Value], segments: &[Value]) -> Value
         "tags": {"type": "tag.list", "tags": tag_list},
         "segments": {"type": "segment.list", "segments": segment_list},
     })
+}
+
+/// Sets a record's creation and last change to `now`.
+fn stamp(item: &mut Value, now: i64) {
+    item["created_at"] = json!(now);
+    item["updated_at"] = json!(now);
 }
 
 fn stub_list(kind: &str, ids: &[String], url: String, path: &str) -> Value {
@@ -857,6 +1008,38 @@ mod tests {
         assert_eq!(a.contacts, b.contacts);
         assert_eq!(a.conversations, b.conversations);
         assert_ne!(a.contacts, World::generate(8, Size::small()).contacts);
+    }
+
+    #[test]
+    fn evolving_edits_some_records_and_adds_new_ones_with_fresh_ids() {
+        let mut w = World::generate(3, Size::small());
+        let before = w.clone();
+        let now = BASE + 86_400;
+        let report = w.evolve(now, 10);
+        for (stream, items, old) in [
+            ("contacts", &w.contacts, &before.contacts),
+            ("companies", &w.companies, &before.companies),
+            ("conversations", &w.conversations, &before.conversations),
+            ("tickets", &w.tickets, &before.tickets),
+            ("articles", &w.articles, &before.articles),
+        ] {
+            let changed = report[stream]["changed"].as_array().unwrap();
+            assert_eq!(changed.len(), old.len().div_ceil(10), "{stream}");
+            assert_eq!(items.len(), old.len() + 1, "{stream}");
+            let ids: std::collections::HashSet<String> = items.iter().map(|i| i["id"].to_string()).collect();
+            assert_eq!(ids.len(), items.len(), "{stream}: ids stay unique");
+            let fresh = items.iter().filter(|i| i["updated_at"] == json!(now)).count();
+            assert_eq!(fresh, changed.len() + 1, "{stream}");
+        }
+        let parts: Vec<String> = w
+            .conversations
+            .iter()
+            .flat_map(World::parts_of)
+            .map(|p| p["id"].to_string())
+            .collect();
+        let unique: std::collections::HashSet<&String> = parts.iter().collect();
+        assert_eq!(unique.len(), parts.len(), "part ids stay unique");
+        assert_eq!(w.activity_logs.len(), before.activity_logs.len() + 1);
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! Where users run the tap: meltano.yml agrees with `--about`, and singer-io's catalog is
+//! covered (`tests/e2e` loads both into a database; these checks need none).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::support::Tap;
+
+fn about() -> Value {
+    let out = Tap::new().arg("--about").arg("--format").arg("json").run();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn discover() -> Value {
+    let out = Tap::new().arg("--discover").run();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The settings block of meltano.yml: name to (kind, sensitive, default).
+fn meltano_settings() -> Vec<(String, BTreeMap<String, String>)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/meltano.yml")).unwrap();
+    let start = text
+        .find("# settings:start")
+        .expect("meltano.yml: no settings:start marker");
+    let end = text
+        .find("# settings:end")
+        .expect("meltano.yml: no settings:end marker");
+    let mut settings: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    for line in text[start..end].lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("- name: ") {
+            settings.push((name.to_owned(), BTreeMap::new()));
+        } else if let (Some((key, value)), Some((_, fields))) = (line.split_once(": "), settings.last_mut()) {
+            fields.insert(key.to_owned(), value.trim_matches('\'').to_owned());
+        }
+    }
+    settings
+}
+
+#[test]
+fn meltano_yml_declares_every_setting_of_about_with_its_kind() {
+    let about = about();
+    let properties = about["settings"]["properties"].as_object().unwrap();
+    let declared = meltano_settings();
+    let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: Vec<&str> = properties.keys().map(String::as_str).collect();
+    assert_eq!(names, expected, "meltano.yml settings vs --about");
+    for (name, fields) in &declared {
+        let p = &properties[name.as_str()];
+        let kind = match (p["type"][0].as_str(), p["format"].as_str()) {
+            (Some("string"), Some("date-time")) => "date_iso8601",
+            (Some("string"), _) if p.get("enum").is_some() => "options",
+            (Some("string"), _) => "string",
+            (Some("integer"), _) => "integer",
+            (Some("number"), _) => "decimal",
+            (Some("boolean"), _) => "boolean",
+            other => panic!("{name}: unexpected type {other:?}"),
+        };
+        assert_eq!(fields.get("kind").map(String::as_str), Some(kind), "{name}: kind");
+        let secret = p["secret"] == true;
+        assert_eq!(
+            fields.get("sensitive").is_some_and(|s| s == "true"),
+            secret,
+            "{name}: sensitive"
+        );
+        if let Some(default) = p.get("default").filter(|d| !d.is_null()) {
+            let shown = default.as_str().map_or_else(|| default.to_string(), str::to_owned);
+            assert_eq!(fields.get("value"), Some(&shown), "{name}: default");
+        }
+    }
+}
+
+#[test]
+fn meltano_yml_uses_the_capabilities_the_tap_declares() {
+    let about = about();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/meltano.yml")).unwrap();
+    let caps: Vec<&str> = about["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        text.contains(&format!("capabilities: [{}]", caps.join(", "))),
+        "meltano.yml capabilities differ from {caps:?}"
+    );
+}
+
+/// The column `MeltanoLabs/target-postgres` makes of a property (its 0.8.1 rules;
+/// singer-io's `anyOf` takes its first non-null branch).
+fn column_type(schema: &Value) -> String {
+    if let Some(branches) = schema["anyOf"].as_array() {
+        let branch = branches
+            .iter()
+            .find(|b| b["type"] != "null")
+            .expect("anyOf without a non-null branch");
+        return column_type(branch);
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let non_null: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+    match non_null.as_slice() {
+        ["string"] if schema["format"] == "date-time" => "timestamp".into(),
+        ["integer"] => "bigint".into(),
+        ["number"] => "numeric".into(),
+        ["boolean"] => "boolean".into(),
+        ["object"] => "jsonb".into(),
+        ["array"] => match column_type(&schema["items"]).as_str() {
+            scalar @ ("text" | "bigint" | "numeric" | "boolean") => format!("{scalar}[]"),
+            _ => "jsonb[]".into(),
+        },
+        _ => "text".into(),
+    }
+}
+
+/// Where singer-io's type is wrong for what Intercom 2.14 sends: it declares a string and
+/// writes a Python repr of the object. Ours is an object; the README's migration section
+/// lists these, and tests/e2e shows JSON landing in singer-io's text column.
+const REPR_STRINGS: &[&str] = &["contacts.avatar", "conversation_parts.assigned_to"];
+
+#[test]
+fn every_singer_io_stream_and_column_exists_with_a_type_that_loads_into_the_same_column() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/singer-io/singer-io-catalog.json"
+    );
+    let theirs: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ours = discover();
+    let ours: BTreeMap<&str, &Value> = ours["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["tap_stream_id"].as_str().unwrap(), s))
+        .collect();
+    let mut checked = 0;
+    for stream in theirs["streams"].as_array().unwrap() {
+        let name = stream["tap_stream_id"].as_str().unwrap();
+        let mine = ours
+            .get(name)
+            .unwrap_or_else(|| panic!("singer-io's stream {name} is missing"));
+        assert_eq!(mine["key_properties"], stream["key_properties"], "{name}: key");
+        for (column, schema) in stream["schema"]["properties"].as_object().unwrap() {
+            let at = format!("{name}.{column}");
+            let my_schema = &mine["schema"]["properties"][column];
+            assert!(!my_schema.is_null(), "{at}: singer-io's column is missing");
+            let (theirs, mine) = (column_type(schema), column_type(my_schema));
+            if REPR_STRINGS.contains(&at.as_str()) {
+                assert_eq!((theirs.as_str(), mine.as_str()), ("text", "jsonb"), "{at}");
+            } else {
+                assert_eq!(
+                    theirs, mine,
+                    "{at}: singer-io's column is {theirs}, ours would be {mine}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 177, "singer-io's catalog has 177 columns");
+}
