@@ -247,8 +247,10 @@ def check_conformance() -> None:
     ).stdout
     checked = subprocess.run(CHECK_TAP, input=output, capture_output=True, text=True, timeout=600)
     check(checked.returncode == 0, f"singer-check-tap failed:\n{checked.stdout[-4000:]}\n{checked.stderr[-4000:]}")
-    counted = [l.strip() for l in checked.stdout.splitlines() if "messages" in l]
+    counted = [l.strip().rstrip(".,") for l in checked.stdout.splitlines() if "messages" in l]
     print("singer-check-tap: valid; " + ", ".join(counted))
+    formats = jsonschema.Draft7Validator.FORMAT_CHECKER
+    check("date-time" in formats.checkers, "jsonschema cannot check date-time here (rfc3339-validator missing)")
     validators = {}
     records = 0
     for line in output.splitlines():
@@ -256,7 +258,7 @@ def check_conformance() -> None:
         if message["type"] == "SCHEMA":
             jsonschema.Draft7Validator.check_schema(message["schema"])
             validators[message["stream"]] = jsonschema.Draft7Validator(
-                message["schema"], format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+                message["schema"], format_checker=formats
             )
         elif message["type"] == "RECORD":
             errors = list(validators[message["stream"]].iter_errors(message["record"]))
