@@ -228,8 +228,9 @@ impl FakeIntercom {
 
     /// The workspace, to read expectations from or to change.
     pub fn world(&self) -> RwLockWriteGuard<'_, World> {
+        let world = write(&self.shared.world);
         self.shared.version.fetch_add(1, Ordering::SeqCst);
-        write(&self.shared.world)
+        world
     }
 
     pub fn add_fault(&self, fault: Fault) {
@@ -311,8 +312,10 @@ fn answer(shared: &Shared, req: &Request) -> Response {
     if req.method == "POST" && req.path() == "/_fake/evolve" {
         // The fake's own control endpoint: move the workspace on between two syncs.
         let every = req.query("every").and_then(|n| n.parse().ok()).unwrap_or(10);
+        let mut world = write(&shared.world);
+        // Bumped under the lock: no search can cache the old workspace under the new version.
         shared.version.fetch_add(1, Ordering::SeqCst);
-        let report = write(&shared.world).evolve(now_secs_i64(), every);
+        let report = world.evolve(now_secs_i64(), every);
         return api::ok(report);
     }
     if req.method == "GET" && req.path() == "/_fake/summary" {
@@ -393,8 +396,9 @@ fn run_hooks(shared: &Shared, req: &Request) {
         }
     }
     for mut action in due {
+        let mut world = write(&shared.world);
         shared.version.fetch_add(1, Ordering::SeqCst);
-        action(&mut write(&shared.world));
+        action(&mut world);
     }
 }
 

@@ -169,6 +169,8 @@ pub struct World {
     pub tickets: Vec<Value>,
     pub articles: Vec<Value>,
     pub activity_logs: Vec<Value>,
+    /// How often [`World::evolve`] ran, for fresh ids on each call.
+    pub evolutions: usize,
 }
 
 const FIRST: &[&str] = &[
@@ -366,8 +368,10 @@ impl World {
 
         let changed = edit(&mut self.conversations, "title");
         let mut new_parts = Vec::new();
+        self.evolutions += 1;
+        let first = 900_000_001 + 2_000_000 * self.evolutions;
         for (k, conversation) in self.conversations.iter_mut().step_by(every).enumerate() {
-            let n = 900_000_001 + 2 * k; // odd: written by an admin
+            let n = first + 2 * k; // odd: written by an admin
             let mut reply = part(&mut rng, n, now, self.admins.first(), None);
             reply["id"] = json!((n + 1).to_string());
             new_parts.push(reply["id"].clone());
@@ -1013,8 +1017,9 @@ mod tests {
     #[test]
     fn evolving_edits_some_records_and_adds_new_ones_with_fresh_ids() {
         let mut w = World::generate(3, Size::small());
-        let before = w.clone();
         let now = BASE + 86_400;
+        w.evolve(now - 60, 10);
+        let before = w.clone();
         let report = w.evolve(now, 10);
         for (stream, items, old) in [
             ("contacts", &w.contacts, &before.contacts),
@@ -1038,7 +1043,11 @@ mod tests {
             .map(|p| p["id"].to_string())
             .collect();
         let unique: std::collections::HashSet<&String> = parts.iter().collect();
-        assert_eq!(unique.len(), parts.len(), "part ids stay unique");
+        assert_eq!(
+            unique.len(),
+            parts.len(),
+            "part ids stay unique, evolution after evolution"
+        );
         assert_eq!(w.activity_logs.len(), before.activity_logs.len() + 1);
     }
 

@@ -66,9 +66,19 @@ fn meltano_yml_declares_every_setting_of_about_with_its_kind() {
             secret,
             "{name}: sensitive"
         );
-        if let Some(default) = p.get("default").filter(|d| !d.is_null()) {
-            let shown = default.as_str().map_or_else(|| default.to_string(), str::to_owned);
-            assert_eq!(fields.get("value"), Some(&shown), "{name}: default");
+        let default = p
+            .get("default")
+            .filter(|d| !d.is_null())
+            .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned));
+        assert_eq!(fields.get("value"), default.as_ref(), "{name}: default");
+        if kind == "options" {
+            let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/meltano.yml")).unwrap();
+            for value in p["enum"].as_array().unwrap().iter().filter_map(Value::as_str) {
+                assert!(
+                    text.contains(&format!("value: {value}}}")),
+                    "{name}: option {value} missing"
+                );
+            }
         }
     }
 }
