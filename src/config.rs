@@ -289,8 +289,8 @@ impl Settings {
                 .to_owned(),
             _ => Region::Us.base_url().to_owned(),
         };
-        let request_timeout = seconds("request_timeout", raw.request_timeout, 300.0)?;
-        let retry_initial_delay = seconds("retry_initial_delay", raw.retry_initial_delay, 1.0)?;
+        let request_timeout = seconds("request_timeout", raw.request_timeout, 300.0, ONE_DAY)?;
+        let retry_initial_delay = seconds("retry_initial_delay", raw.retry_initial_delay, 1.0, ONE_DAY)?;
         let max_concurrency = raw.max_concurrency.map_or(16, |v| v.0);
         if !(1..=64).contains(&max_concurrency) {
             return Err(ConfigError::Invalid {
@@ -340,12 +340,12 @@ impl Settings {
                 .user_agent
                 .filter(|s| !s.trim().is_empty())
                 .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION"))),
-            lookback: Duration::from_secs(raw.lookback_window.map_or(0, |v| v.0)),
+            lookback: span("lookback_window", raw.lookback_window, 0)?,
             max_concurrency: usize::try_from(max_concurrency).unwrap_or(64),
             max_requests_per_minute,
             max_retries: u32::try_from(raw.max_retries.map_or(5, |v| v.0)).unwrap_or(u32::MAX),
             retry_initial_delay,
-            search_index_lag: Duration::from_secs(raw.search_index_lag.map_or(600, |v| v.0)),
+            search_index_lag: span("search_index_lag", raw.search_index_lag, 600)?,
         })
     }
 
@@ -362,8 +362,21 @@ fn bad_date(key: &'static str, value: &str) -> ConfigError {
     }
 }
 
-fn seconds(key: &'static str, value: Option<Lenient<f64>>, default: f64) -> Result<Duration, ConfigError> {
+/// The most a timeout or a retry delay may be, in seconds.
+const ONE_DAY: f64 = 86_400.0;
+
+/// The longest a lookback or the search index lag may be: a century, which no workspace's
+/// history reaches, and far from where date arithmetic overflows.
+pub const LONGEST_SPAN: Duration = Duration::from_secs(100 * 366 * 86_400);
+
+fn seconds(key: &'static str, value: Option<Lenient<f64>>, default: f64, max: f64) -> Result<Duration, ConfigError> {
     let secs = value.map_or(default, |v| v.0);
+    if secs > max {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: format!("{secs} seconds is more than the {max} allowed"),
+        });
+    }
     Duration::try_from_secs_f64(secs)
         .ok()
         .filter(|d| !d.is_zero() || key == "retry_initial_delay")
@@ -371,6 +384,22 @@ fn seconds(key: &'static str, value: Option<Lenient<f64>>, default: f64) -> Resu
             key,
             problem: format!("{secs} is not a positive number of seconds"),
         })
+}
+
+/// A whole number of seconds, from 0 to `LONGEST_SPAN`.
+fn span(key: &'static str, value: Option<Lenient<u64>>, default: u64) -> Result<Duration, ConfigError> {
+    let span = Duration::from_secs(value.map_or(default, |v| v.0));
+    if span > LONGEST_SPAN {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: format!(
+                "{} seconds is more than the {} allowed (a century)",
+                span.as_secs(),
+                LONGEST_SPAN.as_secs()
+            ),
+        });
+    }
+    Ok(span)
 }
 
 /// RFC 3339, or the forms people write by hand: a bare date, or a date-time without a zone

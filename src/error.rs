@@ -64,6 +64,12 @@ pub enum Error {
     #[error("{stream}: cannot start a thread: {source}")]
     Spawn { stream: &'static str, source: io::Error },
 
+    /// A bug: a stream's thread panicked. The run stops as for any other failure.
+    #[error(
+        "{stream}: stopped by an internal error, a bug in tap-intercom (the lines above say where); please report it"
+    )]
+    Internal { stream: &'static str },
+
     /// Another stream failed and this one stopped early to let the run end.
     #[error("stopped because another stream failed")]
     Aborted,

@@ -111,8 +111,14 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
     // Projection only removes properties from a schema that compiles (tested for every stream).
     let node = Node::compile(&schema).expect("a projected stream schema compiles");
     let bookmark = incremental.and_then(|k| state.bookmark(stream.name, k));
+    // Whole seconds: Intercom's timestamps have no fractions, and a bookmark with them (singer-io
+    // writes microseconds) must still take in the records of its own second. The lookback is
+    // bounded by the config (`crate::config::LONGEST_SPAN`), so the subtraction cannot overflow.
     let lookback = chrono::Duration::from_std(settings.lookback).unwrap_or_default();
-    let start = bookmark.map(|b| b - lookback).or(settings.start_date);
+    let start = bookmark
+        .map(|b| b - lookback)
+        .or(settings.start_date)
+        .map(|s| s.trunc_subsecs(0));
     Plan {
         stream,
         emit,
@@ -215,8 +221,18 @@ impl<'a> Job<'a> {
         self.send(&Request::post(self.name(), path, body)).map_err(Error::from)
     }
 
+    /// A GET whose object may have been deleted or merged since the search found it: `None` for
+    /// a 404, which the caller reports in its own words and skips.
+    pub fn get_unless_gone(&self, path: &str) -> Result<Option<Value>, Error> {
+        match self.send(&Request::get(self.name(), path)) {
+            Ok(value) => Ok(Some(value)),
+            Err(err) if err.status() == Some(404) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Sends a request and returns Intercom's answer or error as it is, for streams that treat
-    /// some errors as part of their protocol (the companies scroll, a deleted conversation).
+    /// some errors as part of their protocol (the companies scroll).
     pub fn send(&self, req: &Request<'_>) -> Result<Value, ApiError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.run.client.send(req)
@@ -411,7 +427,7 @@ pub fn run(
                 let run = &run;
                 thread::Builder::new()
                     .name(task.main.stream.name.into())
-                    .spawn_scoped(scope, move || sync_task(task, run))
+                    .spawn_scoped(scope, move || guarded_sync_task(task, run))
             })
             .collect();
         handles
@@ -421,7 +437,8 @@ pub fn run(
                 let name = task.main.stream.name;
                 match handle.map(thread::ScopedJoinHandle::join) {
                     Ok(Ok(outcomes)) => outcomes,
-                    Ok(Err(_)) => vec![failed(name, Error::Aborted)],
+                    // Not reached: guarded_sync_task catches the panics of its stream.
+                    Ok(Err(_)) => vec![failed(name, Error::Internal { stream: name })],
                     Err(source) => vec![failed(name, Error::Spawn { stream: name, source })],
                 }
             })
@@ -471,6 +488,19 @@ fn announce(plan: &Plan) {
 }
 
 /// Runs one task (a stream and the child it drives) and accounts for each stream it emitted.
+/// Runs a task; a panic (a bug) fails its stream and stops the others, as an error would,
+/// so that the run exits non-zero instead of reporting success without the stream's records.
+fn guarded_sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_task(task, run))).unwrap_or_else(|_| {
+        run.client.abort();
+        let name = task.main.stream.name;
+        for plan in std::iter::once(&task.main).chain(&task.child) {
+            run.set_running(plan.stream.name, false);
+        }
+        vec![failed(name, Error::Internal { stream: name })]
+    })
+}
+
 fn sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
     let plans: Vec<&Plan> = std::iter::once(&task.main)
         .chain(&task.child)

@@ -46,7 +46,8 @@ pub fn run(job: &Job<'_>) -> Result<(), Error> {
                 }
             }
             Window::TooBig if window > Duration::seconds(1) => {
-                window = (to - from) / 2;
+                // Whole seconds, so that window edges and bookmarks fall between seconds.
+                window = Duration::seconds(((to - from).num_seconds() / 2).max(1));
                 debug!("{}: halving the window to {}s", job.name(), window.num_seconds());
             }
             Window::TooBig => {
@@ -83,7 +84,7 @@ fn window_path(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     format!(
         "/admins/activity_logs?created_at_after={}&created_at_before={}",
         from.timestamp() - 1,
-        to.timestamp()
+        to.timestamp() + 1
     )
 }
 

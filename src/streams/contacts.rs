@@ -124,16 +124,12 @@ fn fetch(job: &Job<'_>, path: &str, paged: bool) -> Result<Option<Vec<Value>>, E
     let mut walk = Walk::new(first);
     let mut items = Vec::new();
     while let Some(path) = walk.next_path() {
-        let mut page = match job.send(&crate::http::Request::get(job.name(), path.clone())) {
-            Ok(page) => page,
-            Err(err) if err.status() == Some(404) => {
-                warn!(
-                    "{}: {path} answered 404 (contact merged or deleted during the sync); its list stays as the search returned it",
-                    job.name()
-                );
-                return Ok(None);
-            }
-            Err(err) => return Err(err.into()),
+        let Some(mut page) = job.get_unless_gone(&path)? else {
+            warn!(
+                "{}: {path} answered 404 (contact merged or deleted during the sync); its list stays as the search returned it",
+                job.name()
+            );
+            return Ok(None);
         };
         // The 2.14 examples name the company list `data`, its schema `companies`.
         let key = if page.get("data").is_some() {

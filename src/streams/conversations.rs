@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::error::Error;
-use crate::http::{Request, encode};
+use crate::http::encode;
 use crate::parallel;
 use crate::streams::search::{self, Pages, Search};
 use crate::sync::Job;
@@ -84,17 +84,13 @@ fn id_of(job: &Job<'_>, item: &Value) -> Result<String, Error> {
 /// Fetches one conversation and writes its parts.
 fn parts(child: &Job<'_>, id: &String) -> Result<(), Error> {
     let path = format!("/conversations/{}?display_as=plaintext", encode(id));
-    let conversation = match child.send(&Request::get(child.name(), path)) {
-        Ok(conversation) => conversation,
-        Err(err) if err.status() == Some(404) => {
-            warn!(
-                "{}: conversation {id} was deleted after the search found it; its parts are skipped",
-                child.name()
-            );
-            child.counter("conversations_deleted_during_sync", 1, json!({"conversation_id": id}));
-            return Ok(());
-        }
-        Err(err) => return Err(err.into()),
+    let Some(conversation) = child.get_unless_gone(&path)? else {
+        warn!(
+            "{}: conversation {id} was deleted after the search found it; its parts are skipped",
+            child.name()
+        );
+        child.counter("conversations_deleted_during_sync", 1, json!({"conversation_id": id}));
+        return Ok(());
     };
     let extracted = child.now();
     let list = &conversation["conversation_parts"];

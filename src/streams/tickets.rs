@@ -1,5 +1,6 @@
 //! Tickets and their parts. The search already carries each ticket's parts, so the child costs
-//! no request unless a ticket's list is cut short, when the ticket is fetched on its own.
+//! no request unless a ticket's list is cut short, when the ticket is fetched on its own (and
+//! skipped with a warning if it was deleted after the search found it).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -10,6 +11,7 @@ use crate::parallel;
 use crate::streams::conversations::{earliest, report_truncation};
 use crate::streams::search::{self, Pages, Search};
 use crate::sync::Job;
+use crate::warn;
 
 const SEARCH: Search = Search {
     path: "/tickets/search",
@@ -61,7 +63,15 @@ impl Pages for Tickets<'_, '_> {
                 ticket.write(child, parts, total, extracted)?;
             }
             parallel::for_each(&cut_short, self.job.settings().max_concurrency, |ticket| {
-                let full = child.get(&format!("/tickets/{}", encode(&ticket.id)))?;
+                let Some(full) = child.get_unless_gone(&format!("/tickets/{}", encode(&ticket.id)))? else {
+                    warn!(
+                        "{}: ticket {} was deleted after the search found it; its parts are skipped",
+                        child.name(),
+                        ticket.id
+                    );
+                    child.counter("tickets_deleted_during_sync", 1, json!({"ticket_id": ticket.id}));
+                    return Ok(());
+                };
                 let (parts, total) = parts_of(&full);
                 report_truncation(child, "ticket", &ticket.id, parts.len(), total);
                 ticket.write(child, parts, total, &child.now())

@@ -149,3 +149,19 @@ fn plain_http_to_a_remote_host_is_refused() {
     let line = out.only_line();
     assert!(line.contains("base_url") && line.contains("plain http"), "{line}");
 }
+
+#[test]
+fn spans_and_timeouts_beyond_their_bounds_are_refused() {
+    for (key, value) in [
+        ("lookback_window", json!(10_000_000_000_000u64)),
+        ("search_index_lag", json!(10_000_000_000_000u64)),
+        ("request_timeout", json!(1e12)),
+        ("retry_initial_delay", json!(1e12)),
+    ] {
+        let fake = fake();
+        let out = Tap::against(&fake).set(key, value).run();
+        let line = out.only_line();
+        assert!(line.contains(key) && line.contains("allowed"), "{key}: {line}");
+        assert_eq!(out.code, Some(2), "{key}");
+    }
+}

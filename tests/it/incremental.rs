@@ -313,6 +313,42 @@ fn activity_logs_are_read_in_windows_that_fit() {
 }
 
 #[test]
+fn activity_logs_one_a_second_are_all_read_when_windows_are_halved() {
+    // 300 logs in 300 seconds: the fake answers 50 at most with no next page, so the tap halves
+    // its windows down to spans that are not whole days, hours or minutes.
+    let fake = fake();
+    let first_at = 1_700_000_000;
+    {
+        let mut w = fake.world();
+        let template = w.activity_logs[0].clone();
+        w.activity_logs = (0..300)
+            .map(|i| {
+                let mut l = template.clone();
+                l["id"] = json!(format!("log-{i}"));
+                l["created_at"] = json!(first_at + i);
+                l
+            })
+            .collect();
+    }
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["activity_logs"], &[]))
+        .set(
+            "start_date",
+            json!(chrono::DateTime::from_timestamp(first_at, 0).unwrap().to_rfc3339()),
+        )
+        .run();
+    out.ok();
+    let expected: BTreeSet<String> = (0..300).map(|i| format!("log-{i}")).collect();
+    assert_eq!(ids(&out, "activity_logs"), expected);
+    assert_eq!(out.records("activity_logs").len(), 300, "every log once");
+    for state in out.states() {
+        if let Some(at) = state["bookmarks"]["activity_logs"]["created_at"].as_str() {
+            assert!(!at.contains('.'), "window edges are whole seconds: {at}");
+        }
+    }
+}
+
+#[test]
 fn a_conversation_deleted_after_the_search_is_skipped() {
     let fake = fake();
     let gone = fake.world().conversations[3]["id"].as_str().unwrap().to_owned();
@@ -336,6 +372,51 @@ fn a_conversation_deleted_after_the_search_is_skipped() {
         .collect();
     assert!(!parents.contains(&gone));
     assert_eq!(parents.len(), fake.world().conversations.len() - 1);
+}
+
+#[test]
+fn a_ticket_deleted_before_its_parts_are_fetched_is_skipped() {
+    let options = Options {
+        ticket_search_parts_cap: 2,
+        ..crate::support::test_options()
+    };
+    let fake = fake_with(World::generate(1, Size::small()), options);
+    let w = fake.world().clone();
+    let long: Vec<String> = w
+        .tickets
+        .iter()
+        .filter(|t| t["ticket_parts"]["ticket_parts"].as_array().unwrap().len() > 2)
+        .map(|t| id_string(&t["id"]))
+        .collect();
+    let gone = long
+        .first()
+        .expect("a ticket with more parts than the search carries")
+        .clone();
+    fake.add_fault(fake_intercom::Fault::new(
+        &format!("/tickets/{gone}"),
+        fake_intercom::FaultKind::Status(404),
+    ));
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["tickets", "ticket_parts"], &[]))
+        .run();
+    out.ok();
+    assert!(
+        out.stderr.contains(&format!("ticket {gone} was deleted")),
+        "{}",
+        out.stderr
+    );
+    let parents: BTreeSet<String> = out
+        .records("ticket_parts")
+        .iter()
+        .map(|p| id_string(&p["ticket_id"]))
+        .collect();
+    assert!(!parents.contains(&gone));
+    assert_eq!(parents.len(), w.tickets.len() - 1);
+    assert_eq!(
+        ids(&out, "tickets"),
+        world_ids(&w, "tickets"),
+        "the ticket itself was found"
+    );
 }
 
 #[test]

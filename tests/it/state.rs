@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Tap, fake, meltano_catalog};
+use crate::support::{Tap, fake, id_string, ids, meltano_catalog};
 
 fn iso(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
@@ -140,4 +140,33 @@ fn every_state_message_is_whole_and_the_last_follows_the_last_record() {
     let last_record = out.messages.iter().rposition(|m| m["type"] == "RECORD").unwrap();
     let last_state = out.messages.iter().rposition(|m| m["type"] == "STATE").unwrap();
     assert!(last_state > last_record);
+}
+
+#[test]
+fn a_bookmark_with_fractions_of_a_second_keeps_the_records_of_its_second() {
+    // singer-io writes bookmarks with microseconds; Intercom's timestamps are whole seconds.
+    // A record updated in the bookmark's own second may not have been emitted yet.
+    let fake = fake();
+    let at = chrono::Utc::now().timestamp() - 3_600;
+    let (conversation, segment) = {
+        let mut w = fake.world();
+        w.conversations[3]["updated_at"] = json!(at);
+        w.company_segments[1]["updated_at"] = json!(at);
+        (
+            id_string(&w.conversations[3]["id"]),
+            id_string(&w.company_segments[1]["id"]),
+        )
+    };
+    let bookmark = format!("{}.411157Z", iso(at).trim_end_matches('Z'));
+    let state = json!({"bookmarks": {
+        "conversations": {"updated_at": bookmark},
+        "company_segments": {"updated_at": bookmark},
+    }});
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["conversations", "company_segments"], &[]))
+        .state(state)
+        .run();
+    out.ok();
+    assert!(ids(&out, "conversations").contains(&conversation), "{bookmark}");
+    assert!(ids(&out, "company_segments").contains(&segment), "{bookmark}");
 }
