@@ -6,7 +6,10 @@
 //!   search in 2.14) it returns everything from the start of B's day. The caller keeps what is
 //!   new.
 //! - Results are sorted by `updated_at` ascending and paged with the `starting_after` cursor, so
-//!   a record edited during the sync moves ahead of the cursor and is read again later.
+//!   a record edited during the sync moves ahead of the cursor and is read again later. The
+//!   cursor holds the last record's sort values, not an offset (cursors seen in public examples
+//!   decode to JSON such as `[1707930081000,131,2]`: sort value, id, page), so an edit behind the
+//!   cursor shifts nothing past it.
 //! - After each page, the caller may save a bookmark at the page's last `updated_at`: every
 //!   record before it has been read, and records sharing its second are read again next time.
 //!   That relies on the sort: if a page ever comes back out of order, no bookmark is saved until
