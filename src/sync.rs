@@ -418,6 +418,13 @@ pub fn run(
         .filter(|p| p.emit)
         .map(|p| p.stream.name)
         .collect();
+    if names.is_empty() {
+        warn!(
+            "the catalog selects no stream: mark the streams to sync with \"selected\": true in their metadata (Meltano does this from `select`)"
+        );
+    } else {
+        check_token(&run.client)?;
+    }
     info!("sync started: {} streams ({})", names.len(), names.join(", "));
 
     let outcomes: Vec<Outcome> = thread::scope(|scope| {
@@ -488,6 +495,16 @@ fn announce(plan: &Plan) {
 }
 
 /// Runs one task (a stream and the child it drives) and accounts for each stream it emitted.
+/// One cheap request before the streams start (`GET /me` needs no scope): a token Intercom
+/// refuses (401) stops the run with one line, instead of every stream failing at once. Any
+/// other failure is left to the streams, which report their own.
+fn check_token(client: &Client) -> Result<(), Error> {
+    match client.get("access token check", "/me") {
+        Err(err) if err.status() == Some(401) => Err(err.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Runs a task; a panic (a bug) fails its stream and stops the others, as an error would,
 /// so that the run exits non-zero instead of reporting success without the stream's records.
 fn guarded_sync_task(task: &Task, run: &Run) -> Vec<Outcome> {

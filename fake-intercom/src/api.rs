@@ -142,12 +142,13 @@ pub fn route(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
             page_numbers(req, &articles, 25)
         }
         ("GET", ["admins", "activity_logs"]) => activity_logs(req, world),
+        ("GET", ["me"]) => ok(me(world)),
         ("GET", ["contacts", id, list]) => match find(ctx, "contacts", &world.contacts, id) {
             Some(contact) => contact_list(req, world, ctx, contact, list),
             None => error(404, "not_found", "User Not Found"),
         },
         ("GET", ["conversations", id]) => match find(ctx, "conversations", &world.conversations, id) {
-            Some(c) => ok(render_conversation(c)),
+            Some(c) => ok(render_conversation(c, ctx.options.parts_total_counts_returned)),
             None => error(404, "not_found", "Resource Not Found"),
         },
         ("GET", ["tickets", id]) => match find(ctx, "tickets", &world.tickets, id) {
@@ -223,13 +224,16 @@ pub fn render_contact(contact: &Value) -> Value {
     c
 }
 
-/// A conversation with its newest 500 parts, and the count of all.
-pub fn render_conversation(conversation: &Value) -> Value {
+/// A conversation with its newest 500 parts, and the count of all (or of those returned).
+pub fn render_conversation(conversation: &Value, total_counts_returned: bool) -> Value {
     let mut c = without(conversation, &[]);
     if let Some(parts) = c["conversation_parts"]["conversation_parts"].as_array_mut() {
-        let total = parts.len();
+        let mut total = parts.len();
         if total > 500 {
             parts.drain(..total - 500);
+        }
+        if total_counts_returned {
+            total = parts.len();
         }
         c["conversation_parts"]["total_count"] = json!(total);
     }
@@ -474,4 +478,19 @@ pub fn page_numbers(req: &Request, items: &[Value], default_per_page: usize) -> 
         "total_count": items.len(),
         "pages": {"type": "pages", "page": page, "per_page": per_page, "total_pages": total_pages, "next": next},
     }))
+}
+
+/// `GET /me`: the admin behind the token, and the workspace.
+fn me(world: &World) -> Value {
+    let mut admin = world
+        .admins
+        .first()
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "admin", "id": "1"}));
+    admin["email_verified"] = json!(true);
+    admin["app"] = json!({
+        "type": "app", "id_code": "fakeapp1", "name": "Fake Intercom", "region": "US",
+        "timezone": "America/New_York", "created_at": 1_577_836_800, "identity_verification": false,
+    });
+    admin
 }

@@ -40,6 +40,9 @@ pub struct Options {
     pub workspace_utc_offset_secs: i64,
     /// Parts of a ticket the search shows (Intercom: up to 500, as `GET /tickets/{id}`).
     pub ticket_search_parts_cap: usize,
+    /// Whether a conversation's `total_count` counts only the parts returned, not all of them:
+    /// its meaning is undocumented, and the tap must not rely on it to see the 500-part cap.
+    pub parts_total_counts_returned: bool,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             scroll_expiry: Duration::from_secs(60),
             workspace_utc_offset_secs: -5 * 3600,
             ticket_search_parts_cap: 500,
+            parts_total_counts_returned: false,
         }
     }
 }

@@ -4,8 +4,8 @@
 //! request per changed conversation, many in flight at once. A page's bookmark is saved only
 //! after every part of every conversation on it has been written. A conversation deleted
 //! between the search and the fetch (404) is skipped with a warning. Intercom returns at most
-//! the 500 newest parts of a conversation; when `total_count` says there are more, the log and
-//! a metric name the conversation.
+//! the 500 newest parts of a conversation; when `total_count` says there are more, or when the
+//! parts fill the cap, the log and a metric name the conversation.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -97,6 +97,7 @@ fn parts(child: &Job<'_>, id: &String) -> Result<(), Error> {
     let parts = list["conversation_parts"].as_array().cloned().unwrap_or_default();
     let total = list["total_count"].as_u64();
     report_truncation(child, "conversation", id, parts.len(), total);
+    report_cap_reached(child, id, parts.len(), total);
     for mut part in parts {
         if let Some(part) = part.as_object_mut() {
             part.insert("conversation_id".into(), json!(id));
@@ -107,6 +108,22 @@ fn parts(child: &Job<'_>, id: &String) -> Result<(), Error> {
         child.emit(part, &extracted)?;
     }
     Ok(())
+}
+
+/// Intercom's most parts of one conversation: the newest 500.
+const PARTS_CAP: usize = 500;
+
+/// Says so when a conversation's parts fill Intercom's cap but `total_count` shows no more:
+/// what `total_count` counts is undocumented, so a full list may still be cut short.
+fn report_cap_reached(child: &Job<'_>, id: &str, returned: usize, total: Option<u64>) {
+    let counted_more = total.is_some_and(|t| t > u64::try_from(returned).unwrap_or(u64::MAX));
+    if returned >= PARTS_CAP && !counted_more {
+        warn!(
+            "{}: conversation {id} returned {returned} parts, Intercom's cap: older parts may exist that Intercom does not return",
+            child.name()
+        );
+        child.counter("parts_at_cap", 1, json!({"parent": "conversation", "parent_id": id}));
+    }
 }
 
 /// Says so when Intercom returned fewer parts than the parent has (its cap is 500).

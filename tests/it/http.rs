@@ -104,8 +104,16 @@ fn a_bad_token_stops_the_run_with_one_clear_line() {
         "{line}"
     );
     assert!(!out.stderr.contains("wrong-token-0000") && !out.stdout.contains("wrong-token-0000"));
-    // One failure, one message: the other streams stopped without a line of their own.
-    assert_eq!(out.stderr.lines().filter(|l| l.contains("CRITICAL")).count(), 1);
+    // One failure, one message: the token is checked before any stream starts, so no stream
+    // fails with a line of its own.
+    assert!(line.contains("GET /me"), "{line}");
+    let others: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.contains("CRITICAL") && !l.contains("METRIC"))
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+    assert_eq!(requests_to(&fake, "/").len(), 1, "one request, then nothing");
 }
 
 #[test]

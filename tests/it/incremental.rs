@@ -499,6 +499,53 @@ fn the_500_part_cap_is_reported() {
 }
 
 #[test]
+fn a_conversation_filling_the_500_part_cap_is_reported_whatever_total_count_says() {
+    // If total_count counted only the parts returned, it could not show the cut: the cap
+    // reached is reported all the same.
+    let options = Options {
+        parts_total_counts_returned: true,
+        ..crate::support::test_options()
+    };
+    let fake = fake_with(World::generate(1, Size::small()), options);
+    let id = {
+        let mut w = fake.world();
+        let c = &mut w.conversations[0];
+        let template = World::parts_of(c)[0].clone();
+        let parts: Vec<Value> = (0..620)
+            .map(|i| {
+                let mut p = template.clone();
+                p["id"] = json!(format!("long-{i}"));
+                p
+            })
+            .collect();
+        c["conversation_parts"]["conversation_parts"] = json!(parts);
+        c["id"].as_str().unwrap().to_owned()
+    };
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["conversation_parts"], &[]))
+        .run();
+    out.ok();
+    assert!(
+        out.stderr.contains(&format!(
+            "conversation {id} returned 500 parts, Intercom's cap: older parts may exist"
+        )),
+        "{}",
+        out.stderr
+    );
+    let metrics: Vec<Value> = out
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.split_once("METRIC: ")
+                .map(|(_, m)| serde_json::from_str::<Value>(m).unwrap())
+        })
+        .filter(|m| m["metric"] == "parts_at_cap")
+        .collect();
+    assert_eq!(metrics.len(), 1, "only the long conversation: {metrics:?}");
+    assert_eq!(metrics[0]["tags"]["parent_id"], json!(id));
+}
+
+#[test]
 fn a_backfill_in_slices_with_end_date_reads_every_record_once_in_its_slice() {
     let fake = fake();
     let w = fake.world().clone();

@@ -132,3 +132,17 @@ fn a_full_table_override_rereads_an_incremental_stream() {
     let schema: &Value = full.schema("segments").unwrap();
     assert!(schema.get("bookmark_properties").is_none());
 }
+
+#[test]
+fn a_catalog_that_selects_nothing_says_so_and_costs_no_request() {
+    // `--discover` output as it is: streams say `selected-by-default` but none is `selected`.
+    let fake = fake();
+    let discovered = Tap::against(&fake).arg("--discover").run();
+    assert_eq!(discovered.code, Some(0), "{}", discovered.stderr);
+    let catalog: Value = serde_json::from_str(&discovered.stdout).unwrap();
+    let out = Tap::against(&fake).catalog(catalog).run();
+    out.ok();
+    assert!(out.schemas().is_empty());
+    assert!(out.stderr.contains("the catalog selects no stream"), "{}", out.stderr);
+    assert!(fake.requests().is_empty());
+}
