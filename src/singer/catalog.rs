@@ -43,7 +43,6 @@ pub struct Entry {
     pub stream: &'static Stream,
     pub selected: bool,
     pub method: Option<Method>,
-    pub replication_key: Option<String>,
     pub key_properties: Option<Vec<String>>,
     fields: HashMap<Vec<String>, FieldMeta>,
 }
@@ -138,12 +137,20 @@ impl Entry {
             .filter(|v| !v.is_null())
             .map(|v| parse_method(v).map_err(at))
             .transpose()?;
+        // Each stream has one replication key (or none); a catalog may repeat it, not change it.
         let replication_key = obj
             .get("replication_key")
             .or_else(|| root.get("replication-key"))
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+            .filter(|s| !s.is_empty());
+        if let Some(asked) = replication_key.filter(|k| Some(*k) != stream.replication.key()) {
+            return Err(at(match stream.replication.key() {
+                Some(key) => format!(
+                    "replication key {asked:?} is not one this stream can use (valid-replication-keys: [{key:?}])"
+                ),
+                None => format!("replication key {asked:?} given, but this stream is FULL_TABLE only and has none"),
+            }));
+        }
         let key_properties = obj
             .get("key_properties")
             .or_else(|| root.get("table-key-properties"))
@@ -163,7 +170,6 @@ impl Entry {
             stream,
             selected,
             method,
-            replication_key,
             key_properties,
             fields,
         })
@@ -375,7 +381,21 @@ mod tests {
         .unwrap();
         assert_eq!(c.entries[0].method, Some(Method::FullTable));
         assert_eq!(c.entries[1].method, Some(Method::FullTable));
-        assert_eq!(c.entries[1].replication_key.as_deref(), Some("updated_at"));
+    }
+
+    #[test]
+    fn a_replication_key_the_stream_cannot_use_is_refused() {
+        let err =
+            catalog(json!({"streams": [{"tap_stream_id": "contacts", "replication_key": "created_at"}]})).unwrap_err();
+        assert!(
+            err.contains("stream contacts: replication key \"created_at\" is not one this stream can use"),
+            "{err}"
+        );
+        let err = catalog(json!({"streams": [{"tap_stream_id": "admins",
+            "metadata": [{"breadcrumb": [], "metadata": {"replication-key": "updated_at"}}]}]}))
+        .unwrap_err();
+        assert!(err.contains("FULL_TABLE only"), "{err}");
+        assert!(catalog(json!({"streams": [{"tap_stream_id": "contacts", "replication_key": "updated_at"}]})).is_ok());
     }
 
     #[test]
