@@ -8,6 +8,36 @@ use serde_json::{Value, json};
 
 use crate::support::{INCREMENTAL, Tap, fake, fake_with, id_string, ids, meltano_catalog, requests_to, world_ids};
 
+/// A fake whose ticket search shows only 2 parts of each ticket, as if cut short.
+fn fake_with_tickets_cut_short() -> fake_intercom::FakeIntercom {
+    let options = Options {
+        ticket_search_parts_cap: 2,
+        ..crate::support::test_options()
+    };
+    fake_with(World::generate(1, Size::small()), options)
+}
+
+/// Gives the first conversation 620 parts, `long-0` (oldest) to `long-619`; returns its id.
+fn conversation_with_620_parts(fake: &fake_intercom::FakeIntercom) -> String {
+    let mut w = fake.world();
+    let c = &mut w.conversations[0];
+    let template = World::parts_of(c)[0].clone();
+    let parts: Vec<Value> = (0..620)
+        .map(|i| {
+            let mut p = template.clone();
+            p["id"] = json!(format!("long-{i}"));
+            p
+        })
+        .collect();
+    c["conversation_parts"]["conversation_parts"] = json!(parts);
+    c["id"].as_str().unwrap().to_owned()
+}
+
+/// The parents whose parts a run emitted.
+fn parents_in(out: &crate::support::Run, child: &str, parent_key: &str) -> BTreeSet<String> {
+    out.records(child).iter().map(|p| id_string(&p[parent_key])).collect()
+}
+
 fn now() -> i64 {
     Utc::now().timestamp()
 }
@@ -365,22 +395,14 @@ fn a_conversation_deleted_after_the_search_is_skipped() {
         "{}",
         out.stderr
     );
-    let parents: BTreeSet<String> = out
-        .records("conversation_parts")
-        .iter()
-        .map(|p| id_string(&p["conversation_id"]))
-        .collect();
+    let parents = parents_in(&out, "conversation_parts", "conversation_id");
     assert!(!parents.contains(&gone));
     assert_eq!(parents.len(), fake.world().conversations.len() - 1);
 }
 
 #[test]
 fn a_ticket_deleted_before_its_parts_are_fetched_is_skipped() {
-    let options = Options {
-        ticket_search_parts_cap: 2,
-        ..crate::support::test_options()
-    };
-    let fake = fake_with(World::generate(1, Size::small()), options);
+    let fake = fake_with_tickets_cut_short();
     let w = fake.world().clone();
     let long: Vec<String> = w
         .tickets
@@ -405,11 +427,7 @@ fn a_ticket_deleted_before_its_parts_are_fetched_is_skipped() {
         "{}",
         out.stderr
     );
-    let parents: BTreeSet<String> = out
-        .records("ticket_parts")
-        .iter()
-        .map(|p| id_string(&p["ticket_id"]))
-        .collect();
+    let parents = parents_in(&out, "ticket_parts", "ticket_id");
     assert!(!parents.contains(&gone));
     assert_eq!(parents.len(), w.tickets.len() - 1);
     assert_eq!(
@@ -421,11 +439,7 @@ fn a_ticket_deleted_before_its_parts_are_fetched_is_skipped() {
 
 #[test]
 fn tickets_cut_short_by_the_search_are_fetched_whole() {
-    let options = Options {
-        ticket_search_parts_cap: 2,
-        ..crate::support::test_options()
-    };
-    let fake = fake_with(World::generate(1, Size::small()), options);
+    let fake = fake_with_tickets_cut_short();
     let out = Tap::against(&fake)
         .catalog(meltano_catalog(&["tickets", "ticket_parts"], &[]))
         .run();
@@ -449,20 +463,7 @@ fn tickets_cut_short_by_the_search_are_fetched_whole() {
 #[test]
 fn the_500_part_cap_is_reported() {
     let fake = fake();
-    let id = {
-        let mut w = fake.world();
-        let c = &mut w.conversations[0];
-        let template = World::parts_of(c)[0].clone();
-        let parts: Vec<Value> = (0..620)
-            .map(|i| {
-                let mut p = template.clone();
-                p["id"] = json!(format!("long-{i}"));
-                p
-            })
-            .collect();
-        c["conversation_parts"]["conversation_parts"] = json!(parts);
-        c["id"].as_str().unwrap().to_owned()
-    };
+    let id = conversation_with_620_parts(&fake);
     let out = Tap::against(&fake)
         .catalog(meltano_catalog(&["conversation_parts"], &[]))
         .run();
@@ -507,20 +508,7 @@ fn a_conversation_filling_the_500_part_cap_is_reported_whatever_total_count_says
         ..crate::support::test_options()
     };
     let fake = fake_with(World::generate(1, Size::small()), options);
-    let id = {
-        let mut w = fake.world();
-        let c = &mut w.conversations[0];
-        let template = World::parts_of(c)[0].clone();
-        let parts: Vec<Value> = (0..620)
-            .map(|i| {
-                let mut p = template.clone();
-                p["id"] = json!(format!("long-{i}"));
-                p
-            })
-            .collect();
-        c["conversation_parts"]["conversation_parts"] = json!(parts);
-        c["id"].as_str().unwrap().to_owned()
-    };
+    let id = conversation_with_620_parts(&fake);
     let out = Tap::against(&fake)
         .catalog(meltano_catalog(&["conversation_parts"], &[]))
         .run();
