@@ -59,7 +59,7 @@ pub struct RawConfig {
     #[schemars(with = "Option<f64>", extend("default" = 300))]
     pub request_timeout: Option<Lenient<f64>>,
 
-    /// User-Agent header sent to Intercom.
+    /// User-Agent header sent to Intercom; `tap-intercom/<version>` when unset.
     pub user_agent: Option<String>,
 
     /// Seconds to re-read before each incremental bookmark, on top of the tap's own safety
