@@ -494,7 +494,6 @@ fn announce(plan: &Plan) {
     }
 }
 
-/// Runs one task (a stream and the child it drives) and accounts for each stream it emitted.
 /// One cheap request before the streams start (`GET /me` needs no scope): a token Intercom
 /// refuses (401) stops the run with one line, instead of every stream failing at once. Any
 /// other failure is left to the streams, which report their own.
@@ -518,6 +517,7 @@ fn guarded_sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
     })
 }
 
+/// Runs one task (a stream and the child it drives) and accounts for each stream it emitted.
 fn sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
     let plans: Vec<&Plan> = std::iter::once(&task.main)
         .chain(&task.child)

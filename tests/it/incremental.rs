@@ -33,6 +33,11 @@ fn conversation_with_620_parts(fake: &fake_intercom::FakeIntercom) -> String {
     c["id"].as_str().unwrap().to_owned()
 }
 
+/// Makes `path` answer 404, as for an object deleted after the search found it.
+fn deleted_after_the_search(fake: &fake_intercom::FakeIntercom, path: &str) {
+    fake.add_fault(fake_intercom::Fault::new(path, fake_intercom::FaultKind::Status(404)));
+}
+
 /// The parents whose parts a run emitted.
 fn parents_in(out: &crate::support::Run, child: &str, parent_key: &str) -> BTreeSet<String> {
     out.records(child).iter().map(|p| id_string(&p[parent_key])).collect()
@@ -382,10 +387,7 @@ fn activity_logs_one_a_second_are_all_read_when_windows_are_halved() {
 fn a_conversation_deleted_after_the_search_is_skipped() {
     let fake = fake();
     let gone = fake.world().conversations[3]["id"].as_str().unwrap().to_owned();
-    fake.add_fault(fake_intercom::Fault::new(
-        &format!("/conversations/{gone}"),
-        fake_intercom::FaultKind::Status(404),
-    ));
+    deleted_after_the_search(&fake, &format!("/conversations/{gone}"));
     let out = Tap::against(&fake)
         .catalog(meltano_catalog(&["conversations", "conversation_parts"], &[]))
         .run();
@@ -404,20 +406,13 @@ fn a_conversation_deleted_after_the_search_is_skipped() {
 fn a_ticket_deleted_before_its_parts_are_fetched_is_skipped() {
     let fake = fake_with_tickets_cut_short();
     let w = fake.world().clone();
-    let long: Vec<String> = w
+    let gone = w
         .tickets
         .iter()
-        .filter(|t| t["ticket_parts"]["ticket_parts"].as_array().unwrap().len() > 2)
+        .find(|t| t["ticket_parts"]["ticket_parts"].as_array().unwrap().len() > 2)
         .map(|t| id_string(&t["id"]))
-        .collect();
-    let gone = long
-        .first()
-        .expect("a ticket with more parts than the search carries")
-        .clone();
-    fake.add_fault(fake_intercom::Fault::new(
-        &format!("/tickets/{gone}"),
-        fake_intercom::FaultKind::Status(404),
-    ));
+        .expect("a ticket with more parts than the search carries");
+    deleted_after_the_search(&fake, &format!("/tickets/{gone}"));
     let out = Tap::against(&fake)
         .catalog(meltano_catalog(&["tickets", "ticket_parts"], &[]))
         .run();
