@@ -67,10 +67,11 @@ pub struct RawConfig {
     #[schemars(with = "Option<u64>", extend("default" = 0))]
     pub lookback_window: Option<Lenient<u64>>,
 
-    /// Most HTTP requests in flight at once, across all streams (conversation parts and long
-    /// contact lists are fetched this many at a time). With Intercom answering in about 100 ms,
-    /// 16 in flight reach a 10,000-a-minute rate limit.
-    #[schemars(with = "Option<u64>", extend("default" = 16, "minimum" = 1, "maximum" = 64))]
+    /// Most HTTP requests in flight at once, across all streams: a ceiling. Below it the tap
+    /// keeps about as many in flight as the rate limit allows at the latency it sees (rate ×
+    /// latency), and fewer after 429s, 5xx or rising latency. The default reaches 10,000
+    /// requests a minute with answers taking up to 1.5 s; 1 reads one request at a time.
+    #[schemars(with = "Option<u64>", extend("default" = 256, "minimum" = 1, "maximum" = 1024))]
     pub max_concurrency: Option<Lenient<u64>>,
 
     /// A request budget per minute for this tap, below the app's Intercom rate limit, to leave
@@ -291,11 +292,11 @@ impl Settings {
         };
         let request_timeout = seconds("request_timeout", raw.request_timeout, 300.0, ONE_DAY)?;
         let retry_initial_delay = seconds("retry_initial_delay", raw.retry_initial_delay, 1.0, ONE_DAY)?;
-        let max_concurrency = raw.max_concurrency.map_or(16, |v| v.0);
-        if !(1..=64).contains(&max_concurrency) {
+        let max_concurrency = raw.max_concurrency.map_or(DEFAULT_CONCURRENCY, |v| v.0);
+        if !(1..=MAX_CONCURRENCY).contains(&max_concurrency) {
             return Err(ConfigError::Invalid {
                 key: "max_concurrency",
-                problem: format!("{max_concurrency} is outside 1 to 64"),
+                problem: format!("{max_concurrency} is outside 1 to {MAX_CONCURRENCY}"),
             });
         }
         let max_requests_per_minute = match raw.max_requests_per_minute.map(|v| v.0) {
@@ -341,7 +342,7 @@ impl Settings {
                 .filter(|s| !s.trim().is_empty())
                 .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION"))),
             lookback: span("lookback_window", raw.lookback_window, 0)?,
-            max_concurrency: usize::try_from(max_concurrency).unwrap_or(64),
+            max_concurrency: usize::try_from(max_concurrency).unwrap_or(1),
             max_requests_per_minute,
             max_retries: u32::try_from(raw.max_retries.map_or(5, |v| v.0)).unwrap_or(u32::MAX),
             retry_initial_delay,
@@ -361,6 +362,10 @@ fn bad_date(key: &'static str, value: &str) -> ConfigError {
         problem: format!("{value:?} is not a date-time (expected RFC 3339, e.g. 2024-01-01T00:00:00Z)"),
     }
 }
+
+/// The default ceiling of requests in flight: 10,000 a minute at 1.5 s a request is 250.
+const DEFAULT_CONCURRENCY: u64 = 256;
+const MAX_CONCURRENCY: u64 = 1024;
 
 /// The most a timeout or a retry delay may be, in seconds.
 const ONE_DAY: f64 = 86_400.0;
@@ -455,6 +460,25 @@ fn check_base_url(url: &str) -> Result<String, ConfigError> {
 enum Layer {
     File(PathBuf),
     Environment,
+}
+
+/// Settings from one JSON object, as a config file holds them (for tests).
+#[cfg(test)]
+pub fn settings_from_json(value: Value) -> Result<Settings, ConfigError> {
+    let Value::Object(map) = value else {
+        return Err(ConfigError::Invalid {
+            key: "config",
+            problem: "not an object".into(),
+        });
+    };
+    let raw = parse_merged(map).map_err(|err| match err {
+        Error::Config(c) => c,
+        other => ConfigError::Invalid {
+            key: "config",
+            problem: other.to_string(),
+        },
+    })?;
+    Settings::from_raw(raw)
 }
 
 /// Reads and merges the config files and the environment into one raw config.
@@ -556,7 +580,7 @@ mod tests {
         assert_eq!(s.base_url, "https://api.intercom.io");
         assert_eq!(s.api_version, "2.14");
         assert_eq!(s.request_timeout, Duration::from_secs(300));
-        assert_eq!(s.max_concurrency, 16);
+        assert_eq!(s.max_concurrency, 256);
         assert_eq!(s.search_index_lag, Duration::from_secs(600));
         assert!(s.start_date.is_none());
     }

@@ -1,13 +1,13 @@
-//! The errors of a run. Each variant carries what a user needs to act on it: the file and the
+//! The errors of a run, at the bottom of the house: every other module may use them, and they
+//! use none of ours. Each variant carries what a user needs to act on it: the file and the
 //! position of bad JSON, the setting that is wrong, the stream and request that failed with
 //! Intercom's error code and request id. None of them can hold the access token.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 use thiserror::Error;
-
-use crate::http::ApiError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -91,5 +91,128 @@ impl Error {
             Error::ReadFile { .. } | Error::BadJson { .. } | Error::Input { .. } | Error::Config(_) => 2,
             _ => 1,
         }
+    }
+
+    /// Whether this is only the echo of another stream's failure.
+    pub fn is_abort(&self) -> bool {
+        match self {
+            Error::Aborted => true,
+            Error::Api(api) => api.is_aborted(),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status of a failed request, if that is what this is.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api(api) => api.status(),
+            _ => None,
+        }
+    }
+}
+
+/// A request to Intercom that failed for good.
+#[derive(Debug, Error)]
+#[error("{stream}: {method} {path} {failure}")]
+pub struct ApiError {
+    pub stream: &'static str,
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    pub path: String,
+    pub failure: Box<Failure>,
+}
+
+#[derive(Debug)]
+pub enum Failure {
+    /// Intercom answered with an error status.
+    Status {
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+        attempts: u32,
+    },
+    /// No answer: connection refused or reset, timeout, TLS trouble.
+    Transport { detail: String, attempts: u32 },
+    /// An answer whose body was cut short or was not JSON.
+    BadBody { detail: String, attempts: u32 },
+    /// The run is stopping because another stream failed.
+    Aborted,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tries = |n: u32| {
+            if n > 1 {
+                format!(" after {n} attempts")
+            } else {
+                String::new()
+            }
+        };
+        match self {
+            Failure::Status {
+                status,
+                code,
+                message,
+                request_id,
+                attempts,
+            } => {
+                write!(f, "failed with HTTP {status}{}", tries(*attempts))?;
+                write!(
+                    f,
+                    " (code {}, request_id {})",
+                    code.as_deref().unwrap_or("none"),
+                    request_id.as_deref().unwrap_or("none")
+                )?;
+                if let Some(message) = message {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
+            Failure::Transport { detail, attempts } => {
+                write!(f, "failed{}: {detail}", tries(*attempts))
+            }
+            Failure::BadBody { detail, attempts } => {
+                write!(f, "gave an unreadable answer{}: {detail}", tries(*attempts))
+            }
+            Failure::Aborted => f.write_str("was not sent: the run is stopping"),
+        }
+    }
+}
+
+impl Failure {
+    /// The same failure, counted over `n` attempts.
+    #[must_use]
+    pub fn after(mut self, n: u32) -> Failure {
+        match &mut self {
+            Failure::Status { attempts, .. }
+            | Failure::Transport { attempts, .. }
+            | Failure::BadBody { attempts, .. } => {
+                *attempts = n;
+            }
+            Failure::Aborted => {}
+        }
+        self
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match *self.failure {
+            Failure::Status { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Intercom's error code (`unauthorized`, `scroll_exists`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match &*self.failure {
+            Failure::Status { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        matches!(*self.failure, Failure::Aborted)
     }
 }

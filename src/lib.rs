@@ -6,19 +6,25 @@
 //!
 //! - [`cli`], [`config`]: the command line and the settings, promoted to typed values;
 //! - [`singer`]: the catalog and selection, the state, and the one writer that owns stdout;
-//! - [`http`]: the client every stream uses (auth, rate pacing, retries);
-//! - [`streams`]: the table of streams and the few with special behaviour;
+//! - [`http`]: the client every stream uses (auth, pacing, retries);
+//! - [`streams`]: the table of streams, as data;
+//! - [`job`]: what a stream's run works with, and the bookmark rules;
+//! - [`paging`]: one driver for Intercom's paging styles, and reading ranges in slices;
+//! - [`runners`]: how each kind of stream is read;
 //! - [`schema`]: shaping Intercom's items into the records the schemas promise;
-//! - [`sync`]: running the selected streams and keeping the bookmarks.
+//! - [`sync`]: planning and running the selected streams.
 
 pub mod about;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod job;
 mod jsonfile;
 pub mod log;
+pub mod paging;
 mod parallel;
+pub mod runners;
 pub mod schema;
 pub mod singer;
 pub mod streams;

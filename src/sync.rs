@@ -3,59 +3,32 @@
 //! Every selected stream gets a thread; a child stream (conversation parts, ticket parts) runs
 //! inside its parent's thread, and the parent is read even when only the child is selected.
 //! Threads share one [`Client`], whose pacer keeps the total within Intercom's rate limit and
-//! `max_concurrency`, and one [`Output`], which owns stdout and the state. A stream the token may
-//! not read (403) is skipped with a warning. Any other failure stops the whole run: the other
-//! streams stop at their next request, the state they reached is written, and the run ends with
-//! the error.
-//!
-//! Bookmarks never move back, never pass `end_date`, and never pass the sync's start minus
-//! `search_index_lag`: a record changed while the sync ran, or indexed by Intercom's search late,
-//! is read again by the next run.
+//! the requests in flight near what the budget needs, and one [`Output`], which owns stdout and
+//! the state. A stream the token may not read (403) is skipped with a warning. Any other
+//! failure stops the whole run: the other streams stop at their next request, the state they
+//! reached is written, and the run ends with the error. A monitor reports every 15 seconds what
+//! each running stream has done and at what pace the requests go.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::json;
 
 use crate::config::Settings;
 use crate::error::Error;
-use crate::http::{ApiError, Client, Request};
-use crate::schema::{Node, format_datetime};
+use crate::http::{Client, Pace};
+use crate::job::{Job, Plan, Run};
+use crate::schema::format_datetime;
 use crate::singer::catalog::{self, Catalog, Entry, Method};
 use crate::singer::{Output, State};
 use crate::streams::{self, Replication, Stream};
-use crate::{info, log, warn};
+use crate::{info, log, runners, warn};
 
-/// How often a long stream reports its progress.
+/// How often the monitor reports.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
-
-/// How one stream will run in this sync.
-pub struct Plan {
-    pub stream: &'static Stream,
-    /// False for a parent read only for its selected child: nothing of it is written.
-    pub emit: bool,
-    /// The schema after field selection: what SCHEMA says and what records carry.
-    schema: Value,
-    node: Node,
-    key: Vec<String>,
-    /// The replication key, when the stream runs incrementally.
-    pub incremental: Option<&'static str>,
-    /// The bookmark the state holds for this stream.
-    pub bookmark: Option<DateTime<Utc>>,
-    /// Incremental streams emit records changed at or after this (bookmark minus lookback, or
-    /// `start_date`); `None` reads everything.
-    pub start: Option<DateTime<Utc>>,
-}
-
-impl Plan {
-    /// Whether the record carries this top-level property (it may have been deselected).
-    pub fn has_field(&self, name: &str) -> bool {
-        self.schema["properties"].get(name).is_some()
-    }
-}
 
 /// A stream to run, with the child stream it drives.
 pub struct Task {
@@ -108,43 +81,38 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
     automatic.extend(key.iter().map(String::as_str));
     automatic.extend(stream.replication.key());
     let schema = catalog::project(&stream.schema(), entry, &automatic);
-    // Projection only removes properties from a schema that compiles (tested for every stream).
-    let node = Node::compile(&schema).expect("a projected stream schema compiles");
+    let mut plan = Plan::new(stream, emit, schema, key);
     let bookmark = incremental.and_then(|k| state.bookmark(stream.name, k));
     // Whole seconds: Intercom's timestamps have no fractions, and a bookmark with them (singer-io
     // writes microseconds) must still take in the records of its own second. The lookback is
     // bounded by the config (`crate::config::LONGEST_SPAN`), so the subtraction cannot overflow.
     let lookback = chrono::Duration::from_std(settings.lookback).unwrap_or_default();
-    let start = bookmark
+    plan.start = bookmark
         .map(|b| b - lookback)
         .or(settings.start_date)
         .map(|s| s.trunc_subsecs(0));
-    Plan {
-        stream,
-        emit,
-        schema,
-        node,
-        key,
-        incremental,
-        bookmark,
-        start,
-    }
+    // Ranges an interrupted run finished are not read again, but for their last lookback.
+    plan.done = incremental
+        .map(|k| state.done_ranges(stream.name, k))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(from, to)| (from, to - lookback.num_seconds()))
+        .filter(|(from, to)| from < to)
+        .collect();
+    plan.incremental = incremental;
+    plan.bookmark = bookmark;
+    plan
 }
 
-/// What every stream of a run shares.
-pub struct Run {
-    pub client: Client,
-    pub output: Output,
-    pub settings: Settings,
-    /// When the sync started, whole seconds: the count reports' `snapshot_at`.
-    pub started_at: DateTime<Utc>,
-    /// Streams running now, in table order: the first is `currently_syncing`.
-    running: Mutex<Vec<&'static str>>,
+/// The streams running now, in table order: the first is `currently_syncing`.
+struct Running<'a> {
+    output: &'a Output,
+    names: Mutex<Vec<&'static str>>,
 }
 
-impl Run {
-    fn set_running(&self, name: &'static str, running: bool) {
-        let mut list = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+impl Running<'_> {
+    fn set(&self, name: &'static str, running: bool) {
+        let mut list = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         if running {
             list.push(name);
             let order = |n: &&str| streams::ALL.iter().position(|s| s.name == *n);
@@ -155,229 +123,12 @@ impl Run {
         self.output.set_currently_syncing(list.first().copied());
     }
 
-    /// The latest a bookmark may be: the sync's start less the search index's lag.
-    pub fn bookmark_cap(&self) -> DateTime<Utc> {
-        let lag = chrono::Duration::from_std(self.settings.search_index_lag).unwrap_or_default();
-        self.started_at - lag
+    fn is_running(&self, name: &str) -> bool {
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&name)
     }
-}
-
-/// One stream's run: the plan, counters, and the way to the client and the output. Shared by
-/// the threads that fetch for it, so everything here takes `&self`.
-pub struct Job<'a> {
-    plan: &'a Plan,
-    run: &'a Run,
-    records: AtomicU64,
-    requests: AtomicU64,
-    /// Newest replication-key value read by a full scan, for its bookmark.
-    newest: Mutex<Option<DateTime<Utc>>>,
-    started: Instant,
-    reported: Mutex<Instant>,
-}
-
-impl<'a> Job<'a> {
-    fn new(plan: &'a Plan, run: &'a Run) -> Job<'a> {
-        Job {
-            plan,
-            run,
-            records: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            newest: Mutex::new(None),
-            started: Instant::now(),
-            reported: Mutex::new(Instant::now()),
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        self.plan.stream.name
-    }
-
-    pub fn plan(&self) -> &Plan {
-        self.plan
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.run.settings
-    }
-
-    pub fn run(&self) -> &Run {
-        self.run
-    }
-
-    /// The time for `time_extracted`, taken when a page arrives.
-    pub fn now(&self) -> String {
-        Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
-    }
-
-    pub fn snapshot_at(&self) -> String {
-        format_datetime(self.run.started_at)
-    }
-
-    pub fn get(&self, path: &str) -> Result<Value, Error> {
-        self.send(&Request::get(self.name(), path)).map_err(Error::from)
-    }
-
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
-        self.send(&Request::post(self.name(), path, body)).map_err(Error::from)
-    }
-
-    /// A GET whose object may have been deleted or merged since the search found it: `None` for
-    /// a 404, which the caller reports in its own words and skips.
-    pub fn get_unless_gone(&self, path: &str) -> Result<Option<Value>, Error> {
-        match self.send(&Request::get(self.name(), path)) {
-            Ok(value) => Ok(Some(value)),
-            Err(err) if err.status() == Some(404) => Ok(None),
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    /// Sends a request and returns Intercom's answer or error as it is, for streams that treat
-    /// some errors as part of their protocol (the companies scroll).
-    pub fn send(&self, req: &Request<'_>) -> Result<Value, ApiError> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.run.client.send(req)
-    }
-
-    /// Emits an item if its replication key is in range, and remembers the newest key seen, for
-    /// streams that read everything and emit what changed. Other streams emit every item.
-    pub fn offer(&self, item: Value, extracted: &str) -> Result<(), Error> {
-        if let Some(key) = self.plan.incremental {
-            let at = self.replication_value(&item, key)?;
-            let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
-            *newest = Some(newest.map_or(at, |n| n.max(at)));
-            drop(newest);
-            if !self.in_range(at) {
-                return Ok(());
-            }
-        }
-        self.emit(item, extracted)
-    }
-
-    /// An item's replication-key value, or an error naming the item.
-    pub fn replication_value(&self, item: &Value, key: &str) -> Result<DateTime<Utc>, Error> {
-        item.get(key)
-            .and_then(timestamp)
-            .ok_or_else(|| self.bad_record(item, &format!("has no readable {key}")))
-    }
-
-    /// Whether a replication-key value falls in this run's range (`start` to `end_date`).
-    pub fn in_range(&self, at: DateTime<Utc>) -> bool {
-        self.plan.start.is_none_or(|start| at >= start) && self.run.settings.end_date.is_none_or(|end| at < end)
-    }
-
-    /// Reshapes an item, shapes it to the schema and writes the RECORD (unless the stream is
-    /// read only for its child).
-    pub fn emit(&self, item: Value, extracted: &str) -> Result<(), Error> {
-        if !self.plan.emit {
-            return Ok(());
-        }
-        let Value::Object(mut map) = item else {
-            return Err(Error::BadRecord {
-                stream: self.name(),
-                record: "(not an object)".into(),
-                problem: format!("expected an object, got {}", truncate(&item.to_string())),
-            });
-        };
-        for reshape in self.plan.stream.reshape {
-            reshape.apply(&mut map);
-        }
-        let item = Value::Object(map);
-        let id = record_id(&item);
-        let record = self.plan.node.apply(item).map_err(|err| Error::BadRecord {
-            stream: self.name(),
-            record: id,
-            problem: err.to_string(),
-        })?;
-        self.run.output.record(self.name(), &record, extracted)?;
-        let records = self.records.fetch_add(1, Ordering::Relaxed) + 1;
-        self.report_progress(records);
-        Ok(())
-    }
-
-    fn report_progress(&self, records: u64) {
-        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
-        if reported.elapsed() >= PROGRESS_EVERY {
-            *reported = Instant::now();
-            drop(reported);
-            info!(
-                "{}: {records} records so far, {} requests, {:.0}s",
-                self.name(),
-                self.requests.load(Ordering::Relaxed),
-                self.started.elapsed().as_secs_f64()
-            );
-        }
-    }
-
-    pub fn bad_record(&self, item: &Value, problem: &str) -> Error {
-        Error::BadRecord {
-            stream: self.name(),
-            record: record_id(item),
-            problem: problem.to_owned(),
-        }
-    }
-
-    /// Saves the bookmark of a full scan: the newest value read.
-    pub fn finish_scan(&self) -> Result<(), Error> {
-        let newest = *self.newest.lock().unwrap_or_else(PoisonError::into_inner);
-        match (self.plan.incremental, newest) {
-            (Some(_), Some(newest)) => self.save_bookmark(newest),
-            _ => Ok(()),
-        }
-    }
-
-    /// Moves the stream's bookmark towards `at` and writes STATE: never back, never past
-    /// `end_date`, never past the sync's start less `search_index_lag`. Does nothing for a
-    /// stream that is not incremental or not emitted.
-    pub fn save_bookmark(&self, at: DateTime<Utc>) -> Result<(), Error> {
-        let Some(key) = self.plan.incremental.filter(|_| self.plan.emit) else {
-            return Ok(());
-        };
-        let mut at = at.min(self.run.bookmark_cap());
-        if let Some(end) = self.run.settings.end_date {
-            at = at.min(end);
-        }
-        if let Some(old) = self.plan.bookmark {
-            at = at.max(old);
-        }
-        self.run.output.bookmark(self.name(), key, at)
-    }
-
-    /// Fails fast when another stream has failed.
-    pub fn check_abort(&self) -> Result<(), Error> {
-        if self.run.client.is_aborted() {
-            Err(Error::Aborted)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Counts something worth a metric (`conversation_parts_truncated`, ...).
-    pub fn counter(&self, metric: &str, value: u64, tags: Value) {
-        let mut tags = tags;
-        tags["stream"] = json!(self.name());
-        log::counter(metric, value, tags);
-    }
-}
-
-/// How a record is named in errors: its `id`, or `(id unknown)`.
-fn record_id(item: &Value) -> String {
-    item.get("id").filter(|id| !id.is_null()).map_or_else(
-        || "(id unknown)".to_owned(),
-        |id| id.to_string().trim_matches('"').to_owned(),
-    )
-}
-
-/// A replication-key value: Unix seconds, or a date-time string.
-pub fn timestamp(v: &Value) -> Option<DateTime<Utc>> {
-    match v {
-        Value::Number(n) => n.as_i64().and_then(|s| DateTime::from_timestamp(s, 0)),
-        Value::String(s) => crate::config::parse_datetime(s),
-        _ => None,
-    }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(80).collect()
 }
 
 /// How a stream's run ended.
@@ -404,13 +155,8 @@ pub fn run(
 ) -> Result<(), Error> {
     let client = Client::new(&settings)?;
     let tasks = plan(&settings, catalog, &state);
-    let run = Run {
-        client,
-        output: Output::new(out, state),
-        settings,
-        started_at: Utc::now().trunc_subsecs(0),
-        running: Mutex::new(Vec::new()),
-    };
+    let started_at: DateTime<Utc> = Utc::now().trunc_subsecs(0);
+    let run = Run::new(client, Output::new(out, state), settings, started_at);
     let started = Instant::now();
     let names: Vec<&str> = tasks
         .iter()
@@ -427,21 +173,33 @@ pub fn run(
     }
     info!("sync started: {} streams ({})", names.len(), names.join(", "));
 
+    let jobs: Vec<(Job<'_>, Option<Job<'_>>)> = tasks
+        .iter()
+        .map(|t| (Job::new(&t.main, &run), t.child.as_ref().map(|c| Job::new(c, &run))))
+        .collect();
+    let running = Running {
+        output: &run.output,
+        names: Mutex::new(Vec::new()),
+    };
+    let finished = AtomicBool::new(false);
     let outcomes: Vec<Outcome> = thread::scope(|scope| {
-        let handles: Vec<_> = tasks
+        let monitor = thread::Builder::new()
+            .name("monitor".into())
+            .spawn_scoped(scope, || monitor(&run, &jobs, &running, &finished));
+        let handles: Vec<_> = jobs
             .iter()
-            .map(|task| {
-                let run = &run;
+            .map(|(main, child)| {
+                let (running, run) = (&running, &run);
                 thread::Builder::new()
-                    .name(task.main.stream.name.into())
-                    .spawn_scoped(scope, move || guarded_sync_task(task, run))
+                    .name(main.name().into())
+                    .spawn_scoped(scope, move || guarded_sync_task(main, child.as_ref(), run, running))
             })
             .collect();
-        handles
+        let outcomes = handles
             .into_iter()
-            .zip(&tasks)
-            .flat_map(|(handle, task)| {
-                let name = task.main.stream.name;
+            .zip(&jobs)
+            .flat_map(|(handle, (main, _))| {
+                let name = main.name();
                 match handle.map(thread::ScopedJoinHandle::join) {
                     Ok(Ok(outcomes)) => outcomes,
                     // Not reached: guarded_sync_task catches the panics of its stream.
@@ -449,14 +207,17 @@ pub fn run(
                     Err(source) => vec![failed(name, Error::Spawn { stream: name, source })],
                 }
             })
-            .collect()
+            .collect();
+        finished.store(true, Ordering::SeqCst);
+        drop(monitor);
+        outcomes
     });
 
     run.output.set_currently_syncing(None);
     let final_state = run.output.write_state().and_then(|()| run.output.flush());
     summarise(&outcomes, &run, started.elapsed());
     let first_failure = outcomes.into_iter().find_map(|o| match o.status {
-        Status::Failed(err) if !is_abort(&err) => Some(err),
+        Status::Failed(err) if !err.is_abort() => Some(err),
         _ => None,
     });
     match first_failure {
@@ -472,14 +233,6 @@ fn failed(name: &'static str, err: Error) -> Outcome {
         requests: 0,
         seconds: 0.0,
         status: Status::Failed(err),
-    }
-}
-
-fn is_abort(err: &Error) -> bool {
-    match err {
-        Error::Aborted => true,
-        Error::Api(api) => api.is_aborted(),
-        _ => false,
     }
 }
 
@@ -504,49 +257,94 @@ fn check_token(client: &Client) -> Result<(), Error> {
     }
 }
 
+/// Every `PROGRESS_EVERY`, what each running stream has done and how the requests go, until
+/// the sync is over.
+fn monitor(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>, finished: &AtomicBool) {
+    let mut last = (Instant::now(), run.client.pace().sent);
+    loop {
+        let due = last.0 + PROGRESS_EVERY;
+        while Instant::now() < due {
+            if finished.load(Ordering::SeqCst) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100).min(due.saturating_duration_since(Instant::now())));
+        }
+        let pace = run.client.pace();
+        let rate = u64_f64(pace.sent.saturating_sub(last.1)) / last.0.elapsed().as_secs_f64();
+        last = (Instant::now(), pace.sent);
+        info!("{}", describe_pace(&pace, rate));
+        for job in jobs.iter().flat_map(|(main, child)| std::iter::once(main).chain(child)) {
+            if job.plan().emit && running.is_running(job.name()) {
+                info!(
+                    "{}: {} records so far, {} requests, {:.0}s",
+                    job.name(),
+                    job.records(),
+                    job.requests(),
+                    job.seconds()
+                );
+            }
+        }
+    }
+}
+
+fn describe_pace(pace: &Pace, rate: f64) -> String {
+    let latency = pace
+        .latency
+        .map_or_else(|| "no answer yet".to_owned(), |l| format!("answers in {l:.2}s"));
+    let allowed = pace
+        .allowed_rate
+        .map_or_else(String::new, |r| format!(" of the {r:.0} allowed"));
+    format!(
+        "pacing: {} requests in flight (limit {}), {rate:.0} requests/s{allowed}, {latency}",
+        pace.in_flight, pace.limit
+    )
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn u64_f64(n: u64) -> f64 {
+    n as f64
+}
+
 /// Runs a task; a panic (a bug) fails its stream and stops the others, as an error would,
 /// so that the run exits non-zero instead of reporting success without the stream's records.
-fn guarded_sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_task(task, run))).unwrap_or_else(|_| {
-        run.client.abort();
-        let name = task.main.stream.name;
-        for plan in std::iter::once(&task.main).chain(&task.child) {
-            run.set_running(plan.stream.name, false);
-        }
-        vec![failed(name, Error::Internal { stream: name })]
-    })
+fn guarded_sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Running<'_>) -> Vec<Outcome> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_task(main, child, run, running))).unwrap_or_else(
+        |_| {
+            run.client.abort();
+            for job in std::iter::once(main).chain(child) {
+                running.set(job.name(), false);
+            }
+            vec![failed(main.name(), Error::Internal { stream: main.name() })]
+        },
+    )
 }
 
 /// Runs one task (a stream and the child it drives) and accounts for each stream it emitted.
-fn sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
-    let plans: Vec<&Plan> = std::iter::once(&task.main)
-        .chain(&task.child)
-        .filter(|p| p.emit)
-        .collect();
-    for plan in &plans {
-        run.set_running(plan.stream.name, true);
-        announce(plan);
+fn sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Running<'_>) -> Vec<Outcome> {
+    let jobs: Vec<&Job<'_>> = std::iter::once(main).chain(child).filter(|j| j.plan().emit).collect();
+    for job in &jobs {
+        job.start_clock();
+        running.set(job.name(), true);
+        announce(job.plan());
     }
-    let main = Job::new(&task.main, run);
-    let child = task.child.as_ref().map(|c| Job::new(c, run));
-    let result = plans
+    let result = jobs
         .iter()
-        .try_for_each(|p| run.output.schema(p.stream.name, &p.schema, &p.key, p.incremental))
-        .and_then(|()| task.main.stream.run(&main, child.as_ref()));
-    for plan in &plans {
-        run.set_running(plan.stream.name, false);
+        .try_for_each(|j| {
+            let p = j.plan();
+            run.output.schema(p.stream.name, &p.schema, &p.key, p.incremental)
+        })
+        .and_then(|()| runners::run(main, child));
+    for job in &jobs {
+        running.set(job.name(), false);
     }
     let status = match result {
         Ok(()) => Status::Done,
         Err(Error::Api(err)) if err.status() == Some(403) => {
-            warn!(
-                "{}: skipped: the access token may not read it ({err})",
-                task.main.stream.name
-            );
+            warn!("{}: skipped: the access token may not read it ({err})", main.name());
             Status::Skipped(format!("403 {}", err.code().unwrap_or("forbidden")))
         }
         Err(err) => {
-            if !is_abort(&err) {
+            if !err.is_abort() {
                 run.client.abort();
             }
             Status::Failed(err)
@@ -559,17 +357,17 @@ fn sync_task(task: &Task, run: &Run) -> Vec<Outcome> {
         Status::Skipped(why) => Status::Skipped(why.clone()),
         Status::Failed(_) => Status::Failed(Error::Aborted),
     };
-    let jobs = std::iter::once(&main).chain(child.as_ref()).filter(|j| j.plan.emit);
     let mut statuses = std::iter::once(status).chain(std::iter::once(shared));
-    jobs.map(|job| account(job, statuses.next().unwrap_or(Status::Done)))
+    jobs.into_iter()
+        .map(|job| account(job, statuses.next().unwrap_or(Status::Done)))
         .collect()
 }
 
 fn account(job: &Job<'_>, status: Status) -> Outcome {
     let name = job.name();
-    let records = job.records.load(Ordering::Relaxed);
-    let requests = job.requests.load(Ordering::Relaxed);
-    let seconds = job.started.elapsed().as_secs_f64();
+    let records = job.records();
+    let requests = job.requests();
+    let seconds = job.seconds();
     log::counter("record_count", records, json!({"stream": name}));
     let outcome_tag = if matches!(status, Status::Failed(_)) {
         "failed"
@@ -580,7 +378,7 @@ fn account(job: &Job<'_>, status: Status) -> Outcome {
     match &status {
         Status::Done => info!("{name}: done, {records} records, {requests} requests, {seconds:.1}s"),
         Status::Skipped(_) => {}
-        Status::Failed(err) if is_abort(err) => info!("{name}: stopped early, {records} records"),
+        Status::Failed(err) if err.is_abort() => info!("{name}: stopped early, {records} records"),
         Status::Failed(err) => warn!("{name}: failed after {records} records: {err}"),
     }
     Outcome {
@@ -605,7 +403,7 @@ fn summarise(outcomes: &[Outcome], run: &Run, elapsed: Duration) {
         let status = match &o.status {
             Status::Done => "ok".to_owned(),
             Status::Skipped(why) => format!("skipped ({why})"),
-            Status::Failed(err) if is_abort(err) => "stopped".to_owned(),
+            Status::Failed(err) if err.is_abort() => "stopped".to_owned(),
             Status::Failed(_) => "FAILED".to_owned(),
         };
         info!(

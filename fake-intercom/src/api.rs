@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::Options;
+pub use crate::reply::{LINK_BASE, error, not_found, ok};
 use crate::search::{self, Rules};
 use crate::server::{Request, Response};
 use crate::world::World;
@@ -88,23 +89,6 @@ impl Scroll {
     }
 }
 
-/// Where page links point: Intercom's canonical host, as the real API answers, so that the tap
-/// must not follow links to another host blindly.
-pub const LINK_BASE: &str = "https://api.intercom.io";
-
-/// Intercom's error envelope.
-pub fn error(status: u16, code: &str, message: &str) -> Response {
-    Response::json(
-        status,
-        &json!({"type": "error.list", "request_id": format!("fake-{status}-{code}"),
-                "errors": [{"code": code, "message": message}]}),
-    )
-}
-
-pub fn not_found() -> Response {
-    error(404, "not_found", "Resource Not Found")
-}
-
 /// Answers one request from the workspace's data.
 pub fn route(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
     let path = req.path();
@@ -175,10 +159,6 @@ fn route_lists(req: &Request, world: &World) -> Response {
         ("GET", "/counts") => crate::counts::answer(req, world),
         _ => not_found(),
     }
-}
-
-pub fn ok(body: Value) -> Response {
-    Response::json(200, &body)
 }
 
 const BY_SECOND_20: Rules = Rules {

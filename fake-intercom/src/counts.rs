@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::{LINK_BASE, error, ok};
+use crate::reply::{LINK_BASE, error, ok};
 use crate::server::{Request, Response};
 use crate::world::World;
 

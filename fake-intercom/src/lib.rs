@@ -11,6 +11,7 @@
 pub mod api;
 mod base64;
 pub mod counts;
+mod reply;
 pub mod search;
 pub mod server;
 pub mod world;

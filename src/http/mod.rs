@@ -1,13 +1,20 @@
 //! The HTTP client every stream uses.
 //!
-//! One `ureq` agent with keep-alive connections; bearer auth, the `Intercom-Version` header and
-//! `Accept: application/json` on every request. Status codes are data: 2xx bodies are parsed as
-//! JSON, 429 holds all threads until the rate-limit window resets, and 5xx, 408, timeouts,
-//! connection errors and truncated or non-JSON bodies are retried with exponential backoff and
-//! jitter, a bounded number of times. Every other status is returned as an [`ApiError`] that
-//! names the stream, the request and Intercom's error code and request id.
+//! Bearer auth, the `Intercom-Version` header and `Accept: application/json` on every request.
+//! Status codes are data: 2xx bodies are parsed as JSON, 429 holds all threads until the
+//! rate-limit window resets, and 5xx, 408, timeouts, connection errors and truncated or non-JSON
+//! bodies are retried with exponential backoff and jitter, a bounded number of times. Every
+//! other status is returned as an [`ApiError`] that names the stream, the request and
+//! Intercom's error code and request id. How many requests are in flight, and when the next
+//! may go, is the [`pacer`]'s business.
+//!
+//! The wire itself is a [`Transport`]: `ureq` with keep-alive connections in a sync, canned
+//! answers in the unit tests of the streams ([`canned`]).
 
+#[cfg(test)]
+pub mod canned;
 mod pacer;
+mod wire;
 
 use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hasher};
@@ -15,16 +22,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use thiserror::Error;
 
 use crate::config::{Secret, Settings};
 use crate::error::ConfigError;
+pub use crate::error::{ApiError, Failure};
 use crate::{log, warn};
 use pacer::Pacer;
-pub use pacer::RateHeaders;
+pub use pacer::{Feedback, Pace, Priority, RateHeaders};
 
 /// Bodies larger than this are refused; a conversation with 500 long parts stays far below.
-const BODY_LIMIT: u64 = 512 * 1024 * 1024;
+pub const BODY_LIMIT: u64 = 512 * 1024 * 1024;
 /// 429s in a row before a request gives up: a sign that another app is using the whole limit.
 const MAX_RATE_LIMITED: u32 = 30;
 /// Longest pause between two retries.
@@ -38,141 +45,92 @@ pub enum Method {
     Post,
 }
 
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Method::Get => "GET",
             Method::Post => "POST",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// One API request. `path` starts with `/` and carries the query string.
 #[derive(Debug, Clone)]
-pub struct Request<'a> {
+pub struct Request {
     pub stream: &'static str,
     pub method: Method,
     pub path: String,
-    pub body: Option<&'a Value>,
+    pub body: Option<Value>,
     /// False for requests that must not be repeated as they were (a scroll page: the server
     /// may have moved on), so that the caller can start over instead.
     pub retry_failures: bool,
+    pub priority: Priority,
 }
 
-impl<'a> Request<'a> {
-    pub fn get(stream: &'static str, path: impl Into<String>) -> Request<'a> {
+impl Request {
+    pub fn get(stream: &'static str, path: impl Into<String>) -> Request {
         Request {
             stream,
             method: Method::Get,
             path: path.into(),
             body: None,
             retry_failures: true,
+            priority: Priority::Chain,
         }
     }
 
-    pub fn post(stream: &'static str, path: impl Into<String>, body: &'a Value) -> Request<'a> {
+    pub fn post(stream: &'static str, path: impl Into<String>, body: Value) -> Request {
         Request {
-            stream,
             method: Method::Post,
-            path: path.into(),
             body: Some(body),
-            retry_failures: true,
+            ..Request::get(stream, path)
         }
+    }
+
+    /// One of many independent requests, which yield to the chains (see [`Priority`]).
+    #[must_use]
+    pub fn leaf(mut self) -> Request {
+        self.priority = Priority::Leaf;
+        self
+    }
+
+    /// A request that is never repeated as it was.
+    #[must_use]
+    pub fn once(mut self) -> Request {
+        self.retry_failures = false;
+        self
     }
 
     /// The path without its query string: the endpoint, for metrics and logs.
     pub fn endpoint(&self) -> &str {
         self.path.split('?').next().unwrap_or(&self.path)
     }
-}
 
-/// A request that failed for good.
-#[derive(Debug, Error)]
-#[error("{stream}: {method} {path} {failure}")]
-pub struct ApiError {
-    pub stream: &'static str,
-    pub method: Method,
-    pub path: String,
-    pub failure: Box<Failure>,
-}
-
-#[derive(Debug)]
-pub enum Failure {
-    /// Intercom answered with an error status.
-    Status {
-        status: u16,
-        code: Option<String>,
-        message: Option<String>,
-        request_id: Option<String>,
-        attempts: u32,
-    },
-    /// No answer: connection refused or reset, timeout, TLS trouble.
-    Transport { detail: String, attempts: u32 },
-    /// An answer whose body was cut short or was not JSON.
-    BadBody { detail: String, attempts: u32 },
-    /// The run is stopping because another stream failed.
-    Aborted,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tries = |n: u32| {
-            if n > 1 {
-                format!(" after {n} attempts")
-            } else {
-                String::new()
-            }
-        };
-        match self {
-            Failure::Status {
-                status,
-                code,
-                message,
-                request_id,
-                attempts,
-            } => {
-                write!(f, "failed with HTTP {status}{}", tries(*attempts))?;
-                write!(
-                    f,
-                    " (code {}, request_id {})",
-                    code.as_deref().unwrap_or("none"),
-                    request_id.as_deref().unwrap_or("none")
-                )?;
-                if let Some(message) = message {
-                    write!(f, ": {message}")?;
-                }
-                Ok(())
-            }
-            Failure::Transport { detail, attempts } => {
-                write!(f, "failed{}: {detail}", tries(*attempts))
-            }
-            Failure::BadBody { detail, attempts } => {
-                write!(f, "gave an unreadable answer{}: {detail}", tries(*attempts))
-            }
-            Failure::Aborted => f.write_str("was not sent: the run is stopping"),
-        }
+    /// How the request is named in errors: `GET /path?query`.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.method, self.path)
     }
 }
 
-impl ApiError {
-    pub fn status(&self) -> Option<u16> {
-        match *self.failure {
-            Failure::Status { status, .. } => Some(status),
-            _ => None,
-        }
-    }
+/// What came back for one attempt.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub rate: RateHeaders,
+    /// The body, or why it could not be read whole.
+    pub body: Result<Vec<u8>, String>,
+}
 
-    /// Intercom's error code (`unauthorized`, `scroll_exists`, ...).
-    pub fn code(&self) -> Option<&str> {
-        match &*self.failure {
-            Failure::Status { code, .. } => code.as_deref(),
-            _ => None,
-        }
-    }
-
-    pub fn is_aborted(&self) -> bool {
-        matches!(*self.failure, Failure::Aborted)
-    }
+/// Sends one attempt of a request and brings back Intercom's answer, or why none came
+/// (connection refused or reset, timeout, TLS).
+pub trait Transport: Send + Sync {
+    fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Answer, String>;
 }
 
 /// What one attempt came to.
@@ -186,7 +144,7 @@ enum Outcome {
 }
 
 pub struct Client {
-    agent: ureq::Agent,
+    transport: Box<dyn Transport>,
     base_url: String,
     token: Secret,
     api_version: String,
@@ -198,18 +156,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client that talks to Intercom (or the configured base URL) over HTTPS.
     pub fn new(settings: &Settings) -> Result<Client, ConfigError> {
+        Client::with_transport(settings, Box::new(wire::Ureq::new(settings)))
+    }
+
+    /// A client whose requests go to `transport`.
+    pub fn with_transport(settings: &Settings, transport: Box<dyn Transport>) -> Result<Client, ConfigError> {
         let token = settings.require_token()?.clone();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(settings.request_timeout))
-            .user_agent(settings.user_agent.as_str())
-            .max_idle_connections_per_host(settings.max_concurrency + 2)
-            .max_idle_connections(settings.max_concurrency + 2)
-            .build()
-            .into();
         Ok(Client {
-            agent,
+            transport,
             base_url: settings.base_url.clone(),
             token,
             api_version: settings.api_version.clone(),
@@ -240,19 +196,25 @@ impl Client {
         self.pacer.waited()
     }
 
+    /// What the pacer is doing now: its limit, the requests in flight, the latency seen.
+    pub fn pace(&self) -> Pace {
+        self.pacer.pace()
+    }
+
+    /// How many requests may be in flight now.
+    pub fn concurrency(&self) -> usize {
+        self.pacer.limit()
+    }
+
     pub fn get(&self, stream: &'static str, path: impl Into<String>) -> Result<Value, ApiError> {
         self.send(&Request::get(stream, path))
     }
 
-    pub fn post(&self, stream: &'static str, path: impl Into<String>, body: &Value) -> Result<Value, ApiError> {
-        self.send(&Request::post(stream, path, body))
-    }
-
     /// Sends a request, pacing and retrying as the module describes, and parses the JSON body.
-    pub fn send(&self, req: &Request<'_>) -> Result<Value, ApiError> {
+    pub fn send(&self, req: &Request) -> Result<Value, ApiError> {
         let fail = |failure| ApiError {
             stream: req.stream,
-            method: req.method,
+            method: req.method.as_str(),
             path: req.path.clone(),
             failure: Box::new(failure),
         };
@@ -262,10 +224,14 @@ impl Client {
             if self.is_aborted() {
                 return Err(fail(Failure::Aborted));
             }
-            let outcome = {
-                let _permit = self.pacer.acquire();
-                self.attempt(req)
-            };
+            let permit = self.pacer.acquire(req.priority);
+            let started = Instant::now();
+            let outcome = self.attempt(req);
+            permit.finish(match &outcome {
+                Outcome::RateLimited(_) => Feedback::RateLimited,
+                Outcome::Transient(_) => Feedback::Trouble,
+                Outcome::Done(_) | Outcome::Final(_) => Feedback::Answered(started.elapsed()),
+            });
             let attempts = failures + limited + 1;
             match outcome {
                 Outcome::Done(value) => return Ok(value),
@@ -280,13 +246,14 @@ impl Client {
                             attempts,
                         }));
                     }
+                    let wait = self.pacer.hold_after_429(headers, DEFAULT_429_WAIT);
                     warn!(
-                        "{}: {} {} was rate limited (429); waiting for the window to reset",
+                        "{}: {} {} was rate limited (429); waiting {:.1}s for the window to reset",
                         req.stream,
                         req.method,
-                        req.endpoint()
+                        req.endpoint(),
+                        wait.as_secs_f64()
                     );
-                    self.pacer.hold_after_429(headers, DEFAULT_429_WAIT);
                 }
                 Outcome::Transient(failure) if req.retry_failures && failures < self.max_retries => {
                     failures += 1;
@@ -302,45 +269,33 @@ impl Client {
                     self.sleep(delay);
                 }
                 Outcome::Transient(failure) | Outcome::Final(failure) => {
-                    return Err(fail(with_attempts(failure, attempts)));
+                    return Err(fail(failure.after(attempts)));
                 }
             }
         }
     }
 
-    fn attempt(&self, req: &Request<'_>) -> Outcome {
+    fn attempt(&self, req: &Request) -> Outcome {
         let url = format!("{}{}", self.base_url, req.path);
         let auth = format!("Bearer {}", self.token.expose());
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Intercom-Version", self.api_version.as_str()),
+            ("Accept", "application/json"),
+        ];
+        let body = req.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
         let started = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let sent = match (req.method, req.body) {
-            (Method::Post, body) => self
-                .agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .header("Intercom-Version", &self.api_version)
-                .header("Accept", "application/json")
-                .header("Content-Type", "application/json")
-                .send(serde_json::to_vec(body.unwrap_or(&Value::Null)).unwrap_or_default()),
-            (Method::Get, _) => self
-                .agent
-                .get(&url)
-                .header("Authorization", &auth)
-                .header("Intercom-Version", &self.api_version)
-                .header("Accept", "application/json")
-                .call(),
-        };
-        let outcome = match sent {
-            Err(err) => Outcome::Transient(Failure::Transport {
-                detail: describe_transport(&err),
-                attempts: 1,
-            }),
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let headers = rate_headers(response.headers());
-                self.pacer.observe(headers);
-                let body = response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec();
-                classify(status, headers, body)
+        let outcome = match self.transport.send(req.method, &url, &headers, body.as_deref()) {
+            Err(detail) => Outcome::Transient(Failure::Transport { detail, attempts: 1 }),
+            Ok(answer) => {
+                if let Some(warning) = self.pacer.observe(answer.rate) {
+                    warn!("{}: {} {}: {warning}", req.stream, req.method, req.endpoint());
+                }
+                classify(answer.status, answer.rate, answer.body)
             }
         };
         let status_code = match &outcome {
@@ -357,7 +312,7 @@ impl Client {
             json!({
                 "stream": req.stream,
                 "endpoint": req.endpoint(),
-                "method": req.method.to_string(),
+                "method": req.method.as_str(),
                 "http_status_code": status_code,
                 "status": if matches!(outcome, Outcome::Done(_)) { "succeeded" } else { "failed" },
             }),
@@ -394,12 +349,12 @@ impl Client {
     }
 }
 
-fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, ureq::Error>) -> Outcome {
+fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>) -> Outcome {
     let body = match body {
         Ok(bytes) => bytes,
-        Err(err) => {
+        Err(detail) => {
             return Outcome::Transient(Failure::BadBody {
-                detail: format!("HTTP {status}, body cut short: {}", describe_transport(&err)),
+                detail: format!("HTTP {status}, body cut short: {detail}"),
                 attempts: 1,
             });
         }
@@ -447,51 +402,6 @@ fn status_failure(status: u16, body: &[u8]) -> Failure {
         message,
         request_id: text(parsed.as_ref().and_then(|v| v.get("request_id"))),
         attempts: 1,
-    }
-}
-
-fn with_attempts(failure: Failure, n: u32) -> Failure {
-    match failure {
-        Failure::Status {
-            status,
-            code,
-            message,
-            request_id,
-            ..
-        } => Failure::Status {
-            status,
-            code,
-            message,
-            request_id,
-            attempts: n,
-        },
-        Failure::Transport { detail, .. } => Failure::Transport { detail, attempts: n },
-        Failure::BadBody { detail, .. } => Failure::BadBody { detail, attempts: n },
-        Failure::Aborted => Failure::Aborted,
-    }
-}
-
-fn describe_transport(err: &ureq::Error) -> String {
-    match err {
-        ureq::Error::Timeout(_) => "timed out (request_timeout)".into(),
-        ureq::Error::Io(io) => format!("connection error: {io}"),
-        ureq::Error::HostNotFound => "host not found".into(),
-        ureq::Error::ConnectionFailed => "connection failed".into(),
-        other => other.to_string(),
-    }
-}
-
-fn rate_headers(headers: &ureq::http::HeaderMap) -> RateHeaders {
-    let number = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    RateHeaders {
-        limit: number("x-ratelimit-limit"),
-        remaining: number("x-ratelimit-remaining"),
-        reset: number("x-ratelimit-reset"),
     }
 }
 

@@ -1,12 +1,29 @@
-//! Request pacing shared by every thread: Intercom's rate-limit window, the user's own budget,
-//! and the cap on requests in flight.
+//! Request pacing shared by every thread: how many requests are in flight, and when the next may
+//! go, under Intercom's rate-limit window and the user's own budget.
 //!
-//! Intercom reports its window in `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
-//! `X-RateLimit-Reset` (Unix seconds). The pacer keeps its own count of what it has sent in the
-//! current window, trusts the server's figure when it is lower, and when nothing remains it
+//! **In flight.** What a sync can reach is the rate budget; what it takes to reach it is
+//! enough requests in flight to cover the latency: about `rate × latency`. The pacer measures
+//! the latency of the answers and keeps its limit near that figure (a quarter above it, plus
+//! two), never above `max_concurrency`. It starts with one request, until an answer tells the
+//! window's size, then grows (doubling per round trip at first, then one per round trip) while
+//! the limit is in use. It backs off on trouble: halves on a 429, loses 30% on a 5xx, a
+//! timeout or a dropped connection, and 20% when the latency climbs to twice its usual level,
+//! the sign of a server that is queueing.
+//!
+//! **The window.** Intercom reports its window in `X-RateLimit-Limit`, `X-RateLimit-Remaining`
+//! and `X-RateLimit-Reset` (Unix seconds). The pacer keeps its own count of what it has sent in
+//! the current window, trusts the server's figure when it is lower, and when nothing remains it
 //! holds every thread until the window resets, so that the tap waits instead of collecting 429s.
-//! A configured budget (`max_requests_per_minute`) is enforced the way Intercom enforces its own
-//! limit, over 10-second windows: no 10 seconds ever see more than a sixth of the budget.
+//! Intercom's windows last 10 seconds, so a reset time further away than a minute is not
+//! believed. A configured budget (`max_requests_per_minute`) is enforced the way Intercom
+//! enforces its own limit, over 10-second windows: no 10 seconds ever see more than a sixth of
+//! the budget.
+//!
+//! **Priorities.** A request that others wait on (a search page, a scroll page: a link of a
+//! chain) goes before the many independent ones (a conversation's parts): it is served first
+//! when a slot frees, may pass the limit by two, and keeps a small reserve of each window that
+//! independent requests leave alone until the window's last second. So the chains that bound a
+//! sync's length never wait behind the bulk for a window to reset.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -16,7 +33,32 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// differ a little.
 const RESET_MARGIN: Duration = Duration::from_millis(500);
 /// Intercom counts requests over 10-second windows; the budget does the same.
-const BUDGET_WINDOW: Duration = Duration::from_secs(10);
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// A reset further away than this is not believed: the window is 10 seconds.
+const BELIEVABLE_RESET: Duration = Duration::from_secs(60);
+/// How far above the adaptive limit a chain request may go.
+const CHAIN_EXTRA: usize = 2;
+/// The first limit once an answer has arrived.
+const FIRST_LIMIT: f64 = 4.0;
+
+/// How much others wait on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A link of a chain (search, scroll, list page): its answer says what comes next.
+    Chain,
+    /// One of many independent requests (a record fetched whole).
+    Leaf,
+}
+
+/// How an attempt ended, for the limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Feedback {
+    /// An answer (any status but 429 and 5xx), after this long.
+    Answered(Duration),
+    RateLimited,
+    /// A 5xx, a timeout, a dropped connection, a body cut short.
+    Trouble,
+}
 
 pub struct Pacer {
     state: Mutex<State>,
@@ -25,7 +67,11 @@ pub struct Pacer {
 
 struct State {
     in_flight: usize,
-    max_in_flight: usize,
+    /// `max_concurrency`: the limit never passes it.
+    ceiling: usize,
+    /// The congestion window: grows while in use, shrinks on trouble.
+    window_limit: f64,
+    slow_start: bool,
     /// Whether any answer has arrived yet: until one does, the limit is unknown and only one
     /// request goes out, so that a burst at start cannot overrun a small limit.
     answered: bool,
@@ -40,6 +86,39 @@ struct State {
     budget: Option<Budget>,
     /// Wall time during which no request could go out (rate limit, 429s, budget).
     held: Duration,
+    latency: Latency,
+    /// Chain requests waiting for a slot.
+    chain_waiting: usize,
+    last_cut: Option<Instant>,
+    /// Requests sent, ever: for the rate in reports.
+    sent: u64,
+    /// A reset time that could not be believed was reported.
+    warned_reset: bool,
+}
+
+/// Latency of answers, in seconds: a moving average and a slowly rising floor.
+#[derive(Debug, Clone, Copy, Default)]
+struct Latency {
+    average: Option<f64>,
+    base: Option<f64>,
+}
+
+impl Latency {
+    fn add(&mut self, seconds: f64) {
+        let average = self.average.map_or(seconds, |a| a + 0.1 * (seconds - a));
+        self.average = Some(average);
+        // The floor drops at once to a new low and creeps up towards the average, so that it
+        // follows a lasting change but not a passing one.
+        self.base = Some(self.base.map_or(seconds, |b| seconds.min(b + 0.005 * (average - b))));
+    }
+
+    /// Whether answers now take twice their usual time (and noticeably longer).
+    fn rising(&self) -> bool {
+        match (self.average, self.base) {
+            (Some(a), Some(b)) => a > 2.0 * b + 0.05,
+            _ => false,
+        }
+    }
 }
 
 /// A sliding window: at most `per_window` requests in any `window`.
@@ -61,17 +140,25 @@ impl Budget {
         }
     }
 
-    /// How long until another request fits, or `None` if one fits now.
-    fn wait(&mut self, now: Instant) -> Option<Duration> {
+    /// How long until `room` more requests fit, or `None` if they fit now.
+    fn wait(&mut self, now: Instant, room: usize) -> Option<Duration> {
         while self.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
             self.sent.pop_front();
         }
-        if self.sent.len() < self.per_window {
+        if self.sent.len() + room <= self.per_window {
             return None;
         }
-        self.sent
-            .front()
-            .map(|oldest| self.window.saturating_sub(now.duration_since(*oldest)))
+        let index = (self.sent.len() + room).saturating_sub(self.per_window + 1);
+        let until = self.sent.get(index).or(self.sent.back())?;
+        Some(
+            self.window
+                .saturating_sub(now.duration_since(*until))
+                .max(Duration::from_millis(1)),
+        )
+    }
+
+    fn rate(&self) -> f64 {
+        usize_f64(self.per_window) / self.window.as_secs_f64()
     }
 }
 
@@ -86,24 +173,50 @@ pub struct RateHeaders {
 /// A request slot; dropping it frees the slot for another thread.
 pub struct Permit<'a> {
     pacer: &'a Pacer,
+    feedback: Option<Feedback>,
+    /// Requests in flight when this one went out, itself included.
+    busy: usize,
+}
+
+impl Permit<'_> {
+    /// Says how the attempt ended, so that the limit can follow.
+    pub fn finish(mut self, feedback: Feedback) {
+        self.feedback = Some(feedback);
+    }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut state = self.pacer.lock();
         state.in_flight -= 1;
+        if let Some(feedback) = self.feedback {
+            state.learn(feedback, self.busy, Instant::now());
+        }
         drop(state);
         self.pacer.wake.notify_all();
     }
 }
 
+/// What the pacer is doing, for the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pace {
+    pub limit: usize,
+    pub in_flight: usize,
+    pub latency: Option<f64>,
+    pub sent: u64,
+    /// Requests per second the window and the budget allow, when known.
+    pub allowed_rate: Option<f64>,
+}
+
 impl Pacer {
     pub fn new(max_in_flight: usize, per_minute: Option<u32>) -> Pacer {
-        let budget = per_minute.map(|n| Budget::new(n, BUDGET_WINDOW));
+        let budget = per_minute.map(|n| Budget::new(n, WINDOW));
         Pacer {
             state: Mutex::new(State {
                 in_flight: 0,
-                max_in_flight: max_in_flight.max(1),
+                ceiling: max_in_flight.max(1),
+                window_limit: FIRST_LIMIT,
+                slow_start: true,
                 answered: false,
                 limit: None,
                 remaining: None,
@@ -111,6 +224,11 @@ impl Pacer {
                 hold_until: None,
                 budget,
                 held: Duration::ZERO,
+                latency: Latency::default(),
+                chain_waiting: 0,
+                last_cut: None,
+                sent: 0,
+                warned_reset: false,
             }),
             wake: Condvar::new(),
         }
@@ -121,39 +239,62 @@ impl Pacer {
     }
 
     /// Blocks until a request may be sent, then counts it as sent.
-    pub fn acquire(&self) -> Permit<'_> {
+    pub fn acquire(&self, priority: Priority) -> Permit<'_> {
         let mut state = self.lock();
+        let mut counted = false;
         loop {
             let now = Instant::now();
-            let wait = state.wait_needed(now);
-            match wait {
+            match state.wait_needed(now, priority) {
                 None => {
+                    if counted {
+                        state.chain_waiting -= 1;
+                    }
                     state.take(now);
-                    return Permit { pacer: self };
+                    return Permit {
+                        pacer: self,
+                        feedback: None,
+                        busy: state.in_flight,
+                    };
                 }
-                Some(Wait::Slot) => {
-                    state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
-                }
-                Some(Wait::For(d)) => {
-                    state = self
-                        .wake
-                        .wait_timeout(state, d)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                Some(wait) => {
+                    if priority == Priority::Chain && !counted {
+                        counted = true;
+                        state.chain_waiting += 1;
+                    }
+                    state = match wait {
+                        Wait::Slot => self.wake.wait(state).unwrap_or_else(PoisonError::into_inner),
+                        Wait::For(d) => {
+                            self.wake
+                                .wait_timeout(state, d)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0
+                        }
+                    };
                 }
             }
         }
     }
 
     /// Takes in what a response's headers said about the window. Called while the request's
-    /// permit is still held.
-    pub fn observe(&self, headers: RateHeaders) {
+    /// permit is still held. Returns a warning to log when the reset time is not believable.
+    pub fn observe(&self, headers: RateHeaders) -> Option<String> {
         let mut state = self.lock();
         state.answered = true;
         if headers.limit.is_some() {
             state.limit = headers.limit;
         }
+        let mut warning = None;
         if let (Some(remaining), Some(reset)) = (headers.remaining, headers.reset) {
+            let reset = match believable(reset) {
+                Ok(reset) => reset,
+                Err(shown) => {
+                    if !state.warned_reset {
+                        state.warned_reset = true;
+                        warning = Some(shown);
+                    }
+                    now_unix() + WINDOW.as_secs()
+                }
+            };
             // The server has not counted the other requests in flight yet.
             let others = u64::try_from(state.in_flight.saturating_sub(1)).unwrap_or(u64::MAX);
             let estimate = remaining.saturating_sub(others);
@@ -171,24 +312,45 @@ impl Pacer {
         }
         drop(state);
         self.wake.notify_all();
+        warning
     }
 
     /// A 429: hold every thread until the window resets (or `fallback` when the response did
-    /// not say when), then let them try again.
-    pub fn hold_after_429(&self, headers: RateHeaders, fallback: Duration) {
-        let wait = headers.reset.map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
+    /// not say when, or said something beyond belief), then let them try again. Returns how
+    /// long the hold is.
+    pub fn hold_after_429(&self, headers: RateHeaders, fallback: Duration) -> Duration {
+        let reset = headers.reset.and_then(|r| believable(r).ok());
+        let wait = reset.map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
         let mut state = self.lock();
         let now = Instant::now();
         state.hold(now, now + wait);
         state.remaining = Some(0);
-        if let Some(reset) = headers.reset {
+        if let Some(reset) = reset {
             state.reset_at = Some(reset);
         }
+        wait
     }
 
     /// Wall time during which requests were held back by the rate limit or the budget.
     pub fn waited(&self) -> Duration {
         self.lock().held
+    }
+
+    /// What the pacer is doing now.
+    pub fn pace(&self) -> Pace {
+        let state = self.lock();
+        Pace {
+            limit: state.effective_limit(),
+            in_flight: state.in_flight,
+            latency: state.latency.average,
+            sent: state.sent,
+            allowed_rate: state.allowed_rate(),
+        }
+    }
+
+    /// The number of requests that may be in flight now.
+    pub fn limit(&self) -> usize {
+        self.lock().effective_limit()
     }
 }
 
@@ -200,7 +362,68 @@ enum Wait {
 }
 
 impl State {
-    fn wait_needed(&mut self, now: Instant) -> Option<Wait> {
+    /// Requests per second that Intercom's window and the budget allow, when either is known.
+    fn allowed_rate(&self) -> Option<f64> {
+        let window = self.limit.map(|l| u64_f64(l) / WINDOW.as_secs_f64());
+        let budget = self.budget.as_ref().map(Budget::rate);
+        match (window, budget) {
+            (Some(w), Some(b)) => Some(w.min(b)),
+            (w, b) => w.or(b),
+        }
+    }
+
+    /// The limit: the congestion window, and no more than the rate allows at the latency seen.
+    fn effective_limit(&self) -> usize {
+        if !self.answered {
+            return 1;
+        }
+        let mut limit = self.window_limit;
+        if let (Some(rate), Some(latency)) = (self.allowed_rate(), self.latency.average) {
+            limit = limit.min(rate * latency * 1.25 + 2.0);
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let limit = limit.floor().max(1.0) as usize;
+        limit.min(self.ceiling)
+    }
+
+    /// Adjusts the limit after an attempt that went out with `busy` requests in flight.
+    fn learn(&mut self, feedback: Feedback, busy: usize, now: Instant) {
+        let limit = usize_f64(self.effective_limit());
+        match feedback {
+            Feedback::Answered(took) => {
+                self.latency.add(took.as_secs_f64());
+                if self.latency.rising() {
+                    self.cut(limit * 0.8, now);
+                } else if 2.0 * usize_f64(busy) >= limit && self.window_limit < usize_f64(self.ceiling) {
+                    // The limit was in use (at least half of it, when this request went out):
+                    // grow it, by one per answer in slow start, so that it doubles each round
+                    // trip, and by one per round trip after.
+                    self.window_limit += if self.slow_start {
+                        1.0
+                    } else {
+                        1.0 / self.window_limit.max(1.0)
+                    };
+                    self.window_limit = self.window_limit.min(usize_f64(self.ceiling));
+                }
+            }
+            Feedback::RateLimited => self.cut(limit * 0.5, now),
+            Feedback::Trouble => self.cut(limit * 0.7, now),
+        }
+    }
+
+    /// Lowers the congestion window, at most once per round trip: the answers of requests sent
+    /// before a cut say nothing about the new limit.
+    fn cut(&mut self, to: f64, now: Instant) {
+        let round_trip = Duration::from_secs_f64(self.latency.average.unwrap_or(0.1).clamp(0.01, 10.0));
+        if self.last_cut.is_some_and(|t| now.duration_since(t) < round_trip) {
+            return;
+        }
+        self.last_cut = Some(now);
+        self.slow_start = false;
+        self.window_limit = to.max(1.0);
+    }
+
+    fn wait_needed(&mut self, now: Instant, priority: Priority) -> Option<Wait> {
         if let Some(hold) = self.hold_until {
             if now < hold {
                 return Some(Wait::For(hold - now));
@@ -209,6 +432,7 @@ impl State {
             // The window we were told about is over; its count no longer applies.
             self.remaining = None;
         }
+        let leaf = priority == Priority::Leaf;
         if let Some(reset) = self.reset_at {
             match window_left(reset) {
                 // The window is over: a new one starts with the whole limit, less what is in
@@ -222,11 +446,13 @@ impl State {
                     self.hold(now, now + wait);
                     return Some(Wait::For(wait));
                 }
+                // Independent requests leave the window's reserve to the chains, until its
+                // last second.
+                Some(wait) if leaf && wait > Duration::from_secs(1) && self.remaining <= Some(self.reserve()) => {
+                    return Some(Wait::For(wait.saturating_sub(Duration::from_secs(1))));
+                }
                 Some(_) => {}
             }
-        }
-        if self.in_flight >= self.max_in_flight {
-            return Some(Wait::Slot);
         }
         // Nothing known about the limit (no answer yet, or none left and no reset time): one
         // request at a time until an answer tells more.
@@ -234,11 +460,32 @@ impl State {
         if unknown && self.in_flight > 0 {
             return Some(Wait::Slot);
         }
-        if let Some(wait) = self.budget.as_mut().and_then(|b| b.wait(now)) {
-            self.hold(now, now + wait);
+        let limit = self.effective_limit();
+        let slots = if leaf {
+            limit.saturating_sub(self.chain_waiting)
+        } else {
+            limit + CHAIN_EXTRA
+        };
+        if self.in_flight >= slots.max(usize::from(!leaf)) {
+            return Some(Wait::Slot);
+        }
+        let room = if leaf { 1 + self.budget_reserve() } else { 1 };
+        if let Some(wait) = self.budget.as_mut().and_then(|b| b.wait(now, room)) {
+            if !leaf {
+                self.hold(now, now + wait);
+            }
             return Some(Wait::For(wait));
         }
         None
+    }
+
+    /// The part of a window kept for chain requests.
+    fn reserve(&self) -> u64 {
+        self.limit.map_or(0, |l| (l / 50).max(2)) + u64::try_from(self.chain_waiting).unwrap_or(0)
+    }
+
+    fn budget_reserve(&self) -> usize {
+        self.budget.as_ref().map_or(0, |b| (b.per_window / 50).min(8)) + self.chain_waiting
     }
 
     /// Holds every request until `until`, counting the wall time added to the hold.
@@ -252,6 +499,7 @@ impl State {
 
     fn take(&mut self, now: Instant) {
         self.in_flight += 1;
+        self.sent += 1;
         if let Some(remaining) = &mut self.remaining {
             *remaining = remaining.saturating_sub(1);
         }
@@ -259,6 +507,25 @@ impl State {
             budget.sent.push_back(now);
         }
     }
+}
+
+/// A reset time no further than Intercom's windows reach, or the reason it is not believed.
+fn believable(reset: u64) -> Result<u64, String> {
+    let ahead = until_unix(reset);
+    if ahead > BELIEVABLE_RESET {
+        Err(format!(
+            "Intercom's X-RateLimit-Reset says the window resets in {}s; its windows last {}s, so the tap waits {}s instead",
+            ahead.as_secs(),
+            WINDOW.as_secs(),
+            WINDOW.as_secs()
+        ))
+    } else {
+        Ok(reset)
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// How long until the window ending at `reset` (Unix seconds) is surely over, or `None` if it is.
@@ -273,32 +540,81 @@ fn until_unix(unix_secs: u64) -> Duration {
     target.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
 }
 
+#[allow(clippy::cast_precision_loss)]
+fn usize_f64(n: usize) -> f64 {
+    n as f64
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn u64_f64(n: u64) -> f64 {
+    n as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn now_unix() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+        super::now_unix()
+    }
+
+    /// A pacer that has had its first answer, from a window of `limit` requests.
+    fn answered(ceiling: usize, limit: u64) -> Pacer {
+        let pacer = Pacer::new(ceiling, None);
+        pacer.observe(RateHeaders {
+            limit: Some(limit),
+            remaining: Some(limit),
+            reset: Some(now_unix() + 10),
+        });
+        pacer
+    }
+
+    fn answer(pacer: &Pacer, priority: Priority, took: Duration) {
+        pacer.acquire(priority).finish(Feedback::Answered(took));
     }
 
     #[test]
     fn an_exhausted_window_holds_requests_until_it_resets() {
         let pacer = Pacer::new(4, None);
         let reset = now_unix() + 1;
-        drop(pacer.acquire());
+        drop(pacer.acquire(Priority::Chain));
         pacer.observe(RateHeaders {
             limit: Some(2),
             remaining: Some(0),
             reset: Some(reset),
         });
         let started = Instant::now();
-        drop(pacer.acquire());
+        drop(pacer.acquire(Priority::Chain));
         let waited = started.elapsed();
         assert!(
             waited >= until_unix(reset).saturating_sub(Duration::from_millis(50)),
             "{waited:?}"
         );
         assert!(waited < Duration::from_secs(3), "{waited:?}");
+    }
+
+    #[test]
+    fn a_reset_beyond_belief_is_reported_and_not_waited_for() {
+        let pacer = Pacer::new(4, None);
+        let warning = pacer.observe(RateHeaders {
+            limit: Some(100),
+            remaining: Some(0),
+            reset: Some(now_unix() + 3600),
+        });
+        let warning = warning.expect("a warning");
+        assert!(
+            warning.contains("resets in 3599s") || warning.contains("resets in 3600s"),
+            "{warning}"
+        );
+        assert!(pacer.lock().reset_at.unwrap() <= now_unix() + 11);
+        let hold = pacer.hold_after_429(
+            RateHeaders {
+                reset: Some(now_unix() + 3600),
+                ..RateHeaders::default()
+            },
+            Duration::from_secs(10),
+        );
+        assert_eq!(hold, Duration::from_secs(10));
     }
 
     #[test]
@@ -311,7 +627,7 @@ mod tests {
             reset: Some(reset),
         });
         for _ in 0..3 {
-            drop(pacer.acquire());
+            drop(pacer.acquire(Priority::Chain));
         }
         assert_eq!(pacer.lock().remaining, Some(0));
         // A late response from earlier in the window must not raise it again.
@@ -328,14 +644,14 @@ mod tests {
         // 60 a minute over 1-second windows: one a second.
         let mut budget = Budget::new(60, Duration::from_secs(1));
         let start = Instant::now();
-        assert!(budget.wait(start).is_none());
+        assert!(budget.wait(start, 1).is_none());
         budget.sent.push_back(start);
-        let wait = budget.wait(start + Duration::from_millis(300)).unwrap();
+        let wait = budget.wait(start + Duration::from_millis(300), 1).unwrap();
         assert_eq!(wait, Duration::from_millis(700));
-        assert!(budget.wait(start + Duration::from_secs(1)).is_none());
+        assert!(budget.wait(start + Duration::from_secs(1), 1).is_none());
         // 10,000 a minute over 10 seconds: 1,666 in any window.
-        assert_eq!(Budget::new(10_000, BUDGET_WINDOW).per_window, 1_666);
-        assert_eq!(Budget::new(1, BUDGET_WINDOW).per_window, 1);
+        assert_eq!(Budget::new(10_000, WINDOW).per_window, 1_666);
+        assert_eq!(Budget::new(1, WINDOW).per_window, 1);
     }
 
     #[test]
@@ -345,7 +661,7 @@ mod tests {
         pacer.lock().budget = Some(Budget::new(120, Duration::from_millis(300)));
         let started = Instant::now();
         for _ in 0..3 {
-            drop(pacer.acquire());
+            drop(pacer.acquire(Priority::Chain));
         }
         // Room for one request per 300 ms window: the third waits for two windows.
         assert!(
@@ -358,25 +674,138 @@ mod tests {
     #[test]
     fn only_one_request_goes_out_before_the_limit_is_known() {
         let pacer = Pacer::new(8, None);
-        let first = pacer.acquire();
-        assert!(matches!(pacer.lock().wait_needed(Instant::now()), Some(Wait::Slot)));
+        let first = pacer.acquire(Priority::Chain);
+        assert!(matches!(
+            pacer.lock().wait_needed(Instant::now(), Priority::Chain),
+            Some(Wait::Slot)
+        ));
         pacer.observe(RateHeaders {
             limit: Some(5),
             remaining: Some(4),
             reset: Some(now_unix() + 10),
         });
         drop(first);
-        assert!(pacer.lock().wait_needed(Instant::now()).is_none());
+        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Chain).is_none());
     }
 
     #[test]
-    fn slots_cap_the_requests_in_flight() {
-        let pacer = Pacer::new(2, None);
-        pacer.observe(RateHeaders::default());
-        let a = pacer.acquire();
-        let _b = pacer.acquire();
-        assert!(matches!(pacer.lock().wait_needed(Instant::now()), Some(Wait::Slot)));
+    fn the_ceiling_caps_the_requests_in_flight() {
+        let pacer = answered(2, 1_000);
+        let a = pacer.acquire(Priority::Leaf);
+        let _b = pacer.acquire(Priority::Leaf);
+        assert!(matches!(
+            pacer.lock().wait_needed(Instant::now(), Priority::Leaf),
+            Some(Wait::Slot)
+        ));
         drop(a);
-        assert!(pacer.lock().wait_needed(Instant::now()).is_none());
+        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Leaf).is_none());
+    }
+
+    #[test]
+    fn the_limit_follows_rate_times_latency() {
+        // 1,666 per 10 s and answers in 300 ms: about 50 in flight reach the budget.
+        let pacer = answered(1_000, 1_666);
+        {
+            let mut state = pacer.lock();
+            state.window_limit = 1_000.0;
+            for _ in 0..100 {
+                state.latency.add(0.3);
+            }
+        }
+        let limit = pacer.limit();
+        assert_eq!(limit, 64, "166.6/s × 0.3 s × 1.25 + 2");
+        // One second of latency: the default ceiling must not stop 10,000 a minute.
+        for _ in 0..200 {
+            pacer.lock().latency.add(1.0);
+        }
+        assert!(pacer.limit() >= 167, "{}", pacer.limit());
+        // A budget of 1,000 a minute needs far fewer.
+        let pacer = Pacer::new(1_000, Some(1_000));
+        pacer.observe(RateHeaders::default());
+        {
+            let mut state = pacer.lock();
+            state.window_limit = 1_000.0;
+            state.latency.add(1.0);
+        }
+        assert_eq!(pacer.limit(), 22, "16.6/s × 1 s × 1.25 + 2");
+    }
+
+    #[test]
+    fn the_limit_backs_off_on_429s_and_grows_again() {
+        let pacer = answered(500, 100_000);
+        let took = Duration::from_millis(50);
+        // Slow start: the limit doubles while it is in use.
+        let mut held = Vec::new();
+        for _ in 0..40 {
+            let limit = pacer.limit();
+            while held.len() < limit {
+                held.push(pacer.acquire(Priority::Leaf));
+            }
+            for permit in held.drain(..) {
+                permit.finish(Feedback::Answered(took));
+            }
+        }
+        let grown = pacer.limit();
+        assert!(grown >= 100, "grew to {grown}");
+        // A 429 halves it.
+        pacer.acquire(Priority::Leaf).finish(Feedback::RateLimited);
+        let cut = pacer.limit();
+        assert!(cut <= grown / 2 + 1, "{grown} -> {cut}");
+        // Trouble within the same round trip does not cut twice.
+        pacer.acquire(Priority::Leaf).finish(Feedback::Trouble);
+        assert_eq!(pacer.limit(), cut);
+        // Then it rises again, one per round trip.
+        for _ in 0..20 {
+            let limit = pacer.limit();
+            while held.len() < limit {
+                held.push(pacer.acquire(Priority::Leaf));
+            }
+            for permit in held.drain(..) {
+                permit.finish(Feedback::Answered(took));
+            }
+        }
+        let again = pacer.limit();
+        assert!(again > cut && again < grown, "{cut} -> {again}");
+    }
+
+    #[test]
+    fn rising_latency_lowers_the_limit() {
+        let pacer = answered(500, 100_000);
+        pacer.lock().window_limit = 100.0;
+        for _ in 0..50 {
+            answer(&pacer, Priority::Leaf, Duration::from_millis(100));
+        }
+        let before = pacer.limit();
+        for _ in 0..30 {
+            std::thread::sleep(Duration::from_millis(2));
+            answer(&pacer, Priority::Leaf, Duration::from_millis(600));
+        }
+        assert!(pacer.limit() < before, "{before} -> {}", pacer.limit());
+    }
+
+    #[test]
+    fn chain_requests_go_first_and_keep_a_reserve_of_the_window() {
+        let pacer = answered(10, 1_000);
+        {
+            let mut state = pacer.lock();
+            state.window_limit = 2.0;
+            state.remaining = Some(100);
+        }
+        let a = pacer.acquire(Priority::Leaf);
+        let b = pacer.acquire(Priority::Leaf);
+        // The limit is full: a leaf waits, a chain request may pass it.
+        assert!(matches!(
+            pacer.lock().wait_needed(Instant::now(), Priority::Leaf),
+            Some(Wait::Slot)
+        ));
+        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Chain).is_none());
+        // The window's last requests are the chains'.
+        drop((a, b));
+        pacer.lock().remaining = Some(5);
+        assert!(matches!(
+            pacer.lock().wait_needed(Instant::now(), Priority::Leaf),
+            Some(Wait::For(_))
+        ));
+        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Chain).is_none());
     }
 }

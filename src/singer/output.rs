@@ -120,10 +120,11 @@ impl Output {
         self.lock().write_line(&line, false)
     }
 
-    /// Moves a stream's bookmark and writes the whole state.
-    pub fn bookmark(&self, stream: &str, key: &str, at: DateTime<Utc>) -> Result<(), Error> {
+    /// Moves a stream's bookmark (with the spans above it read completely) and writes the
+    /// whole state.
+    pub fn bookmark(&self, stream: &str, key: &str, at: DateTime<Utc>, done: &[(i64, i64)]) -> Result<(), Error> {
         let mut inner = self.lock();
-        inner.state.set_bookmark(stream, key, at);
+        inner.state.set_bookmark(stream, key, at, done);
         inner.write_state()
     }
 
@@ -191,7 +192,7 @@ mod tests {
         out.schema("tags", &schema, &["id".into()], None).unwrap();
         out.schema("tags", &schema, &["id".into()], None).unwrap();
         out.record("tags", &json!({"id": "1"}), "2024-01-01T00:00:00Z").unwrap();
-        out.bookmark("segments", "updated_at", DateTime::from_timestamp(0, 0).unwrap())
+        out.bookmark("segments", "updated_at", DateTime::from_timestamp(0, 0).unwrap(), &[])
             .unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

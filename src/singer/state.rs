@@ -7,6 +7,11 @@
 //! `{"replication_key": …, "replication_key_value": …}`, state wrapped as Meltano stores it
 //! (`{"singer_state": …}`), and bookmarks at the top level without `bookmarks`. Entries the tap
 //! does not know are carried over untouched, so no other bookmark is lost.
+//!
+//! A stream read in slices may also carry `"done_ranges": [["<from>", "<to>"], …]` beside its
+//! bookmark: spans above the bookmark that an interrupted run read completely, so that the next
+//! run does not read them again. singer-io's tap ignores the key, and a state without it means
+//! nothing was done above the bookmark.
 
 use std::path::Path;
 
@@ -87,9 +92,27 @@ impl State {
         entry.get(key).and_then(as_datetime)
     }
 
-    pub fn set_bookmark(&mut self, stream: &str, key: &str, at: DateTime<Utc>) {
+    /// The spans above the bookmark that an interrupted run read completely (Unix seconds).
+    /// Checked when the state was read.
+    pub fn done_ranges(&self, stream: &str, key: &str) -> Vec<(i64, i64)> {
+        if self.bookmark(stream, key).is_none() {
+            return Vec::new();
+        }
         self.bookmarks
-            .insert(stream.to_owned(), json!({ key: format_datetime(at) }));
+            .get(stream)
+            .and_then(|e| e.get(DONE))
+            .and_then(|d| parse_ranges(d).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn set_bookmark(&mut self, stream: &str, key: &str, at: DateTime<Utc>, done: &[(i64, i64)]) {
+        let mut entry = json!({ key: format_datetime(at) });
+        if !done.is_empty() {
+            let text = |t: i64| DateTime::from_timestamp(t, 0).map(format_datetime);
+            let ranges: Vec<Value> = done.iter().map(|(from, to)| json!([text(*from), text(*to)])).collect();
+            entry[DONE] = Value::Array(ranges);
+        }
+        self.bookmarks.insert(stream.to_owned(), entry);
     }
 
     pub fn set_currently_syncing(&mut self, stream: Option<&str>) {
@@ -127,6 +150,9 @@ fn normalise(stream: &str, entry: Value) -> Result<Value, String> {
             if let Some(v) = map.get(key) {
                 check_date(stream, key, v)?;
             }
+            if let Some(done) = map.get(DONE) {
+                parse_ranges(done).map_err(|e| format!("bookmarks.{stream}.{e}"))?;
+            }
             Ok(Value::Object(map))
         }
         // A stream we do not know, or a full-table stream: kept as it is.
@@ -135,6 +161,23 @@ fn normalise(stream: &str, entry: Value) -> Result<Value, String> {
             "bookmarks.{stream} must be an object like {{\"updated_at\": \"2024-01-01T00:00:00Z\"}}, found {other}"
         )),
     }
+}
+
+/// Where a sliced read keeps the spans it finished above the bookmark.
+const DONE: &str = "done_ranges";
+
+fn parse_ranges(value: &Value) -> Result<Vec<(i64, i64)>, String> {
+    let bad = || format!("{DONE} must be a list of [from, to] date-time pairs, found {value}");
+    let list = value.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|pair| match pair.as_array().map(Vec::as_slice) {
+            Some([from, to]) => match (as_datetime(from), as_datetime(to)) {
+                (Some(from), Some(to)) if from <= to => Ok((from.timestamp(), to.timestamp())),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 fn check_date(stream: &str, key: &str, value: &Value) -> Result<(), String> {
@@ -201,7 +244,7 @@ mod tests {
             "currently_syncing": "segments", "version": 3}))
         .unwrap();
         let mut out = state.clone();
-        out.set_bookmark("segments", "updated_at", at("2024-01-01T00:00:00Z"));
+        out.set_bookmark("segments", "updated_at", at("2024-01-01T00:00:00Z"), &[]);
         out.set_currently_syncing(None);
         assert_eq!(
             out.to_value(),
@@ -209,6 +252,37 @@ mod tests {
                    "segments": {"updated_at": "2024-01-01T00:00:00Z"}},
                    "currently_syncing": null, "version": 3})
         );
+    }
+
+    #[test]
+    fn done_ranges_travel_beside_the_bookmark() {
+        let mut state = State::default();
+        state.set_bookmark(
+            "contacts",
+            "updated_at",
+            at("2024-01-01T00:00:00Z"),
+            &[(1_704_153_600, 1_704_240_000)],
+        );
+        let value = state.to_value();
+        assert_eq!(
+            value["bookmarks"]["contacts"],
+            json!({"updated_at": "2024-01-01T00:00:00Z",
+                   "done_ranges": [["2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"]]})
+        );
+        let read = State::from_value(value).unwrap();
+        assert_eq!(
+            read.done_ranges("contacts", "updated_at"),
+            vec![(1_704_153_600, 1_704_240_000)]
+        );
+        // singer-io's state has none, and a bad list is refused with the reason.
+        let plain =
+            State::from_value(json!({"bookmarks": {"contacts": {"updated_at": "2024-01-01T00:00:00Z"}}})).unwrap();
+        assert!(plain.done_ranges("contacts", "updated_at").is_empty());
+        let err = State::from_value(
+            json!({"bookmarks": {"contacts": {"updated_at": "2024-01-01T00:00:00Z", "done_ranges": [["x"]]}}}),
+        )
+        .unwrap_err();
+        assert!(err.contains("bookmarks.contacts.done_ranges"), "{err}");
     }
 
     #[test]

@@ -1,27 +1,16 @@
 //! The streams, as data: one table row per stream, naming its endpoint, key, replication and
 //! the few reshapings its records need. Behaviour that does not fit a row (the searches, the
-//! companies scroll, parents and their children, the count reports) is a small named
-//! [`Source`] variant with its own module.
+//! companies scroll, parents and their parts, the count reports) is a small named [`Source`]
+//! variant, run by its module of `crate::runners`. This module holds data only: the catalog,
+//! the state and the runners read it, and it reads none of them.
 
-mod activity_logs;
-mod articles;
-mod companies;
-mod contacts;
-mod conversations;
-pub mod counts;
-mod list;
-pub mod pages;
+pub mod report;
 pub mod reshape;
-pub mod search;
-mod tickets;
 
 use serde_json::Value;
 
-pub use counts::Report;
+pub use report::Report;
 pub use reshape::Reshape;
-
-use crate::error::Error;
-use crate::sync::Job;
 
 /// How a stream is replicated by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +46,8 @@ pub enum Source {
     Contacts { role: Option<&'static str> },
     /// `GET /companies/scroll`: everything read, what changed emitted.
     Companies,
-    /// `POST /conversations/search`, driving the parts (`GET /conversations/{id}`).
-    Conversations,
-    /// `POST /tickets/search`, driving the parts it carries.
-    Tickets,
+    /// A search whose records have parts, written by the child stream.
+    Parents(Family),
     /// `GET /articles`, newest first: stops at the bookmark.
     Articles,
     /// `GET /admins/activity_logs` in `created_at` windows.
@@ -90,26 +77,46 @@ impl Stream {
         // The table test parses every schema, so this cannot fail in a released binary.
         serde_json::from_str(self.schema_file.text).expect("schemas/ hold valid JSON (tested)")
     }
-
-    /// Syncs the stream as its source says, and the child it drives.
-    pub fn run(&self, job: &Job<'_>, child: Option<&Job<'_>>) -> Result<(), Error> {
-        match self.source {
-            Source::List {
-                path,
-                records,
-                per_page,
-            } => list::run(job, path, records, per_page),
-            Source::Counts(report) => counts::run(job, report),
-            Source::Contacts { role } => contacts::run(job, role),
-            Source::Companies => companies::run(job),
-            Source::Conversations => conversations::run(job, child),
-            Source::Tickets => tickets::run(job, child),
-            Source::Articles => articles::run(job),
-            Source::ActivityLogs => activity_logs::run(job),
-            Source::Child => Ok(()),
-        }
-    }
 }
+
+/// A parent whose records carry parts (conversations, tickets): one description of what
+/// differs between them, for one runner.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    /// The parent, singular: in messages, and in the parts' columns (`conversation_id`).
+    pub parent: &'static str,
+    /// The search endpoint, and where its answers hold the records.
+    pub search: &'static str,
+    pub records: &'static str,
+    /// The list of parts in a parent: `{"<parts>": {"<parts>": [...], "total_count": n}}`.
+    pub parts: &'static str,
+    /// Where one parent is read whole: `{prefix}{id}{suffix}`.
+    pub fetch_prefix: &'static str,
+    pub fetch_suffix: &'static str,
+    /// Whether the search's records carry their parts (else each parent is fetched).
+    pub embedded: bool,
+}
+
+pub const CONVERSATIONS: Family = Family {
+    parent: "conversation",
+    search: "/conversations/search",
+    records: "conversations",
+    parts: "conversation_parts",
+    // Plain-text bodies, as singer-io's tap asks for them.
+    fetch_prefix: "/conversations/",
+    fetch_suffix: "?display_as=plaintext",
+    embedded: false,
+};
+
+pub const TICKETS: Family = Family {
+    parent: "ticket",
+    search: "/tickets/search",
+    records: "tickets",
+    parts: "ticket_parts",
+    fetch_prefix: "/tickets/",
+    fetch_suffix: "",
+    embedded: true,
+};
 
 /// A schema file of `schemas/`, embedded in the binary.
 #[derive(Debug, Clone, Copy)]
@@ -271,7 +278,11 @@ pub static ALL: &[Stream] = &[
                 to: "admins",
             },
         ],
-        ..incremental("conversations", schema!("conversations"), Source::Conversations)
+        ..incremental(
+            "conversations",
+            schema!("conversations"),
+            Source::Parents(CONVERSATIONS),
+        )
     },
     child("conversation_parts", schema!("conversation_parts"), "conversations"),
     Stream {
@@ -279,7 +290,7 @@ pub static ALL: &[Stream] = &[
             field: "contacts",
             inner: &["contacts"],
         }],
-        ..incremental("tickets", schema!("tickets"), Source::Tickets)
+        ..incremental("tickets", schema!("tickets"), Source::Parents(TICKETS))
     },
     child("ticket_parts", schema!("ticket_parts"), "tickets"),
     Stream {

@@ -4,15 +4,17 @@
 //! stubs with `has_more`. When a list is cut short and its field is selected, the full list is
 //! fetched (many contacts at once); a deselected list costs no request.
 
-use chrono::{DateTime, Utc};
+use std::sync::{Mutex, PoisonError};
+
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::http::encode;
-use crate::parallel;
-use crate::streams::pages::{self, Walk};
-use crate::streams::search::{self, Pages, Search};
-use crate::sync::Job;
+use crate::job::{Job, id_text};
+use crate::paging::links::{Links, set_query};
+use crate::paging::search::{self, Search};
+use crate::paging::{First, Page, Pages, walk};
+use crate::runners::{save_mark, search_range, started};
 use crate::warn;
 
 /// The lists fetched from their own endpoint, and whether that endpoint is paged.
@@ -35,42 +37,43 @@ pub fn run(job: &Job<'_>, role: Option<&'static str>) -> Result<(), Error> {
         path: "/contacts/search",
         records: "data",
         role,
+        // Contact search compares timestamps by calendar day in 2.14.
+        by_day: true,
     };
-    let mut pages = Contacts { job };
-    search::run(job, &search, job.plan().start, &mut pages)?;
-    pages.progress(job.run().started_at)
+    let (range, done) = search_range(&[job]);
+    search::read(
+        job,
+        &search,
+        range,
+        &done,
+        &|items, extracted| page(job, items, extracted),
+        &|mark, done| save_mark(&[job], mark, done),
+    )?;
+    job.save_bookmark(started(job))
 }
 
-struct Contacts<'a, 'b> {
-    job: &'a Job<'b>,
-}
-
-impl Pages for Contacts<'_, '_> {
-    fn page(&mut self, items: Vec<Value>, extracted: &str) -> Result<(), Error> {
-        let job = self.job;
-        let mut wanted = Vec::new();
-        for item in items {
-            // Contact search matches by day: keep what is new.
-            if job.in_range(job.replication_value(&item, "updated_at")?) {
-                wanted.push(std::sync::Mutex::new(item));
-            }
+fn page(job: &Job<'_>, items: Vec<Value>, extracted: &str) -> Result<(), Error> {
+    let mut incomplete = Vec::new();
+    for item in items {
+        if !job.in_range(job.replication_value(&item, "updated_at")?) {
+            continue;
         }
-        parallel::for_each(&wanted, job.settings().max_concurrency, |contact| {
-            let mut contact = contact.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            complete_lists(job, &mut contact)
-        })?;
-        for contact in wanted {
-            job.emit(
-                contact.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner),
-                extracted,
-            )?;
+        if LISTS
+            .iter()
+            .map(|(field, ..)| *field)
+            .chain(SUBSCRIPTIONS.iter().map(|(field, _)| *field))
+            .any(|field| cut_short(job, &item, field))
+        {
+            incomplete.push(Mutex::new(item));
+        } else {
+            job.emit(item, extracted)?;
         }
-        Ok(())
     }
-
-    fn progress(&mut self, at: DateTime<Utc>) -> Result<(), Error> {
-        self.job.save_bookmark(at)
-    }
+    job.for_each(&incomplete, |contact| {
+        let mut contact = contact.lock().unwrap_or_else(PoisonError::into_inner);
+        complete_lists(job, &mut contact)?;
+        job.emit(std::mem::take(&mut *contact), extracted)
+    })
 }
 
 fn cut_short(job: &Job<'_>, contact: &Value, field: &str) -> bool {
@@ -79,8 +82,8 @@ fn cut_short(job: &Job<'_>, contact: &Value, field: &str) -> bool {
 
 /// Replaces each selected list that is cut short by the full list.
 fn complete_lists(job: &Job<'_>, contact: &mut Value) -> Result<(), Error> {
-    let Some(id) = contact["id"].as_str().map(encode) else {
-        return Ok(());
+    let Some(id) = id_text(&contact["id"]).map(|id| encode(&id)) else {
+        return Err(job.bad_record(contact, "has no id"));
     };
     for (field, endpoint, paged) in LISTS {
         if cut_short(job, contact, field) {
@@ -114,31 +117,38 @@ fn set_list(contact: &mut Value, field: &str, items: Vec<Value>) {
     }
 }
 
+/// Collects a list's items.
+struct Collect(Vec<Value>);
+
+impl Pages for Collect {
+    fn page(&mut self, page: Page) -> Result<(), Error> {
+        self.0.extend(page.items);
+        Ok(())
+    }
+}
+
 /// Every item of a contact's list endpoint, or `None` when the contact is gone (404).
 fn fetch(job: &Job<'_>, path: &str, paged: bool) -> Result<Option<Vec<Value>>, Error> {
     let first = if paged {
-        pages::set_query(path, "per_page", "150")
+        set_query(path, "per_page", "150")
     } else {
         path.to_owned()
     };
-    let mut walk = Walk::new(first);
-    let mut items = Vec::new();
-    while let Some(path) = walk.next_path() {
-        let Some(mut page) = job.get_unless_gone(&path)? else {
+    // The 2.14 examples name the company list `data`, its schema `companies`.
+    let style = Links {
+        leaf: true,
+        ..Links::new(first, &["data", "companies"])
+    };
+    let mut items = Collect(Vec::new());
+    match walk(job, &style, First::Fetch, &mut items) {
+        Ok(()) => Ok(Some(items.0)),
+        Err(err) if err.status() == Some(404) => {
             warn!(
                 "{}: {path} answered 404 (contact merged or deleted during the sync); its list stays as the search returned it",
                 job.name()
             );
-            return Ok(None);
-        };
-        // The 2.14 examples name the company list `data`, its schema `companies`.
-        let key = if page.get("data").is_some() {
-            "data"
-        } else {
-            "companies"
-        };
-        items.extend(pages::take_items(job.name(), &path, &mut page, key)?);
-        walk.follow(&page, job.name())?;
+            Ok(None)
+        }
+        Err(err) => Err(err),
     }
-    Ok(Some(items))
 }

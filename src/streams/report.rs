@@ -4,14 +4,7 @@
 //! Each report becomes one row per counted thing, stamped with the sync's `snapshot_at`, which is
 //! part of the key: a table of counts grows into a history, one snapshot per run.
 
-use std::collections::HashSet;
-
 use serde_json::{Map, Value, json};
-
-use crate::error::Error;
-use crate::streams::pages;
-use crate::sync::Job;
-use crate::warn;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
@@ -34,7 +27,7 @@ pub enum Report {
 }
 
 impl Report {
-    fn path(self) -> &'static str {
+    pub fn path(self) -> &'static str {
         match self {
             Report::Totals => "/counts",
             Report::Conversations => "/counts?type=conversation",
@@ -60,7 +53,7 @@ impl Report {
     }
 
     /// The key column besides `snapshot_at`, if the report has several rows.
-    fn key_column(self) -> Option<&'static str> {
+    pub fn key_column(self) -> Option<&'static str> {
         match self {
             Report::Totals | Report::Conversations => None,
             Report::AdminConversations => Some("admin_id"),
@@ -70,7 +63,7 @@ impl Report {
     }
 
     /// The rows of one page of the report.
-    fn rows(self, page: &Value, snapshot_at: &str) -> Result<Vec<Value>, String> {
+    pub fn rows(self, page: &Value, snapshot_at: &str) -> Result<Vec<Value>, String> {
         let at = |path: &[&str]| {
             path.iter()
                 .try_fold(page, |v, k| v.get(*k))
@@ -157,42 +150,6 @@ fn company_users_row(entry: &Value, snapshot_at: &str) -> Result<Value, String> 
         }
     };
     Ok(json!({"snapshot_at": snapshot_at, "remote_company_id": remote, "company_name": name, "user_count": n}))
-}
-
-pub fn run(job: &Job<'_>, report: Report) -> Result<(), Error> {
-    let snapshot_at = job.snapshot_at();
-    let mut walk = pages::Walk::new(report.path().to_owned());
-    let mut seen = HashSet::new();
-    while let Some(path) = walk.next_path() {
-        let page = job.get(&path)?;
-        let extracted = job.now();
-        let rows = report.rows(&page, &snapshot_at).map_err(|problem| Error::BadResponse {
-            stream: job.name(),
-            request: format!("GET {path}"),
-            problem,
-        })?;
-        for row in rows {
-            if let Some(column) = report.key_column() {
-                let key = &row[column];
-                if key.is_null() {
-                    warn!(
-                        "{}: Intercom sent a count without {column}, which is part of the key; skipped: {row}",
-                        job.name()
-                    );
-                    continue;
-                }
-                if !seen.insert(key.to_string()) {
-                    warn!(
-                        "{}: Intercom reports two counts with {column} {key}; they share a key, so the target keeps one",
-                        job.name()
-                    );
-                }
-            }
-            job.emit(row, &extracted)?;
-        }
-        walk.follow(&page, job.name())?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

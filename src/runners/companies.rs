@@ -5,24 +5,21 @@
 //! The scroll's rules (`intercom-api.md` §3.5): one scroll per app at a time, so a `scroll_exists`
 //! answer is waited out, within a bound; a scroll unused for a minute expires (404) and a
 //! network error surfaces as a 500, and neither can be resumed, so both restart the scroll from
-//! the beginning; the end is an empty page. A scroll page is never retried as it was: the
-//! server may already have moved past it. Nothing ends the stream early: it completes, or the
-//! run fails.
+//! the beginning, after a pause that doubles each time. Nothing ends the stream early: it
+//! completes, or the run fails.
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::error::Error;
-use crate::http::{ApiError, Failure, Request, encode};
-use crate::streams::pages::take_items;
-use crate::sync::Job;
+use crate::error::{Error, Failure};
+use crate::job::Job;
+use crate::paging::scroll::{PATH, Scroll};
+use crate::paging::{First, Page, Pages, Style, walk};
 use crate::{info, warn};
 
 /// How long another scroll of the app may keep ours from opening.
 const SCROLL_EXISTS_PATIENCE: Duration = Duration::from_secs(180);
-/// Longest pause between two attempts to open the scroll.
-const SCROLL_EXISTS_STEP: Duration = Duration::from_secs(15);
+/// Longest pause between two attempts to open the scroll, or before a restart.
+const LONGEST_PAUSE: Duration = Duration::from_secs(15);
 /// Restarts allowed before the stream fails.
 const MAX_RESTARTS: u32 = 5;
 
@@ -35,12 +32,16 @@ enum Stop {
 
 impl From<Error> for Stop {
     fn from(err: Error) -> Stop {
-        Stop::Fail(err)
+        match restartable(&err) {
+            Some(why) => Stop::Restart(why),
+            None => Stop::Fail(err),
+        }
     }
 }
 
 pub fn run(job: &Job<'_>) -> Result<(), Error> {
     let mut restarts = 0;
+    let mut pause = first_pause(job);
     loop {
         match scroll(job) {
             Ok(()) => return job.finish_scan(),
@@ -48,14 +49,19 @@ pub fn run(job: &Job<'_>) -> Result<(), Error> {
             Err(Stop::Restart(why)) if restarts < MAX_RESTARTS => {
                 restarts += 1;
                 warn!(
-                    "{}: {why}; restarting the scroll from the beginning ({restarts} of {MAX_RESTARTS})",
-                    job.name()
+                    "{}: {why}; restarting the scroll from the beginning in {:.1}s ({restarts} of {MAX_RESTARTS})",
+                    job.name(),
+                    pause.as_secs_f64()
                 );
+                if !job.run().client.pause(pause) {
+                    return Err(Error::Aborted);
+                }
+                pause = (pause * 2).min(LONGEST_PAUSE);
             }
             Err(Stop::Restart(why)) => {
                 return Err(Error::BadResponse {
                     stream: job.name(),
-                    request: "GET /companies/scroll".into(),
+                    request: format!("GET {PATH}"),
                     problem: format!("the scroll failed {} times, last because {why}", restarts + 1),
                 });
             }
@@ -63,44 +69,50 @@ pub fn run(job: &Job<'_>) -> Result<(), Error> {
     }
 }
 
-/// One scroll from its opening to its empty last page.
-fn scroll(job: &Job<'_>) -> Result<(), Stop> {
-    let mut page = open(job)?;
-    let mut pages = 0u64;
-    loop {
-        job.check_abort()?;
-        let extracted = job.now();
-        let items = take_items(job.name(), "/companies/scroll", &mut page, "data")?;
-        if items.is_empty() {
-            info!("{}: scroll complete after {pages} pages", job.name());
+fn first_pause(job: &Job<'_>) -> Duration {
+    job.settings().retry_initial_delay.max(Duration::from_millis(10))
+}
+
+/// The pages of one scroll.
+struct Companies<'a, 'b> {
+    job: &'a Job<'b>,
+    pages: u64,
+    ended: bool,
+}
+
+impl Pages for Companies<'_, '_> {
+    fn page(&mut self, page: Page) -> Result<(), Error> {
+        if page.items.is_empty() {
+            self.ended = true;
             return Ok(());
         }
-        pages += 1;
-        for item in items {
-            job.offer(item, &extracted)?;
-        }
-        let Some(param) = page.get("scroll_param").and_then(Value::as_str).map(encode) else {
-            return Err(Stop::Restart("a scroll page came without scroll_param".into()));
-        };
-        page = next(job, &format!("/companies/scroll?scroll_param={param}"))?;
+        self.pages += 1;
+        page.items
+            .into_iter()
+            .try_for_each(|item| self.job.offer(item, &page.extracted))
     }
 }
 
-/// A scroll request, which is never repeated as it was (see the module).
-fn next(job: &Job<'_>, path: &str) -> Result<Value, Stop> {
-    let request = Request {
-        retry_failures: false,
-        ..Request::get(job.name(), path)
+/// One scroll from its opening to its empty last page.
+fn scroll(job: &Job<'_>) -> Result<(), Stop> {
+    let (first, request) = open(job)?;
+    let mut companies = Companies {
+        job,
+        pages: 0,
+        ended: false,
     };
-    job.send(&request).map_err(|err| match restartable(&err) {
-        Some(why) => Stop::Restart(why),
-        None => Stop::Fail(err.into()),
-    })
+    walk(job, &Scroll, First::Got(first, request), &mut companies)?;
+    if !companies.ended {
+        return Err(Stop::Restart("a scroll page came without scroll_param".into()));
+    }
+    info!("{}: scroll complete after {} pages", job.name(), companies.pages);
+    Ok(())
 }
 
 /// Failures that end this scroll but not the stream.
-fn restartable(err: &ApiError) -> Option<String> {
-    match &*err.failure {
+fn restartable(err: &Error) -> Option<String> {
+    let Error::Api(api) = err else { return None };
+    match &*api.failure {
         Failure::Status { status: 404, .. } => Some("the scroll expired (404)".into()),
         Failure::Status { status, .. } if *status >= 500 => Some(format!("Intercom answered {status}")),
         Failure::Transport { detail, .. } | Failure::BadBody { detail, .. } => Some(detail.clone()),
@@ -109,16 +121,18 @@ fn restartable(err: &ApiError) -> Option<String> {
 }
 
 /// Opens a scroll, waiting while another one of the app is open.
-fn open(job: &Job<'_>) -> Result<Value, Stop> {
+fn open(job: &Job<'_>) -> Result<(serde_json::Value, crate::http::Request), Stop> {
     let deadline = Instant::now() + SCROLL_EXISTS_PATIENCE;
-    let mut pause = job.settings().retry_initial_delay.max(Duration::from_millis(10));
+    let mut pause = first_pause(job);
+    let request = Scroll.request(job, None);
     loop {
-        match next(job, "/companies/scroll") {
-            Err(Stop::Fail(Error::Api(err))) if err.code() == Some("scroll_exists") => {
+        match job.send(&request) {
+            Ok(first) => return Ok((first, request)),
+            Err(err) if err.code() == Some("scroll_exists") => {
                 if Instant::now() >= deadline {
                     return Err(Stop::Fail(Error::BadResponse {
                         stream: job.name(),
-                        request: "GET /companies/scroll".into(),
+                        request: request.describe(),
                         problem: format!(
                             "another scroll of this Intercom app stayed open for over {}s (scroll_exists); is another sync or script reading companies?",
                             SCROLL_EXISTS_PATIENCE.as_secs()
@@ -133,9 +147,9 @@ fn open(job: &Job<'_>) -> Result<Value, Stop> {
                 if !job.run().client.pause(pause) {
                     return Err(Stop::Fail(Error::Aborted));
                 }
-                pause = (pause * 2).min(SCROLL_EXISTS_STEP);
+                pause = (pause * 2).min(LONGEST_PAUSE);
             }
-            other => return other,
+            Err(err) => return Err(Error::from(err).into()),
         }
     }
 }

@@ -1,0 +1,78 @@
+//! The real wire: one `ureq` agent with keep-alive connections, built once with its timeout and
+//! user agent. HTTP statuses are answers, not errors (`http_status_as_error(false)`).
+
+use crate::config::Settings;
+use crate::http::{Answer, BODY_LIMIT, Method, RateHeaders, Transport};
+
+pub struct Ureq {
+    agent: ureq::Agent,
+}
+
+impl Ureq {
+    pub fn new(settings: &Settings) -> Ureq {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(settings.request_timeout))
+            .user_agent(settings.user_agent.as_str())
+            .max_idle_connections_per_host(settings.max_concurrency + 2)
+            .max_idle_connections(settings.max_concurrency + 2)
+            .build()
+            .into();
+        Ureq { agent }
+    }
+}
+
+impl Transport for Ureq {
+    fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Answer, String> {
+        let sent = match method {
+            Method::Get => {
+                let mut request = self.agent.get(url);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.call()
+            }
+            Method::Post => {
+                let mut request = self.agent.post(url);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.send(body.unwrap_or_default())
+            }
+        };
+        let mut response = sent.map_err(|err| describe(&err))?;
+        let status = response.status().as_u16();
+        let rate = rate_headers(response.headers());
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .read_to_vec()
+            .map_err(|err| describe(&err));
+        Ok(Answer { status, rate, body })
+    }
+}
+
+fn describe(err: &ureq::Error) -> String {
+    match err {
+        ureq::Error::Timeout(_) => "timed out (request_timeout)".into(),
+        ureq::Error::Io(io) => format!("connection error: {io}"),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        other => other.to_string(),
+    }
+}
+
+fn rate_headers(headers: &ureq::http::HeaderMap) -> RateHeaders {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    RateHeaders {
+        limit: number("x-ratelimit-limit"),
+        remaining: number("x-ratelimit-remaining"),
+        reset: number("x-ratelimit-reset"),
+    }
+}

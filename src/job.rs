@@ -1,0 +1,422 @@
+//! What a stream's run works with: the [`Plan`] the sync made for it, the [`Run`] every stream
+//! shares (the client, stdout, the settings), and the [`Job`] that ties them together with
+//! the stream's counters. The runners, the paging engine and the sync all stand on this
+//! module; it stands on none of them.
+//!
+//! The bookmark rules live here, in one place: a bookmark never moves back, never passes
+//! `end_date`, and never passes the sync's start less `search_index_lag`, so that a record
+//! changed while the sync ran, or indexed by Intercom's search late, is read by the next run.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::config::Settings;
+use crate::error::{ApiError, Error};
+use crate::http::{Client, Request};
+use crate::log;
+use crate::parallel::Workers;
+use crate::schema::{Node, format_datetime};
+use crate::singer::Output;
+use crate::streams::Stream;
+
+/// A span of replication-key values read completely, `[from, to)` in Unix seconds.
+pub type Range = (i64, i64);
+
+/// How one stream will run in this sync.
+pub struct Plan {
+    pub stream: &'static Stream,
+    /// False for a parent read only for its selected child: nothing of it is written.
+    pub emit: bool,
+    /// The schema after field selection: what SCHEMA says and what records carry.
+    pub schema: Value,
+    node: Node,
+    pub key: Vec<String>,
+    /// The replication key, when the stream runs incrementally.
+    pub incremental: Option<&'static str>,
+    /// The bookmark the state holds for this stream.
+    pub bookmark: Option<DateTime<Utc>>,
+    /// Incremental streams emit records changed at or after this (bookmark minus lookback, or
+    /// `start_date`); `None` reads everything.
+    pub start: Option<DateTime<Utc>>,
+    /// Ranges above the bookmark that an interrupted run read completely, less the lookback:
+    /// they need not be read again.
+    pub done: Vec<Range>,
+}
+
+impl Plan {
+    /// A plan for `stream` with `schema` (already projected to the selected fields).
+    ///
+    /// # Panics
+    /// Never for the tap's own schemas: projection only removes properties from a schema that
+    /// compiles, and every stream's schema is compiled by a test.
+    pub fn new(stream: &'static Stream, emit: bool, schema: Value, key: Vec<String>) -> Plan {
+        let node = Node::compile(&schema).expect("a projected stream schema compiles");
+        Plan {
+            stream,
+            emit,
+            schema,
+            node,
+            key,
+            incremental: None,
+            bookmark: None,
+            start: None,
+            done: Vec::new(),
+        }
+    }
+
+    /// Whether the record carries this top-level property (it may have been deselected).
+    pub fn has_field(&self, name: &str) -> bool {
+        self.schema["properties"].get(name).is_some()
+    }
+}
+
+/// What every stream of a run shares.
+pub struct Run {
+    pub client: Client,
+    pub output: Output,
+    pub settings: Settings,
+    /// When the sync started, whole seconds: the count reports' `snapshot_at`.
+    pub started_at: DateTime<Utc>,
+    /// Threads for the requests of a page's records, shared by every stream.
+    pub workers: Workers,
+}
+
+impl Run {
+    pub fn new(client: Client, output: Output, settings: Settings, started_at: DateTime<Utc>) -> Run {
+        let workers = Workers::new(settings.max_concurrency);
+        Run {
+            client,
+            output,
+            settings,
+            started_at,
+            workers,
+        }
+    }
+
+    /// The latest a bookmark may be: the sync's start less the search index's lag.
+    pub fn bookmark_cap(&self) -> DateTime<Utc> {
+        let lag = chrono::Duration::from_std(self.settings.search_index_lag).unwrap_or_default();
+        self.started_at - lag
+    }
+}
+
+/// Where a stream's bookmark may go: towards `at`, but never back from `old`, never past
+/// `end` (`end_date`) and never past `cap` (the sync's start less the index lag).
+pub fn bookmark_rule(
+    at: DateTime<Utc>,
+    old: Option<DateTime<Utc>>,
+    cap: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let mut at = at.min(cap);
+    if let Some(end) = end {
+        at = at.min(end);
+    }
+    old.map_or(at, |old| at.max(old))
+}
+
+/// The ranges worth keeping in the state beside a bookmark `at`: above it, cut at `limit` (the
+/// cap, or `end_date`), since what lies beyond may still change or appear.
+pub fn ranges_to_keep(done: &[Range], at: i64, limit: i64) -> Vec<Range> {
+    done.iter()
+        .map(|&(from, to)| (from.max(at), to.min(limit)))
+        .filter(|(from, to)| from < to)
+        .collect()
+}
+
+/// One stream's run: the plan, counters, and the way to the client and the output. Shared by
+/// the threads that fetch for it, so everything here takes `&self`.
+pub struct Job<'a> {
+    plan: &'a Plan,
+    run: &'a Run,
+    records: AtomicU64,
+    requests: AtomicU64,
+    /// Newest replication-key value read by a full scan, for its bookmark.
+    newest: Mutex<Option<DateTime<Utc>>>,
+    started: Mutex<Option<Instant>>,
+}
+
+impl<'a> Job<'a> {
+    pub fn new(plan: &'a Plan, run: &'a Run) -> Job<'a> {
+        Job {
+            plan,
+            run,
+            records: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            newest: Mutex::new(None),
+            started: Mutex::new(None),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.plan.stream.name
+    }
+
+    pub fn plan(&self) -> &'a Plan {
+        self.plan
+    }
+
+    pub fn settings(&self) -> &'a Settings {
+        &self.run.settings
+    }
+
+    pub fn run(&self) -> &'a Run {
+        self.run
+    }
+
+    /// Records written so far.
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent so far (retries not counted).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Marks the stream as started now.
+    pub fn start_clock(&self) {
+        *self.started.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Seconds since the stream started.
+    pub fn seconds(&self) -> f64 {
+        self.started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(0.0, |t| t.elapsed().as_secs_f64())
+    }
+
+    /// The time for `time_extracted`, taken when a page arrives.
+    pub fn now(&self) -> String {
+        Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    pub fn snapshot_at(&self) -> String {
+        format_datetime(self.run.started_at)
+    }
+
+    /// Sends a request and returns Intercom's answer or error as it is, for streams that treat
+    /// some errors as part of their protocol (the companies scroll).
+    pub fn send(&self, req: &Request) -> Result<Value, ApiError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.run.client.send(req)
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, Error> {
+        self.send(&Request::get(self.name(), path)).map_err(Error::from)
+    }
+
+    /// A request whose object may have been deleted or merged since the search found it:
+    /// `None` for a 404, which the caller reports in its own words and skips.
+    pub fn send_unless_gone(&self, req: &Request) -> Result<Option<Value>, Error> {
+        match self.send(req) {
+            Ok(value) => Ok(Some(value)),
+            Err(err) if err.status() == Some(404) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Calls `f` on every item, many at once on the run's shared threads (as many as requests
+    /// may be in flight), and returns the first error.
+    pub fn for_each<T: Sync>(&self, items: &[T], f: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
+        let helpers = self.run.client.concurrency();
+        self.run.workers.for_each(items, helpers, f)
+    }
+
+    /// Emits an item if its replication key is in range, and remembers the newest key seen, for
+    /// streams that read everything and emit what changed. Other streams emit every item.
+    pub fn offer(&self, item: Value, extracted: &str) -> Result<(), Error> {
+        if let Some(key) = self.plan.incremental {
+            let at = self.replication_value(&item, key)?;
+            let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
+            *newest = Some(newest.map_or(at, |n| n.max(at)));
+            drop(newest);
+            if !self.in_range(at) {
+                return Ok(());
+            }
+        }
+        self.emit(item, extracted)
+    }
+
+    /// An item's replication-key value, or an error naming the item.
+    pub fn replication_value(&self, item: &Value, key: &str) -> Result<DateTime<Utc>, Error> {
+        item.get(key)
+            .and_then(timestamp)
+            .ok_or_else(|| self.bad_record(item, &format!("has no readable {key}")))
+    }
+
+    /// Whether a replication-key value falls in this run's range (`start` to `end_date`).
+    pub fn in_range(&self, at: DateTime<Utc>) -> bool {
+        self.plan.start.is_none_or(|start| at >= start) && self.run.settings.end_date.is_none_or(|end| at < end)
+    }
+
+    /// Reshapes an item, shapes it to the schema and writes the RECORD (unless the stream is
+    /// read only for its child).
+    pub fn emit(&self, item: Value, extracted: &str) -> Result<(), Error> {
+        if !self.plan.emit {
+            return Ok(());
+        }
+        let Value::Object(mut map) = item else {
+            return Err(Error::BadRecord {
+                stream: self.name(),
+                record: "(not an object)".into(),
+                problem: format!("expected an object, got {}", truncate(&item.to_string())),
+            });
+        };
+        for reshape in self.plan.stream.reshape {
+            reshape.apply(&mut map);
+        }
+        let item = Value::Object(map);
+        let id = record_id(&item);
+        let record = self.plan.node.apply(item).map_err(|err| Error::BadRecord {
+            stream: self.name(),
+            record: id,
+            problem: err.to_string(),
+        })?;
+        self.run.output.record(self.name(), &record, extracted)?;
+        self.records.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn bad_record(&self, item: &Value, problem: &str) -> Error {
+        Error::BadRecord {
+            stream: self.name(),
+            record: record_id(item),
+            problem: problem.to_owned(),
+        }
+    }
+
+    /// An answer that is not what the endpoint promises.
+    pub fn bad_response(&self, request: &Request, problem: impl Into<String>) -> Error {
+        Error::BadResponse {
+            stream: self.name(),
+            request: request.describe(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Saves the bookmark of a full scan: the newest value read.
+    pub fn finish_scan(&self) -> Result<(), Error> {
+        let newest = *self.newest.lock().unwrap_or_else(PoisonError::into_inner);
+        match (self.plan.incremental, newest) {
+            (Some(_), Some(newest)) => self.save_bookmark(newest),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the stream's bookmark towards `at` and writes STATE (see [`bookmark_rule`]). Does
+    /// nothing for a stream that is not incremental or not emitted.
+    pub fn save_bookmark(&self, at: DateTime<Utc>) -> Result<(), Error> {
+        self.save_progress(at, &[])
+    }
+
+    /// Like [`Job::save_bookmark`], with the ranges above it that were read completely, so that
+    /// an interrupted run does not read them again.
+    pub fn save_progress(&self, at: DateTime<Utc>, done: &[Range]) -> Result<(), Error> {
+        let Some(key) = self.plan.incremental.filter(|_| self.plan.emit) else {
+            return Ok(());
+        };
+        let cap = self.run.bookmark_cap();
+        let end = self.run.settings.end_date;
+        let at = bookmark_rule(at, self.plan.bookmark, cap, end);
+        let limit = end.map_or(cap, |e| e.min(cap)).timestamp();
+        let kept = ranges_to_keep(done, at.timestamp(), limit);
+        self.run.output.bookmark(self.name(), key, at, &kept)
+    }
+
+    /// Fails fast when another stream has failed.
+    pub fn check_abort(&self) -> Result<(), Error> {
+        if self.run.client.is_aborted() {
+            Err(Error::Aborted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Counts something worth a metric (`parts_truncated`, ...).
+    pub fn counter(&self, metric: &str, value: u64, tags: Value) {
+        let mut tags = tags;
+        tags["stream"] = json!(self.name());
+        log::counter(metric, value, tags);
+    }
+}
+
+/// How a record is named in errors: its `id`, or `(id unknown)`.
+fn record_id(item: &Value) -> String {
+    item.get("id").filter(|id| !id.is_null()).map_or_else(
+        || "(id unknown)".to_owned(),
+        |id| truncate(id.to_string().trim_matches('"')),
+    )
+}
+
+/// A replication-key value: Unix seconds, or a date-time string.
+pub fn timestamp(v: &Value) -> Option<DateTime<Utc>> {
+    match v {
+        Value::Number(n) => n.as_i64().and_then(|s| DateTime::from_timestamp(s, 0)),
+        Value::String(s) => crate::config::parse_datetime(s),
+        _ => None,
+    }
+}
+
+/// An id as text, whether Intercom sent a string or a number.
+pub fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn a_bookmark_never_moves_back() {
+        assert_eq!(bookmark_rule(at(100), Some(at(200)), at(1_000), None), at(200));
+        assert_eq!(bookmark_rule(at(300), Some(at(200)), at(1_000), None), at(300));
+        assert_eq!(bookmark_rule(at(300), None, at(1_000), None), at(300));
+    }
+
+    #[test]
+    fn a_bookmark_never_passes_the_cap_or_end_date() {
+        // The cap: the sync's start less the index lag.
+        assert_eq!(bookmark_rule(at(5_000), None, at(1_000), None), at(1_000));
+        // end_date, when it comes first.
+        assert_eq!(bookmark_rule(at(5_000), None, at(1_000), Some(at(700))), at(700));
+        assert_eq!(bookmark_rule(at(5_000), None, at(1_000), Some(at(9_000))), at(1_000));
+        // An old bookmark beyond the cap is kept (never back), but not moved further.
+        assert_eq!(bookmark_rule(at(5_000), Some(at(2_000)), at(1_000), None), at(2_000));
+    }
+
+    #[test]
+    fn kept_ranges_lie_between_the_bookmark_and_the_cap() {
+        let done = [(10, 20), (30, 50), (60, 90), (95, 99)];
+        assert_eq!(ranges_to_keep(&done, 35, 80), vec![(35, 50), (60, 80)]);
+        assert!(ranges_to_keep(&done, 100, 200).is_empty());
+    }
+
+    #[test]
+    fn ids_and_timestamps_are_read_in_either_form() {
+        assert_eq!(id_text(&json!("a1")), Some("a1".into()));
+        assert_eq!(id_text(&json!(17)), Some("17".into()));
+        assert_eq!(id_text(&json!("")), None);
+        assert_eq!(id_text(&json!(null)), None);
+        assert_eq!(timestamp(&json!(1_700_000_000)), Some(at(1_700_000_000)));
+        assert_eq!(timestamp(&json!("2023-11-14T22:13:20Z")), Some(at(1_700_000_000)));
+        assert_eq!(timestamp(&json!(true)), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! `GET` lists (`intercom-api.md` §1.8): the items under a key, and `pages.next` as a link
+//! (page-number lists; the count reports nest it as `pages.pages.next`), as an object with a
+//! `starting_after` cursor, or absent at the end.
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::http::{Request, encode, path_of_link};
+use crate::job::Job;
+use crate::paging::{Step, Style, take_items};
+
+/// One list endpoint.
+pub struct Links<'a> {
+    /// The first page's path and query.
+    pub first: String,
+    /// Where the items are: the first of these keys the answer has (Intercom names some lists
+    /// differently in its examples and its schemas). None takes the whole answer as the one
+    /// item of its page (the count reports, which the runner turns into rows).
+    pub records: &'a [&'a str],
+    /// Whether the list is one of many independent requests (a record's own list).
+    pub leaf: bool,
+}
+
+impl<'a> Links<'a> {
+    pub fn new(first: impl Into<String>, records: &'a [&'a str]) -> Links<'a> {
+        Links {
+            first: first.into(),
+            records,
+            leaf: false,
+        }
+    }
+}
+
+impl Style for Links<'_> {
+    fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
+        let request = Request::get(job.name(), at.unwrap_or(&self.first));
+        if self.leaf { request.leaf() } else { request }
+    }
+
+    fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
+        let next = next_page(&answer, &request.path);
+        let pages = pages_of(&answer);
+        let (page, total_pages) = (
+            pages.and_then(|p| p["page"].as_u64()),
+            pages.and_then(|p| p["total_pages"].as_u64()),
+        );
+        let total_count = answer.get("total_count").and_then(Value::as_u64);
+        let items = match self.records {
+            [] => vec![answer],
+            keys => {
+                let key = keys.iter().find(|k| answer.get(**k).is_some()).unwrap_or(&keys[0]);
+                take_items(job, request, &mut answer, key)?
+            }
+        };
+        Ok(Step {
+            items,
+            unreachable_pages: next.is_none() && matches!((page, total_pages), (Some(p), Some(t)) if p < t),
+            next,
+            total_count,
+            total_pages,
+        })
+    }
+}
+
+/// The `pages` object of an answer, wherever it is nested.
+fn pages_of(answer: &Value) -> Option<&Value> {
+    let pages = answer.get("pages").filter(|p| p.is_object())?;
+    match pages.get("pages") {
+        Some(inner) if inner.is_object() && pages.get("next").is_none_or(Value::is_null) => Some(inner),
+        _ => Some(pages),
+    }
+}
+
+/// The path of the page after `page`, fetched from `current`, or `None` at the end.
+pub fn next_page(page: &Value, current: &str) -> Option<String> {
+    let next = pages_of(page)?.get("next")?;
+    match next {
+        Value::String(link) if !link.is_empty() => path_of_link(link),
+        Value::Object(cursor) => cursor
+            .get("starting_after")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(|c| set_query(current, "starting_after", c)),
+        _ => None,
+    }
+}
+
+/// `path` with query parameter `key` set to `value` (encoded), replacing an earlier value.
+pub fn set_query(path: &str, key: &str, value: &str) -> String {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut params: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(key))
+        .map(str::to_owned)
+        .collect();
+    params.push(format!("{key}={}", encode(value)));
+    format!("{base}?{}", params.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::canned::Canned;
+    use crate::paging::testing::{at, canned_run, plan, settings};
+    use crate::paging::{First, Page, Pages, walk};
+    use serde_json::json;
+
+    #[test]
+    fn links_cursors_and_ends() {
+        let link = json!({"pages": {"next": "https://api.intercom.io/help_center/collections?page=2&per_page=150"}});
+        assert_eq!(
+            next_page(&link, "/x").unwrap(),
+            "/help_center/collections?page=2&per_page=150"
+        );
+        let nested =
+            json!({"pages": {"pages": {"next": "https://api.intercom.io/counts?type=company&count=tag&page=2"}}});
+        assert_eq!(
+            next_page(&nested, "/x").unwrap(),
+            "/counts?type=company&count=tag&page=2"
+        );
+        let cursor = json!({"pages": {"next": {"page": 2, "starting_after": "WzE+"}}});
+        assert_eq!(
+            next_page(&cursor, "/contacts?per_page=150").unwrap(),
+            "/contacts?per_page=150&starting_after=WzE%2B"
+        );
+        assert_eq!(
+            next_page(&cursor, "/contacts?starting_after=a").unwrap(),
+            "/contacts?starting_after=WzE%2B"
+        );
+        for end in [
+            json!({}),
+            json!({"pages": null}),
+            json!({"pages": {"next": null}}),
+            json!({"pages": {}}),
+        ] {
+            assert!(next_page(&end, "/x").is_none(), "{end}");
+        }
+    }
+
+    struct All(Vec<Value>);
+
+    impl Pages for All {
+        fn page(&mut self, page: Page) -> Result<(), Error> {
+            self.0.extend(page.items);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_list_is_read_through_its_links_and_items_must_be_an_array() {
+        let canned = Canned::new(|asked| match asked.query("page") {
+            None => (
+                200,
+                json!({"data": [1, 2], "pages": {"page": 1, "total_pages": 2,
+                                 "next": "https://elsewhere.example/tags?page=2"}}),
+            ),
+            Some(_) => (
+                200,
+                json!({"data": [3], "pages": {"page": 2, "total_pages": 2, "next": null}}),
+            ),
+        });
+        let (run, _) = canned_run(&canned, settings(json!({})), at(0));
+        let plan = plan("tags", None);
+        let job = Job::new(&plan, &run);
+        let mut all = All(Vec::new());
+        walk(&job, &Links::new("/tags", &["data"]), First::Fetch, &mut all).unwrap();
+        assert_eq!(all.0, vec![json!(1), json!(2), json!(3)]);
+        // Links to another host are followed on the configured base URL only.
+        assert_eq!(canned.asked()[1].target, "/tags?page=2");
+
+        let wrong = Canned::new(|_| (200, json!({"data": {"a": 1}})));
+        let (run, _) = canned_run(&wrong, settings(json!({})), at(0));
+        let job = Job::new(&plan, &run);
+        let err = walk(
+            &job,
+            &Links::new("/tags", &["data"]),
+            First::Fetch,
+            &mut All(Vec::new()),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no \"data\" array"), "{err}");
+    }
+
+    #[test]
+    fn more_pages_without_a_link_are_noticed() {
+        let canned = Canned::new(|_| {
+            (
+                200,
+                json!({"activity_logs": [], "pages": {"page": 1, "total_pages": 3, "next": null}}),
+            )
+        });
+        let (run, _) = canned_run(&canned, settings(json!({})), at(0));
+        let plan = plan("activity_logs", None);
+        let job = Job::new(&plan, &run);
+        let style = Links::new("/admins/activity_logs", &["activity_logs"]);
+        let request = style.request(&job, None);
+        let step = style.read(&job, job.send(&request).unwrap(), &request).unwrap();
+        assert!(step.unreachable_pages);
+        assert_eq!(step.total_pages, Some(3));
+    }
+}

@@ -1,0 +1,347 @@
+//! The paging engine: one driver for every way Intercom pages its answers.
+//!
+//! Each paging style is a small module that knows how to ask for a page and where an answer
+//! says to go next ([`Style`]): [`links`] (`pages.next` as a link or a cursor, for `GET`
+//! lists), [`search`] (the Search API's cursor), [`scroll`] (the companies scroll) and
+//! [`windows`] (activity logs by `created_at` window). The driver, [`walk`], owns what they
+//! share: it stops when the run is aborted, refuses to follow a page back to one already read,
+//! stamps each page's `time_extracted` when it arrives, and fetches the next page while the
+//! caller works on the current one. [`slices`] reads a range of replication-key values as many
+//! slices at once, each walked by this driver, and keeps the bookmark below every slice that
+//! is not complete.
+
+pub mod links;
+pub mod scroll;
+pub mod search;
+pub mod slices;
+pub mod windows;
+
+use std::collections::HashSet;
+use std::thread;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::http::Request;
+use crate::job::Job;
+
+/// What an answer held, as its style reads it.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub items: Vec<Value>,
+    /// Where the next page is (a path, a cursor, a scroll parameter), or `None` at the end.
+    pub next: Option<String>,
+    /// Intercom's `total_count`, when the answer has one.
+    pub total_count: Option<u64>,
+    /// Intercom's `pages.total_pages`, when the answer has one.
+    pub total_pages: Option<u64>,
+    /// The answer says it has more pages but gives no way to them.
+    pub unreachable_pages: bool,
+}
+
+/// One way of paging.
+pub trait Style: Sync {
+    /// The request for the page at `at`, or the first page.
+    fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request;
+    /// Reads an answer.
+    fn read(&self, job: &Job<'_>, answer: Value, request: &Request) -> Result<Step, Error>;
+    /// Whether a position may come back (the scroll keeps its parameter); otherwise a page
+    /// that points back to one already read is an error rather than an endless loop.
+    fn repeats(&self) -> bool {
+        false
+    }
+}
+
+/// Whether to go on to the next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Next,
+    Stop,
+}
+
+/// A page handed to the caller.
+pub struct Page {
+    pub items: Vec<Value>,
+    /// When the answer arrived, for `time_extracted`.
+    pub extracted: String,
+    /// 1 for the first page of the walk.
+    pub number: u64,
+    /// The request that brought it, as errors name it (`GET /path?query`).
+    pub request: String,
+}
+
+/// What the caller of [`walk`] does with the pages.
+pub trait Pages {
+    /// Decides, before the next page is fetched, whether it is wanted: called with the answer
+    /// just read, before [`Pages::page`] gets its items.
+    fn next(&mut self, _step: &Step) -> Flow {
+        Flow::Next
+    }
+    /// Works on a page's items.
+    fn page(&mut self, page: Page) -> Result<(), Error>;
+}
+
+/// How a walk begins.
+pub enum First {
+    /// Ask for the first page.
+    Fetch,
+    /// The first page, already fetched with this request (the scroll opens on its own).
+    Got(Value, Request),
+}
+
+/// Walks the pages of `style` from the first to the end (or until the caller stops).
+pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Pages) -> Result<(), Error> {
+    let (mut answer, mut request) = match first {
+        First::Fetch => {
+            let request = style.request(job, None);
+            (job.send(&request)?, request)
+        }
+        First::Got(answer, request) => (answer, request),
+    };
+    let mut seen = HashSet::new();
+    let mut number = 0;
+    loop {
+        job.check_abort()?;
+        let extracted = job.now();
+        number += 1;
+        let step = style.read(job, answer, &request)?;
+        if let Some(next) = &step.next {
+            if !style.repeats() && !seen.insert(next.clone()) {
+                return Err(job.bad_response(
+                    &request,
+                    format!("the next page is {next}, a page already read; stopping instead of looping"),
+                ));
+            }
+        }
+        let flow = pages.next(&step);
+        let next = step
+            .next
+            .as_deref()
+            .filter(|_| flow == Flow::Next)
+            .map(|at| style.request(job, Some(at)));
+        let page = Page {
+            items: step.items,
+            extracted,
+            number,
+            request: request.describe(),
+        };
+        let fetched = thread::scope(|scope| {
+            let prefetch = next
+                .as_ref()
+                .map(|r| scope.spawn(move || job.send(r).map_err(Error::from)));
+            let handled = pages.page(page);
+            // A prefetch that panicked is a bug, reported as such.
+            let fetched = prefetch.map(|p| p.join().unwrap_or(Err(Error::Internal { stream: job.name() })));
+            handled.map(|()| fetched)
+        })?;
+        match (fetched, next) {
+            (Some(answer_next), Some(request_next)) => {
+                answer = answer_next?;
+                request = request_next;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Takes the array of items under `key` out of an answer: `null` is no items, anything else
+/// but an array is an error.
+pub fn take_items(job: &Job<'_>, request: &Request, answer: &mut Value, key: &str) -> Result<Vec<Value>, Error> {
+    match answer.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(Value::Null) => Ok(Vec::new()),
+        _ => Err(job.bad_response(request, format!("the answer has no {key:?} array"))),
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! A run over canned answers, for the tests of the styles and the runners.
+
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex};
+
+    use chrono::{DateTime, Utc};
+    use serde_json::{Value, json};
+
+    use crate::config::Settings;
+    use crate::http::Client;
+    use crate::http::canned::{Asked, Canned};
+    use crate::job::{Plan, Run};
+    use crate::singer::{Output, State};
+    use crate::streams;
+
+    /// Settings for a canned run: quick retries, no index lag unless a test sets one.
+    pub fn settings(extra: Value) -> Settings {
+        let mut raw = json!({"access_token": "canned-token-123", "retry_initial_delay": 0, "search_index_lag": 0});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            raw[k] = v.clone();
+        }
+        crate::config::settings_from_json(raw).expect("valid test settings")
+    }
+
+    /// The bytes a run wrote to stdout.
+    #[derive(Clone, Default)]
+    pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        pub fn messages(&self) -> Vec<Value> {
+            let bytes = self.0.lock().unwrap().clone();
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+
+        pub fn records(&self, stream: &str) -> Vec<Value> {
+            self.messages()
+                .into_iter()
+                .filter(|m| m["type"] == "RECORD" && m["stream"] == stream)
+                .map(|m| m["record"].clone())
+                .collect()
+        }
+
+        /// Every bookmark value the run saved for `stream`, in order.
+        pub fn bookmarks(&self, stream: &str, key: &str) -> Vec<String> {
+            self.messages()
+                .into_iter()
+                .filter(|m| m["type"] == "STATE")
+                .filter_map(|m| m["value"]["bookmarks"][stream][key].as_str().map(str::to_owned))
+                .collect()
+        }
+
+        pub fn last_state(&self) -> Value {
+            self.messages()
+                .into_iter()
+                .rev()
+                .find(|m| m["type"] == "STATE")
+                .map_or(Value::Null, |m| m["value"].clone())
+        }
+    }
+
+    /// A run whose requests get canned answers.
+    pub fn canned_run(canned: &Canned, settings: Settings, started_at: DateTime<Utc>) -> (Run, Captured) {
+        let captured = Captured::default();
+        let client = Client::with_transport(&settings, Box::new(canned.clone())).unwrap();
+        let output = Output::new(Box::new(captured.clone()), State::default());
+        (Run::new(client, output, settings, started_at), captured)
+    }
+
+    /// A plan for a stream of the table with its whole schema, incremental from `start` when
+    /// the stream is.
+    pub fn plan(name: &str, start: Option<DateTime<Utc>>) -> Plan {
+        let stream = streams::find(name).unwrap();
+        let key = stream.key.iter().map(|k| (*k).to_owned()).collect();
+        let mut plan = Plan::new(stream, true, stream.schema(), key);
+        plan.incremental = stream.replication.key();
+        plan.start = start;
+        plan
+    }
+
+    pub fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    /// The requests made to `path`.
+    pub fn to<'a>(asked: &'a [Asked], path: &str) -> Vec<&'a Asked> {
+        asked.iter().filter(|a| a.path() == path).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::testing::{at, canned_run, plan, settings};
+    use super::*;
+    use crate::http::canned::Canned;
+    use crate::job::Job;
+
+    struct Numbers;
+
+    impl Style for Numbers {
+        fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
+            Request::get(job.name(), format!("/n?from={}", at.unwrap_or("0")))
+        }
+        fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
+            Ok(Step {
+                items: take_items(job, request, &mut answer, "items")?,
+                next: answer["next"].as_str().map(str::to_owned),
+                ..Step::default()
+            })
+        }
+    }
+
+    struct Collect(Vec<Value>, Option<usize>);
+
+    impl Pages for Collect {
+        fn next(&mut self, _: &Step) -> Flow {
+            if self.1.is_some_and(|n| self.0.len() + 1 >= n) {
+                Flow::Stop
+            } else {
+                Flow::Next
+            }
+        }
+        fn page(&mut self, page: Page) -> Result<(), Error> {
+            self.0.extend(page.items);
+            Ok(())
+        }
+    }
+
+    fn counting(pages: u64, back_to: Option<u64>) -> Canned {
+        Canned::new(move |asked| {
+            let from: u64 = asked.query("from").unwrap().parse().unwrap();
+            let next = if from + 1 < pages {
+                json!((from + 1).to_string())
+            } else {
+                back_to.map_or(Value::Null, |b| json!(b.to_string()))
+            };
+            (200, json!({"items": [from], "next": next}))
+        })
+    }
+
+    #[test]
+    fn a_walk_reads_every_page_once_and_in_order() {
+        let canned = counting(5, None);
+        let (run, _) = canned_run(&canned, settings(json!({})), at(1_000));
+        let plan = plan("tags", None);
+        let job = Job::new(&plan, &run);
+        let mut got = Collect(Vec::new(), None);
+        walk(&job, &Numbers, First::Fetch, &mut got).unwrap();
+        assert_eq!(got.0, vec![json!(0), json!(1), json!(2), json!(3), json!(4)]);
+        assert_eq!(canned.asked().len(), 5);
+    }
+
+    #[test]
+    fn a_walk_refuses_to_loop() {
+        let canned = counting(3, Some(1));
+        let (run, _) = canned_run(&canned, settings(json!({})), at(1_000));
+        let plan = plan("tags", None);
+        let job = Job::new(&plan, &run);
+        let err = walk(&job, &Numbers, First::Fetch, &mut Collect(Vec::new(), None)).unwrap_err();
+        assert!(err.to_string().contains("a page already read"), "{err}");
+    }
+
+    #[test]
+    fn a_page_not_wanted_is_not_fetched() {
+        let canned = counting(10, None);
+        let (run, _) = canned_run(&canned, settings(json!({})), at(1_000));
+        let plan = plan("tags", None);
+        let job = Job::new(&plan, &run);
+        let mut got = Collect(Vec::new(), Some(3));
+        walk(&job, &Numbers, First::Fetch, &mut got).unwrap();
+        assert_eq!(got.0.len(), 3);
+        assert_eq!(canned.asked().len(), 3, "no page fetched beyond the last wanted");
+    }
+}

@@ -1,0 +1,49 @@
+//! The companies scroll (`GET /companies/scroll`, `intercom-api.md` §3.5): the first request
+//! opens a scroll, each answer carries the `scroll_param` for the next, and an empty page is the
+//! end. The parameter may stay the same from page to page, so it is not taken for a loop. A
+//! scroll page is never retried as it was: the server may already have moved past it (the
+//! runner starts the scroll over instead).
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::http::{Request, encode};
+use crate::job::Job;
+use crate::paging::{Step, Style, take_items};
+
+pub const PATH: &str = "/companies/scroll";
+
+pub struct Scroll;
+
+impl Style for Scroll {
+    fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
+        let path = match at {
+            None => PATH.to_owned(),
+            Some(param) => format!("{PATH}?scroll_param={}", encode(param)),
+        };
+        Request::get(job.name(), path).once()
+    }
+
+    fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
+        let items = take_items(job, request, &mut answer, "data")?;
+        // After the empty last page there is nothing more to ask for.
+        let next = if items.is_empty() {
+            None
+        } else {
+            answer
+                .get("scroll_param")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(Step {
+            items,
+            next,
+            ..Step::default()
+        })
+    }
+
+    fn repeats(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,419 @@
+//! Intercom's Search API (`POST /contacts/search`, `/conversations/search`, `/tickets/search`),
+//! read in slices so that nothing is lost (`intercom-api.md` §1.9):
+//!
+//! - A slice `[from, to)` asks for `updated_at > from OR updated_at = from`, and `updated_at <
+//!   to` when it has an end. Where Intercom compares timestamps by calendar day in the
+//!   workspace's time zone (contact search in 2.14), which the tap does not know, the end is
+//!   `updated_at < to OR updated_at = to`: a superset reaching to the end of `to`'s day, as
+//!   the start reaches back to the beginning of `from`'s. Each slice keeps only the records
+//!   whose own `updated_at` falls in it, so no record is handed over twice, and none is missed.
+//! - Results are sorted by `updated_at` ascending and paged with the `starting_after` cursor, so
+//!   a record edited during the sync moves ahead of the cursor, into the open last slice, and is
+//!   read again later. The cursor holds the last record's sort values, not an offset (cursors
+//!   seen in public examples decode to JSON such as `[1707930081000,131,2]`: sort value, id,
+//!   page), so an edit behind the cursor shifts nothing past it.
+//! - After each page, the slice is complete below the page's last `updated_at`; records sharing
+//!   that second are read again by the next page or the next slice. That relies on the sort: if
+//!   a page ever comes back out of order, the slice reports no progress until it is complete.
+//! - The first page of a slice says how many records it holds (`total_count`). A slice with
+//!   more than a few pages left ends at its first page's last `updated_at`, and the rest is
+//!   split into slices of a few pages each, read at once; they split again if they need to.
+//!   Ties at the split point go to the next slice. Contact slices are never narrower than a few
+//!   days, since their queries reach a day beyond each end anyway.
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::http::Request;
+use crate::job::{Job, Range};
+use crate::paging::slices::{self, Progress, Reading, Span};
+use crate::paging::{First, Flow, Page, Pages, Step, Style, take_items, walk};
+use crate::warn;
+
+/// The most Intercom returns in one page.
+pub const PER_PAGE: u64 = 150;
+/// A slice with more pages than this left is split.
+const PAGES_PER_SLICE: u64 = 4;
+/// The most slices one split makes.
+const MOST_PARTS: u64 = 32;
+/// The narrowest contact slice: their queries reach a day past each end.
+const DAY_SLICE: i64 = 3 * 86_400;
+
+/// One search endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Search {
+    pub path: &'static str,
+    /// Where the items are in an answer (`data`, `conversations`, `tickets`).
+    pub records: &'static str,
+    /// A filter combined with the time filter, e.g. `role = user`.
+    pub role: Option<&'static str>,
+    /// Whether Intercom compares this search's timestamps by calendar day.
+    pub by_day: bool,
+}
+
+impl Search {
+    /// The request body for one page of a slice.
+    pub fn body(&self, span: Span, cursor: Option<&str>) -> Value {
+        let at = |operator: &str, value: i64| json!({"field": "updated_at", "operator": operator, "value": value});
+        let mut filters = vec![json!({"operator": "OR", "value": [at(">", span.from), at("=", span.from)]})];
+        if let Some(to) = span.to {
+            filters.push(if self.by_day {
+                json!({"operator": "OR", "value": [at("<", to), at("=", to)]})
+            } else {
+                at("<", to)
+            });
+        }
+        if let Some(role) = self.role {
+            filters.push(json!({"field": "role", "operator": "=", "value": role}));
+        }
+        let query = if filters.len() == 1 {
+            filters.remove(0)
+        } else {
+            json!({"operator": "AND", "value": filters})
+        };
+        let mut pagination = json!({"per_page": PER_PAGE});
+        if let Some(cursor) = cursor {
+            pagination["starting_after"] = json!(cursor);
+        }
+        json!({"query": query, "pagination": pagination, "sort": {"field": "updated_at", "order": "ascending"}})
+    }
+
+    fn min_width(&self) -> i64 {
+        if self.by_day { DAY_SLICE } else { 1 }
+    }
+}
+
+/// The pages of one slice's query.
+struct Query<'a> {
+    search: &'a Search,
+    span: Span,
+}
+
+impl Style for Query<'_> {
+    fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
+        Request::post(job.name(), self.search.path, self.search.body(self.span, at))
+    }
+
+    fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
+        let next = match answer.get("pages").and_then(|p| p.get("next")) {
+            None | Some(Value::Null) => None,
+            Some(next) => match next.get("starting_after").and_then(Value::as_str) {
+                Some(cursor) if !cursor.is_empty() => Some(cursor.to_owned()),
+                _ => {
+                    return Err(job.bad_response(request, format!("pages.next has no starting_after cursor: {next}")));
+                }
+            },
+        };
+        Ok(Step {
+            total_count: answer.get("total_count").and_then(Value::as_u64),
+            items: take_items(job, request, &mut answer, self.search.records)?,
+            next,
+            ..Step::default()
+        })
+    }
+}
+
+/// What the caller does with a page's records (those in the slice, in order).
+pub type Handle<'a> = dyn Fn(Vec<Value>, &str) -> Result<(), Error> + Sync + 'a;
+
+/// Reads every record of `range` but those in `done`, in slices, handing each page's records
+/// to `handle` and the progress to `progress`.
+pub fn read(
+    job: &Job<'_>,
+    search: &Search,
+    range: Span,
+    done: &[Range],
+    handle: &Handle<'_>,
+    progress: &Progress<'_>,
+) -> Result<(), Error> {
+    let readers = || readers(job);
+    slices::read(
+        job,
+        range,
+        done,
+        &readers,
+        &|slice| read_slice(job, search, slice, handle),
+        progress,
+    )
+}
+
+/// As many readers as keep the pacer's limit busy: a page and its records' requests are a
+/// few dozen requests, so one reader for every eight requests that may be in flight.
+fn readers(job: &Job<'_>) -> usize {
+    (job.run().client.concurrency() / 8).clamp(4, 32)
+}
+
+fn read_slice(job: &Job<'_>, search: &Search, slice: &Reading<'_>, handle: &Handle<'_>) -> Result<(), Error> {
+    let query = Query {
+        search,
+        span: slice.span(),
+    };
+    let mut reader = SliceReader {
+        job,
+        search,
+        slice,
+        handle,
+        read: 0,
+        newest: None,
+        sorted: true,
+    };
+    walk(job, &query, First::Fetch, &mut reader)
+}
+
+struct SliceReader<'a, 'b> {
+    job: &'a Job<'b>,
+    search: &'a Search,
+    slice: &'a Reading<'a>,
+    handle: &'a Handle<'a>,
+    /// Records the slice's query returned so far.
+    read: u64,
+    newest: Option<i64>,
+    sorted: bool,
+}
+
+impl Pages for SliceReader<'_, '_> {
+    fn next(&mut self, step: &Step) -> Flow {
+        if self.slice.stopped() {
+            return Flow::Stop;
+        }
+        self.read += u64::try_from(step.items.len()).unwrap_or(u64::MAX);
+        let times = step
+            .items
+            .iter()
+            .map(|i| i.get("updated_at").and_then(crate::job::timestamp));
+        for at in times.flatten().map(|t| t.timestamp()) {
+            if self.newest.is_some_and(|n| at < n) && self.sorted {
+                self.sorted = false;
+                warn!(
+                    "{}: Intercom returned the search out of updated_at order; this slice's bookmark waits until it is read whole",
+                    self.job.name()
+                );
+            }
+            self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
+        }
+        let span = self.slice.span();
+        let Some(last) = self.newest.filter(|_| self.sorted) else {
+            return Flow::Next;
+        };
+        // Every later record is past the slice's end (a contact slice's query reaches further).
+        if span.to.is_some_and(|to| last >= to) {
+            return Flow::Stop;
+        }
+        let left = step.total_count.map(|total| total.saturating_sub(self.read));
+        if let Some(left) = left.filter(|l| *l > PAGES_PER_SLICE * PER_PAGE) {
+            let parts = left.div_ceil(PAGES_PER_SLICE * PER_PAGE).min(MOST_PARTS);
+            if last > span.from
+                && self
+                    .slice
+                    .split(last, usize::try_from(parts).unwrap_or(2), self.search.min_width())
+            {
+                return Flow::Stop;
+            }
+        }
+        Flow::Next
+    }
+
+    fn page(&mut self, page: Page) -> Result<(), Error> {
+        let span = self.slice.span();
+        let mut kept = Vec::with_capacity(page.items.len());
+        for item in page.items {
+            let at = self.job.replication_value(&item, "updated_at")?.timestamp();
+            if span.contains(at) {
+                kept.push(item);
+            }
+        }
+        (self.handle)(kept, &page.extracted)?;
+        match self.newest {
+            Some(last) if self.sorted => self.slice.progress(last),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::http::canned::{Asked, Canned};
+    use crate::paging::testing::{at, canned_run, plan, settings};
+
+    const CONTACTS: Search = Search {
+        path: "/contacts/search",
+        records: "data",
+        role: None,
+        by_day: true,
+    };
+
+    #[test]
+    fn the_query_covers_second_and_day_semantics() {
+        let search = Search {
+            role: Some("user"),
+            ..CONTACTS
+        };
+        let span = Span {
+            from: 1_700_000_000,
+            to: Some(1_700_500_000),
+        };
+        let b = search.body(span, Some("WzE3"));
+        assert_eq!(b["query"]["operator"], "AND");
+        let filters = &b["query"]["value"];
+        assert_eq!(
+            filters[0],
+            json!({"operator": "OR", "value": [
+                {"field": "updated_at", "operator": ">", "value": 1_700_000_000},
+                {"field": "updated_at", "operator": "=", "value": 1_700_000_000}]})
+        );
+        // By day, the end reaches to the end of its day.
+        assert_eq!(
+            filters[1],
+            json!({"operator": "OR", "value": [
+                {"field": "updated_at", "operator": "<", "value": 1_700_500_000},
+                {"field": "updated_at", "operator": "=", "value": 1_700_500_000}]})
+        );
+        assert_eq!(filters[2], json!({"field": "role", "operator": "=", "value": "user"}));
+        assert_eq!(b["pagination"], json!({"per_page": 150, "starting_after": "WzE3"}));
+        assert_eq!(b["sort"], json!({"field": "updated_at", "order": "ascending"}));
+        // By the second, the end is exact; an open slice has none.
+        let by_second = Search {
+            by_day: false,
+            ..search
+        };
+        assert_eq!(
+            by_second.body(span, None)["query"]["value"][1],
+            json!({"field": "updated_at", "operator": "<", "value": 1_700_500_000})
+        );
+        let open = CONTACTS.body(Span { from: 5, to: None }, None);
+        assert_eq!(open["query"]["operator"], "OR");
+        assert!(open["pagination"].get("starting_after").is_none());
+    }
+
+    /// A canned search over records `(id, updated_at)`, by the second, honouring the query's
+    /// bounds, the sort and a cursor that holds the last record's position.
+    fn searching(records: Vec<(String, i64)>) -> Canned {
+        Canned::new(move |asked: &Asked| {
+            let body = asked.body.clone().unwrap();
+            let filters: Vec<Value> = match body["query"]["operator"].as_str() {
+                Some("AND") => body["query"]["value"].as_array().unwrap().clone(),
+                _ => vec![body["query"].clone()],
+            };
+            let from = filters[0]["value"][0]["value"].as_i64().unwrap();
+            let to = filters.get(1).and_then(|f| f["value"].as_i64());
+            let mut hits: Vec<&(String, i64)> = records
+                .iter()
+                .filter(|(_, t)| *t >= from && to.is_none_or(|to| *t < to))
+                .collect();
+            hits.sort_by_key(|(id, t)| (*t, id.clone()));
+            let after: usize = body["pagination"]["starting_after"]
+                .as_str()
+                .map_or(0, |c| c.parse().unwrap());
+            let page: Vec<Value> = hits
+                .iter()
+                .skip(after)
+                .take(150)
+                .map(|(id, t)| json!({"id": id, "updated_at": t}))
+                .collect();
+            let next = if after + 150 < hits.len() {
+                json!({"starting_after": (after + 150).to_string()})
+            } else {
+                Value::Null
+            };
+            (
+                200,
+                json!({"data": page, "total_count": hits.len(), "pages": {"next": next}}),
+            )
+        })
+    }
+
+    fn read_all(canned: &Canned, range: Span, done: &[Range]) -> (Vec<(String, i64)>, Vec<Option<i64>>) {
+        let (run, _) = canned_run(canned, settings(json!({})), at(2_000_000));
+        let plan = plan("conversations", None);
+        let job = Job::new(&plan, &run);
+        let search = Search {
+            by_day: false,
+            ..CONTACTS
+        };
+        let got = Mutex::new(Vec::new());
+        let marks = Mutex::new(Vec::new());
+        read(
+            &job,
+            &search,
+            range,
+            done,
+            &|items, _| {
+                got.lock().unwrap().extend(
+                    items
+                        .iter()
+                        .map(|i| (i["id"].as_str().unwrap().to_owned(), i["updated_at"].as_i64().unwrap())),
+                );
+                Ok(())
+            },
+            &|mark, _| {
+                marks.lock().unwrap().push(mark);
+                Ok(())
+            },
+        )
+        .unwrap();
+        (got.into_inner().unwrap(), marks.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_big_search_is_read_once_in_slices_with_ties_at_their_edges() {
+        // 3,000 records over 1,000,000 seconds, ten of them sharing every 3,333rd second, so that
+        // ties straddle wherever the slices are cut.
+        let records: Vec<(String, i64)> = (0..3_000)
+            .map(|i| (format!("r{i}"), 1_000_000 + (i / 10) * 3_333))
+            .collect();
+        let canned = searching(records.clone());
+        let (got, marks) = read_all(
+            &canned,
+            Span {
+                from: 1_000_000,
+                to: None,
+            },
+            &[],
+        );
+        let mut ids: Vec<&String> = got.iter().map(|(id, _)| id).collect();
+        ids.sort();
+        let mut expected: Vec<&String> = records.iter().map(|(id, _)| id).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "every record exactly once");
+        let pages = canned.asked().len();
+        assert!(pages <= 20 + 20 / 4 + 2, "{pages} requests for 20 pages of records");
+        // The watermark never goes back, and ends with everything read.
+        let finite: Vec<i64> = marks.iter().flatten().copied().collect();
+        assert!(finite.windows(2).all(|w| w[0] <= w[1]), "{marks:?}");
+        assert_eq!(marks.last(), Some(&None));
+        // The splits made slices of a few pages: no query walked more than 5 pages.
+        let cursors = canned
+            .asked()
+            .iter()
+            .filter_map(|a| {
+                a.body.as_ref().unwrap()["pagination"]["starting_after"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .map(|c| c.parse::<usize>().unwrap() / 150)
+            .max()
+            .unwrap_or(0);
+        assert!(cursors <= 5, "a slice read {} pages in a row", cursors + 1);
+    }
+
+    #[test]
+    fn ranges_done_before_are_skipped() {
+        let records: Vec<(String, i64)> = (0..100).map(|i| (format!("r{i}"), i * 10)).collect();
+        let canned = searching(records);
+        let (got, _) = read_all(
+            &canned,
+            Span {
+                from: 0,
+                to: Some(1_000),
+            },
+            &[(200, 800)],
+        );
+        assert_eq!(got.len(), 40);
+        assert!(got.iter().all(|(_, t)| *t < 200 || *t >= 800));
+    }
+}

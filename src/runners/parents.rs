@@ -1,0 +1,192 @@
+//! Parents and their parts: conversations and tickets, one implementation told apart by a
+//! [`Family`].
+//!
+//! The parents come from a search, read in slices. A conversation's parts come only from
+//! `GET /conversations/{id}`, one request per changed conversation; a ticket's come with the
+//! search, and a ticket is fetched on its own only when its list is cut short. Those requests
+//! run many at once, and a page's bookmark is saved only after every part of every parent on it
+//! has been written. A parent deleted between the search and the fetch (404) is skipped with a
+//! warning. Intercom returns at most the 500 newest parts of a parent; when `total_count` says
+//! there are more, or when the parts fill the cap, the log and a metric name the parent.
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::http::{Request, encode};
+use crate::job::{Job, id_text};
+use crate::paging::search::{self, Search};
+use crate::runners::{save_mark, search_range, started};
+use crate::streams::Family;
+use crate::warn;
+
+/// Intercom's most parts of one parent: the newest 500.
+const PARTS_CAP: usize = 500;
+
+pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, family: Family) -> Result<(), Error> {
+    let search = Search {
+        path: family.search,
+        records: family.records,
+        role: None,
+        by_day: false,
+    };
+    let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(child).collect();
+    let (range, done) = search_range(&jobs);
+    let family = &family;
+    search::read(
+        job,
+        &search,
+        range,
+        &done,
+        &|items, extracted| page(job, child, family, items, extracted),
+        &|mark, done| save_mark(&jobs, mark, done),
+    )?;
+    for job in &jobs {
+        job.save_bookmark(started(job))?;
+    }
+    Ok(())
+}
+
+/// What each part carries of its parent, and the parts when the search brought them whole.
+struct Parent {
+    id: String,
+    created_at: Value,
+    updated_at: Value,
+    parts: Option<(Vec<Value>, Option<u64>)>,
+}
+
+fn parts_of(family: &Family, item: &Value) -> (Vec<Value>, Option<u64>) {
+    let list = &item[family.parts];
+    (
+        list[family.parts].as_array().cloned().unwrap_or_default(),
+        list["total_count"].as_u64(),
+    )
+}
+
+fn page(
+    job: &Job<'_>,
+    child: Option<&Job<'_>>,
+    family: &Family,
+    items: Vec<Value>,
+    extracted: &str,
+) -> Result<(), Error> {
+    let mut parents = Vec::new();
+    for item in items {
+        let at = job.replication_value(&item, "updated_at")?;
+        if let Some(child) = child.filter(|c| c.in_range(at)) {
+            let id = id_text(&item["id"]).ok_or_else(|| child.bad_record(&item, "has no id"))?;
+            let parts = family
+                .embedded
+                .then(|| parts_of(family, &item))
+                .filter(|(parts, total)| !cut_short(parts.len(), *total));
+            parents.push(Parent {
+                id,
+                created_at: item["created_at"].clone(),
+                updated_at: item["updated_at"].clone(),
+                parts,
+            });
+        }
+        if job.in_range(at) {
+            job.emit(item, extracted)?;
+        }
+    }
+    let Some(child) = child else { return Ok(()) };
+    let (complete, to_fetch): (Vec<Parent>, Vec<Parent>) = parents.into_iter().partition(|p| p.parts.is_some());
+    for mut parent in complete {
+        let (parts, total) = parent.parts.take().unwrap_or_default();
+        write_parts(child, family, &parent, parts, total, extracted)?;
+    }
+    job.for_each(&to_fetch, |parent| fetch_parts(child, family, parent))
+}
+
+fn cut_short(returned: usize, total: Option<u64>) -> bool {
+    total.is_some_and(|t| t > u64::try_from(returned).unwrap_or(u64::MAX))
+}
+
+/// Fetches one parent whole and writes its parts.
+fn fetch_parts(child: &Job<'_>, family: &Family, parent: &Parent) -> Result<(), Error> {
+    let path = format!("{}{}{}", family.fetch_prefix, encode(&parent.id), family.fetch_suffix);
+    let request = Request::get(child.name(), path).leaf();
+    let Some(whole) = child.send_unless_gone(&request)? else {
+        warn!(
+            "{}: {} {} was deleted after the search found it; its parts are skipped",
+            child.name(),
+            family.parent,
+            parent.id
+        );
+        child.counter(
+            &format!("{}s_deleted_during_sync", family.parent),
+            1,
+            json!({format!("{}_id", family.parent): parent.id}),
+        );
+        return Ok(());
+    };
+    let extracted = child.now();
+    let (parts, total) = parts_of(family, &whole);
+    let fresh = Parent {
+        id: parent.id.clone(),
+        created_at: whole
+            .get("created_at")
+            .cloned()
+            .unwrap_or_else(|| parent.created_at.clone()),
+        updated_at: whole
+            .get("updated_at")
+            .cloned()
+            .unwrap_or_else(|| parent.updated_at.clone()),
+        parts: None,
+    };
+    write_parts(child, family, &fresh, parts, total, &extracted)
+}
+
+fn write_parts(
+    child: &Job<'_>,
+    family: &Family,
+    parent: &Parent,
+    parts: Vec<Value>,
+    total: Option<u64>,
+    extracted: &str,
+) -> Result<(), Error> {
+    report_truncation(child, family, &parent.id, parts.len(), total);
+    report_cap_reached(child, family, &parent.id, parts.len(), total);
+    let name = family.parent;
+    for mut part in parts {
+        if let Some(part) = part.as_object_mut() {
+            part.insert(format!("{name}_id"), json!(parent.id));
+            part.insert(format!("{name}_created_at"), parent.created_at.clone());
+            part.insert(format!("{name}_updated_at"), parent.updated_at.clone());
+            part.insert(format!("{name}_total_parts"), json!(total));
+        }
+        child.emit(part, extracted)?;
+    }
+    Ok(())
+}
+
+/// Says so when Intercom returned fewer parts than the parent has (its cap is 500).
+fn report_truncation(child: &Job<'_>, family: &Family, id: &str, returned: usize, total: Option<u64>) {
+    let returned = u64::try_from(returned).unwrap_or(u64::MAX);
+    if let Some(total) = total.filter(|t| *t > returned) {
+        warn!(
+            "{}: {} {id} has {total} parts but Intercom returns only the newest {returned}; {} older parts cannot be read",
+            child.name(),
+            family.parent,
+            total - returned
+        );
+        child.counter(
+            "parts_truncated",
+            total - returned,
+            json!({"parent": family.parent, "parent_id": id, "returned": returned, "total": total}),
+        );
+    }
+}
+
+/// Says so when a parent's parts fill Intercom's cap but `total_count` shows no more: what
+/// `total_count` counts is undocumented, so a full list may still be cut short.
+fn report_cap_reached(child: &Job<'_>, family: &Family, id: &str, returned: usize, total: Option<u64>) {
+    if returned >= PARTS_CAP && !cut_short(returned, total) {
+        warn!(
+            "{}: {} {id} returned {returned} parts, Intercom's cap: older parts may exist that Intercom does not return",
+            child.name(),
+            family.parent
+        );
+        child.counter("parts_at_cap", 1, json!({"parent": family.parent, "parent_id": id}));
+    }
+}
