@@ -43,17 +43,23 @@ impl Workers {
         self.free.fetch_add(n, Ordering::AcqRel);
     }
 
+    /// One token, if one is free; it goes back when dropped.
+    pub fn try_take(&self) -> Option<Token<'_>> {
+        (self.take(1) == 1).then_some(Token { pool: self })
+    }
+
     /// Calls `f` on every item, on this thread and on helpers borrowed from the pool, at most
-    /// `max_helpers` of them, and returns the first error (the remaining items are then left
+    /// `max_helpers()` of them (asked again whenever one could be added, so that a batch
+    /// follows a limit that changes while it runs), and returns the first error (the remaining items are then left
     /// alone). A batch that starts while the pool is empty gains helpers as other batches give
     /// theirs back: each helper returns its token as soon as no item is left for it.
     pub fn for_each<T: Sync, E: Send>(
         &self,
         items: &[T],
-        max_helpers: usize,
+        max_helpers: &(dyn Fn() -> usize + Sync),
         f: impl Fn(&T) -> Result<(), E> + Sync,
     ) -> Result<(), E> {
-        if items.len() <= 1 || max_helpers == 0 {
+        if items.len() <= 1 {
             return items.iter().try_for_each(&f);
         }
         let batch = Batch {
@@ -62,7 +68,7 @@ impl Workers {
             pool: self,
             next: AtomicUsize::new(0),
             helpers: AtomicUsize::new(0),
-            max_helpers: max_helpers.min(items.len() - 1),
+            max_helpers,
             failure: Mutex::new(None),
         };
         thread::scope(|scope| work(scope, &batch, false));
@@ -73,6 +79,17 @@ impl Workers {
     }
 }
 
+/// A token of a pool, held by a thread at work; given back when dropped.
+pub struct Token<'a> {
+    pool: &'a Workers,
+}
+
+impl Drop for Token<'_> {
+    fn drop(&mut self) {
+        self.pool.give_back(1);
+    }
+}
+
 /// One call of [`Workers::for_each`]: its items and the threads at work on them.
 struct Batch<'a, T, E, F> {
     items: &'a [T],
@@ -80,7 +97,7 @@ struct Batch<'a, T, E, F> {
     pool: &'a Workers,
     next: AtomicUsize,
     helpers: AtomicUsize,
-    max_helpers: usize,
+    max_helpers: &'a (dyn Fn() -> usize + Sync),
     failure: Mutex<Option<E>>,
 }
 
@@ -131,7 +148,7 @@ fn grow<'scope, 'env, T: Sync, E: Send, F: Fn(&T) -> Result<(), E> + Sync>(
     loop {
         let helpers = batch.helpers.load(Ordering::Acquire);
         // This thread takes the next item itself: helpers are for the ones after it.
-        if helpers >= batch.max_helpers || batch.left() <= helpers + 1 || batch.pool.take(1) == 0 {
+        if batch.left() <= helpers + 1 || helpers >= (batch.max_helpers)() || batch.pool.take(1) == 0 {
             return;
         }
         batch.helpers.fetch_add(1, Ordering::AcqRel);
@@ -155,7 +172,7 @@ mod tests {
         let items: Vec<u64> = (1..=1000).collect();
         let sum = AtomicU64::new(0);
         workers
-            .for_each(&items, 8, |i| {
+            .for_each(&items, &|| 8, |i| {
                 sum.fetch_add(*i, Ordering::Relaxed);
                 Ok::<(), ()>(())
             })
@@ -169,7 +186,7 @@ mod tests {
         let workers = Workers::new(4);
         let items: Vec<u32> = (0..100).collect();
         let err = workers
-            .for_each(&items, 4, |i| if *i == 50 { Err(*i) } else { Ok(()) })
+            .for_each(&items, &|| 4, |i| if *i == 50 { Err(*i) } else { Ok(()) })
             .unwrap_err();
         assert_eq!(err, 50);
         assert_eq!(workers.free.load(Ordering::Relaxed), 4);
@@ -186,7 +203,7 @@ mod tests {
             // A batch takes every helper for a while...
             s.spawn(|| {
                 workers
-                    .for_each(&slow, 4, |_| {
+                    .for_each(&slow, &|| 4, |_| {
                         std::thread::sleep(std::time::Duration::from_millis(30));
                         Ok::<(), ()>(())
                     })
@@ -195,7 +212,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
             // ...and one that starts with none still ends up with them.
             workers
-                .for_each(&many, 4, |_| {
+                .for_each(&many, &|| 4, |_| {
                     let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
                     std::thread::sleep(std::time::Duration::from_millis(2));
@@ -218,7 +235,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     workers
-                        .for_each(&items, 100, |_| {
+                        .for_each(&items, &|| 100, |_| {
                             let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
                             most.fetch_max(now, Ordering::SeqCst);
                             std::thread::sleep(std::time::Duration::from_millis(1));

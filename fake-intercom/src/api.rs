@@ -261,7 +261,8 @@ fn search_endpoint(
                 let ordered = Arc::new(ordered);
                 if ordered.reusable {
                     let mut cache = ctx.searches.lock().unwrap_or_else(PoisonError::into_inner);
-                    if cache.entries.len() > 64 {
+                    // A sliced sync asks for a few hundred distinct queries (a slice each).
+                    if cache.entries.len() > 4_096 {
                         cache.entries.clear();
                     }
                     cache.entries.insert(cache_key, (ctx.version, Arc::clone(&ordered)));

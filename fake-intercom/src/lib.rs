@@ -35,6 +35,9 @@ pub struct Options {
     pub rate_limit: Option<RateLimit>,
     /// Added to every answer, like the network between a tap and Intercom.
     pub latency: Duration,
+    /// Each answer's latency varies by up to this much either way (uniformly), as real answers
+    /// do; zero for a fixed latency.
+    pub jitter: Duration,
     /// A companies scroll unused this long expires (Intercom: one minute).
     pub scroll_expiry: Duration,
     /// The workspace's time zone, for contact search's calendar days.
@@ -52,6 +55,7 @@ impl Default for Options {
             token: TOKEN.into(),
             rate_limit: Some(RateLimit::default()),
             latency: Duration::ZERO,
+            jitter: Duration::ZERO,
             scroll_expiry: Duration::from_secs(60),
             workspace_utc_offset_secs: -5 * 3600,
             ticket_search_parts_cap: 500,
@@ -184,6 +188,8 @@ struct Shared {
     /// Bumped whenever the workspace may change, so that cached search orders are dropped.
     version: AtomicU64,
     searches: Mutex<api::SearchCache>,
+    /// Draws for the latency's jitter.
+    jitter: Mutex<Rng>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -220,6 +226,7 @@ impl FakeIntercom {
             scroll: Mutex::new(api::Scroll::default()),
             version: AtomicU64::new(0),
             searches: Mutex::new(api::SearchCache::default()),
+            jitter: Mutex::new(Rng::new(0x6a17_7e55)),
         });
         let handler_state = Arc::clone(&shared);
         let server = server::Server::start(addr, Arc::new(move |req| handle(&handler_state, req)))?;
@@ -293,10 +300,22 @@ pub(crate) fn now_secs_i64() -> i64 {
     i64::try_from(now_secs()).unwrap_or(i64::MAX)
 }
 
+/// The latency of one answer: the fixed latency, moved by up to the jitter either way.
+fn latency(shared: &Shared) -> Duration {
+    let Options { latency, jitter, .. } = shared.options;
+    let spread = u64::try_from(jitter.as_micros()).unwrap_or(u64::MAX);
+    if spread == 0 {
+        return latency;
+    }
+    let draw = lock(&shared.jitter).below(2 * spread + 1);
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros((micros + draw).saturating_sub(spread))
+}
+
 fn handle(shared: &Shared, req: &Request) -> Response {
     let mut response = answer(shared, req);
     if response.delay.is_zero() {
-        response.delay = shared.options.latency;
+        response.delay = latency(shared);
     }
     lock(&shared.log).push(Logged {
         method: req.method.clone(),

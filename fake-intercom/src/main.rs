@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N]
-//!               [--rate-limit N] [--port-file PATH]
+//!               [--jitter-ms N] [--rate-limit N] [--port-file PATH]
 //! ```
 //!
 //! Prints `listening on http://127.0.0.1:PORT` on stdout (and writes the URL to `--port-file`),
@@ -47,6 +47,10 @@ fn run() -> Result<(), String> {
                 let ms: u64 = value()?.parse().map_err(|_| "--latency-ms needs a number")?;
                 options.latency = Duration::from_millis(ms);
             }
+            "--jitter-ms" => {
+                let ms: u64 = value()?.parse().map_err(|_| "--jitter-ms needs a number")?;
+                options.jitter = Duration::from_millis(ms);
+            }
             "--rate-limit" => {
                 let limit: u64 = value()?.parse().map_err(|_| "--rate-limit needs a number")?;
                 options.rate_limit = Some(RateLimit { limit, window_secs: 10 });
@@ -54,7 +58,7 @@ fn run() -> Result<(), String> {
             "--port-file" => port_file = Some(value()?),
             "--help" | "-h" => {
                 println!(
-                    "fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N] [--rate-limit N-per-10s] [--port-file PATH]"
+                    "fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N] [--jitter-ms N] [--rate-limit N-per-10s] [--port-file PATH]"
                 );
                 println!("Serves a fake Intercom workspace; the token is {TOKEN}.");
                 return Ok(());

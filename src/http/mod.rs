@@ -135,7 +135,7 @@ pub trait Transport: Send + Sync {
 
 /// What one attempt came to.
 enum Outcome {
-    Done(Value),
+    Done(Body),
     RateLimited(RateHeaders),
     /// Worth another try.
     Transient(Failure),
@@ -212,6 +212,12 @@ impl Client {
 
     /// Sends a request, pacing and retrying as the module describes, and parses the JSON body.
     pub fn send(&self, req: &Request) -> Result<Value, ApiError> {
+        self.send_raw(req)?.parse(req)
+    }
+
+    /// As [`Client::send`], but keeps the body as its bytes (checked to be a JSON object) until
+    /// [`Body::parse`]: a page fetched ahead holds a quarter of the memory it would parsed.
+    pub fn send_raw(&self, req: &Request) -> Result<Body, ApiError> {
         let fail = |failure| ApiError {
             stream: req.stream,
             method: req.method.as_str(),
@@ -349,6 +355,26 @@ impl Client {
     }
 }
 
+/// A successful answer's body: bytes known to be one JSON object.
+#[derive(Debug)]
+pub struct Body(Vec<u8>);
+
+impl Body {
+    /// The body as JSON (`req` names the request in the error, which the bytes' check before
+    /// makes all but impossible).
+    pub fn parse(self, req: &Request) -> Result<Value, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|err| ApiError {
+            stream: req.stream,
+            method: req.method.as_str(),
+            path: req.path.clone(),
+            failure: Box::new(Failure::BadBody {
+                detail: format!("a body that is not JSON ({} bytes): {err}", self.0.len()),
+                attempts: 1,
+            }),
+        })
+    }
+}
+
 fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>) -> Outcome {
     let body = match body {
         Ok(bytes) => bytes,
@@ -360,8 +386,8 @@ fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>) ->
         }
     };
     match status {
-        200..=299 => match serde_json::from_slice::<Value>(&body) {
-            Ok(value) if value.is_object() => Outcome::Done(value),
+        200..=299 => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+            Ok(_) if body.trim_ascii_start().starts_with(b"{") => Outcome::Done(Body(body)),
             Ok(_) => Outcome::Transient(Failure::BadBody {
                 detail: "the JSON body is not an object".into(),
                 attempts: 1,

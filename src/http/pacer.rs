@@ -7,8 +7,8 @@
 //! two), never above `max_concurrency`. It starts with one request, until an answer tells the
 //! window's size, then grows (doubling per round trip at first, then one per round trip) while
 //! the limit is in use. It backs off on trouble: halves on a 429, loses 30% on a 5xx, a
-//! timeout or a dropped connection, and 20% when the latency climbs to twice its usual level,
-//! the sign of a server that is queueing.
+//! timeout or a dropped connection, and 20% when the latency of fetches by id climbs to twice
+//! its usual level, the sign of a server that is queueing.
 //!
 //! **The window.** Intercom reports its window in `X-RateLimit-Limit`, `X-RateLimit-Remaining`
 //! and `X-RateLimit-Reset` (Unix seconds). The pacer keeps its own count of what it has sent in
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// After a window's reset time, wait this much longer: the reset is whole seconds and clocks
 /// differ a little.
-const RESET_MARGIN: Duration = Duration::from_millis(500);
+const RESET_MARGIN: Duration = Duration::from_millis(250);
 /// Intercom counts requests over 10-second windows; the budget does the same.
 pub const WINDOW: Duration = Duration::from_secs(10);
 /// A reset further away than this is not believed: the window is 10 seconds.
@@ -87,6 +87,10 @@ struct State {
     /// Wall time during which no request could go out (rate limit, 429s, budget).
     held: Duration,
     latency: Latency,
+    /// The latency of leaf requests alone, for the sign of queueing: they are fetches by id,
+    /// alike in cost, while a search's time depends on its query and the data (0.5 to 18 s on
+    /// busy workspaces), and a mix of the two that shifts is no sign of anything.
+    leaves: Latency,
     /// Chain requests waiting for a slot.
     chain_waiting: usize,
     last_cut: Option<Instant>,
@@ -176,6 +180,7 @@ pub struct Permit<'a> {
     feedback: Option<Feedback>,
     /// Requests in flight when this one went out, itself included.
     busy: usize,
+    priority: Priority,
 }
 
 impl Permit<'_> {
@@ -190,7 +195,7 @@ impl Drop for Permit<'_> {
         let mut state = self.pacer.lock();
         state.in_flight -= 1;
         if let Some(feedback) = self.feedback {
-            state.learn(feedback, self.busy, Instant::now());
+            state.learn(feedback, self.busy, self.priority, Instant::now());
         }
         drop(state);
         self.pacer.wake.notify_all();
@@ -225,6 +230,7 @@ impl Pacer {
                 budget,
                 held: Duration::ZERO,
                 latency: Latency::default(),
+                leaves: Latency::default(),
                 chain_waiting: 0,
                 last_cut: None,
                 sent: 0,
@@ -254,6 +260,7 @@ impl Pacer {
                         pacer: self,
                         feedback: None,
                         busy: state.in_flight,
+                        priority,
                     };
                 }
                 Some(wait) => {
@@ -387,12 +394,15 @@ impl State {
     }
 
     /// Adjusts the limit after an attempt that went out with `busy` requests in flight.
-    fn learn(&mut self, feedback: Feedback, busy: usize, now: Instant) {
+    fn learn(&mut self, feedback: Feedback, busy: usize, priority: Priority, now: Instant) {
         let limit = usize_f64(self.effective_limit());
         match feedback {
             Feedback::Answered(took) => {
                 self.latency.add(took.as_secs_f64());
-                if self.latency.rising() {
+                if priority == Priority::Leaf {
+                    self.leaves.add(took.as_secs_f64());
+                }
+                if self.leaves.rising() {
                     self.cut(limit * 0.8, now);
                 } else if 2.0 * usize_f64(busy) >= limit && self.window_limit < usize_f64(self.ceiling) {
                     // The limit was in use (at least half of it, when this request went out):
@@ -781,6 +791,24 @@ mod tests {
             answer(&pacer, Priority::Leaf, Duration::from_millis(600));
         }
         assert!(pacer.limit() < before, "{before} -> {}", pacer.limit());
+    }
+
+    #[test]
+    fn slow_searches_among_quick_fetches_are_no_sign_of_queueing() {
+        let pacer = answered(500, 100_000);
+        pacer.lock().window_limit = 100.0;
+        for _ in 0..50 {
+            answer(&pacer, Priority::Leaf, Duration::from_millis(300));
+        }
+        let before = pacer.limit();
+        // Searches answer in 1.5 s, fetches still in 300 ms: the mix's average climbs, but
+        // neither kind of request is slower than it was.
+        for _ in 0..30 {
+            std::thread::sleep(Duration::from_millis(2));
+            answer(&pacer, Priority::Chain, Duration::from_millis(1_500));
+            answer(&pacer, Priority::Leaf, Duration::from_millis(300));
+        }
+        assert!(pacer.limit() >= before, "{before} -> {}", pacer.limit());
     }
 
     #[test]

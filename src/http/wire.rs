@@ -4,6 +4,9 @@
 use crate::config::Settings;
 use crate::http::{Answer, BODY_LIMIT, Method, RateHeaders, Transport};
 
+/// Each connection's input buffer, which also bounds the response headers.
+const BUFFER: usize = 32 * 1024;
+
 pub struct Ureq {
     agent: ureq::Agent,
 }
@@ -16,6 +19,12 @@ impl Ureq {
             .user_agent(settings.user_agent.as_str())
             .max_idle_connections_per_host(settings.max_concurrency + 2)
             .max_idle_connections(settings.max_concurrency + 2)
+            // ureq keeps two 128 kB buffers per connection, and the tap keeps a connection per
+            // request in flight: at a hundred in flight that alone was 25 MB. Intercom's
+            // headers are a few kB and bodies stream through the buffer, so smaller ones do.
+            .input_buffer_size(BUFFER)
+            .max_response_header_size(BUFFER)
+            .output_buffer_size(BUFFER / 2)
             .build()
             .into();
         Ureq { agent }

@@ -128,7 +128,7 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
         let fetched = thread::scope(|scope| {
             let prefetch = next
                 .as_ref()
-                .map(|r| scope.spawn(move || job.send(r).map_err(Error::from)));
+                .map(|r| scope.spawn(move || job.send_raw(r).map_err(Error::from)));
             let handled = pages.page(page);
             // A prefetch that panicked is a bug, reported as such.
             let fetched = prefetch.map(|p| p.join().unwrap_or(Err(Error::Internal { stream: job.name() })));
@@ -136,7 +136,7 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
         })?;
         match (fetched, next) {
             (Some(answer_next), Some(request_next)) => {
-                answer = answer_next?;
+                answer = answer_next?.parse(&request_next)?;
                 request = request_next;
             }
             _ => return Ok(()),

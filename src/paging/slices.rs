@@ -19,6 +19,7 @@ use std::thread;
 
 use crate::error::Error;
 use crate::job::{Job, Range};
+use crate::parallel::Token;
 
 /// A span of replication-key values, `[from, to)` in Unix seconds; `to: None` runs to the
 /// present and beyond (records changed while the sync runs land there).
@@ -349,7 +350,7 @@ pub fn read(
         horizon: job.run().started_at.timestamp() + 1,
         progress,
     };
-    let reader = |board: &Board<'_>| {
+    let reader = |board: &Board<'_>, token: Option<Token<'_>>| {
         loop {
             let taken = if board.failed.load(Ordering::SeqCst) {
                 None
@@ -367,6 +368,7 @@ pub fn read(
                 break;
             }
         }
+        drop(token);
         board.active.fetch_sub(1, Ordering::SeqCst);
         board.wake.notify_all();
     };
@@ -381,12 +383,18 @@ pub fn read(
             if pending == 0 && active == 0 {
                 break;
             }
-            if pending > 0 && active < readers().max(1) {
+            // The first reader always runs; the others need a token of the run's pool.
+            let token = if active == 0 {
+                None
+            } else {
+                job.run().readers.try_take()
+            };
+            if pending > 0 && active < readers().max(1) && (active == 0 || token.is_some()) {
                 board.active.fetch_add(1, Ordering::SeqCst);
                 let board = &board;
                 let spawned = thread::Builder::new()
                     .name(format!("{}-slice", job.name()))
-                    .spawn_scoped(scope, move || reader(board));
+                    .spawn_scoped(scope, move || reader(board, token));
                 if let Err(source) = spawned {
                     board.active.fetch_sub(1, Ordering::SeqCst);
                     if active == 0 {

@@ -64,49 +64,103 @@ fn page(job: &Job<'_>, items: Vec<Value>, extracted: &str) -> Result<(), Error> 
             .chain(SUBSCRIPTIONS.iter().map(|(field, _)| *field))
             .any(|field| cut_short(job, &item, field))
         {
-            incomplete.push(Mutex::new(item));
+            incomplete.push(item);
         } else {
             job.emit(item, extracted)?;
         }
     }
-    job.for_each(&incomplete, |contact| {
-        let mut contact = contact.lock().unwrap_or_else(PoisonError::into_inner);
-        complete_lists(job, &mut contact)?;
-        job.emit(std::mem::take(&mut *contact), extracted)
-    })
+    if incomplete.is_empty() {
+        return Ok(());
+    }
+    // Every cut-short list of every incomplete contact at once: they do not wait on each
+    // other, so a page costs one round trip more than its search, not one per list.
+    let mut fetches = Vec::new();
+    for (n, contact) in incomplete.iter().enumerate() {
+        let Some(id) = id_text(&contact["id"]).map(|id| encode(&id)) else {
+            return Err(job.bad_record(contact, "has no id"));
+        };
+        for (index, (field, ..)) in LISTS.iter().enumerate() {
+            if cut_short(job, contact, field) {
+                fetches.push(Fetch::new(n, List::Named(index), &id));
+            }
+        }
+        if SUBSCRIPTIONS.iter().any(|(field, _)| cut_short(job, contact, field)) {
+            fetches.push(Fetch::new(n, List::Subscriptions, &id));
+        }
+    }
+    job.for_each(&fetches, |f| {
+        let items = fetch(job, &f.path, f.list.paged())?;
+        *f.items.lock().unwrap_or_else(PoisonError::into_inner) = items;
+        Ok(())
+    })?;
+    for f in fetches {
+        // A list whose contact was gone (404) stays as the search returned it.
+        let Some(items) = f.items.into_inner().unwrap_or_else(PoisonError::into_inner) else {
+            continue;
+        };
+        let contact = &mut incomplete[f.contact];
+        match f.list {
+            List::Named(index) => set_list(contact, LISTS[index].0, items),
+            List::Subscriptions => {
+                for (field, consent) in SUBSCRIPTIONS {
+                    let chosen: Vec<Value> = items
+                        .iter()
+                        .filter(|s| s["consent_type"] == *consent)
+                        .cloned()
+                        .collect();
+                    set_list(contact, field, chosen);
+                }
+            }
+        }
+    }
+    incomplete
+        .into_iter()
+        .try_for_each(|contact| job.emit(contact, extracted))
 }
 
 fn cut_short(job: &Job<'_>, contact: &Value, field: &str) -> bool {
     job.plan().has_field(field) && contact[field]["has_more"] == Value::Bool(true)
 }
 
-/// Replaces each selected list that is cut short by the full list.
-fn complete_lists(job: &Job<'_>, contact: &mut Value) -> Result<(), Error> {
-    let Some(id) = id_text(&contact["id"]).map(|id| encode(&id)) else {
-        return Err(job.bad_record(contact, "has no id"));
-    };
-    for (field, endpoint, paged) in LISTS {
-        if cut_short(job, contact, field) {
-            let Some(items) = fetch(job, &format!("/contacts/{id}/{endpoint}"), *paged)? else {
-                return Ok(());
-            };
-            set_list(contact, field, items);
+/// One of a contact's lists to fetch whole.
+#[derive(Clone, Copy)]
+enum List {
+    /// `LISTS[i]`.
+    Named(usize),
+    /// Both subscription lists, from one endpoint.
+    Subscriptions,
+}
+
+impl List {
+    fn paged(self) -> bool {
+        match self {
+            List::Named(index) => LISTS[index].2,
+            List::Subscriptions => false,
         }
     }
-    if SUBSCRIPTIONS.iter().any(|(field, _)| cut_short(job, contact, field)) {
-        let Some(items) = fetch(job, &format!("/contacts/{id}/subscriptions"), false)? else {
-            return Ok(());
+}
+
+/// A list fetch of one incomplete contact (by its place in the page) and what it brought.
+struct Fetch {
+    contact: usize,
+    list: List,
+    path: String,
+    items: Mutex<Option<Vec<Value>>>,
+}
+
+impl Fetch {
+    fn new(contact: usize, list: List, id: &str) -> Fetch {
+        let endpoint = match list {
+            List::Named(index) => LISTS[index].1,
+            List::Subscriptions => "subscriptions",
         };
-        for (field, consent) in SUBSCRIPTIONS {
-            let chosen: Vec<Value> = items
-                .iter()
-                .filter(|s| s["consent_type"] == *consent)
-                .cloned()
-                .collect();
-            set_list(contact, field, chosen);
+        Fetch {
+            contact,
+            list,
+            path: format!("/contacts/{id}/{endpoint}"),
+            items: Mutex::new(None),
         }
     }
-    Ok(())
 }
 
 fn set_list(contact: &mut Value, field: &str, items: Vec<Value>) {

@@ -8,5 +8,6 @@ mod http;
 mod incremental;
 mod loss;
 mod selection;
+mod slices;
 mod state;
 mod support;
