@@ -12,13 +12,20 @@ use std::thread;
 
 pub struct Workers {
     free: AtomicUsize,
+    tokens: usize,
 }
 
 impl Workers {
     pub fn new(tokens: usize) -> Workers {
         Workers {
             free: AtomicUsize::new(tokens),
+            tokens,
         }
+    }
+
+    /// Tokens taken now, by every batch.
+    fn in_use(&self) -> usize {
+        self.tokens.saturating_sub(self.free.load(Ordering::Acquire))
     }
 
     /// Takes up to `wanted` tokens; returns how many it got.
@@ -48,9 +55,10 @@ impl Workers {
         (self.take(1) == 1).then_some(Token { pool: self })
     }
 
-    /// Calls `f` on every item, on this thread and on helpers borrowed from the pool, at most
-    /// `max_helpers()` of them (asked again whenever one could be added, so that a batch
-    /// follows a limit that changes while it runs), and returns the first error (the remaining items are then left
+    /// Calls `f` on every item, on this thread and on helpers borrowed from the pool, while the
+    /// pool's helpers at work, in every batch, are fewer than `max_helpers()` (asked again
+    /// whenever one could be added, so that the batches follow a limit that changes while
+    /// they run, and the threads waiting on requests stay near the requests allowed in flight), and returns the first error (the remaining items are then left
     /// alone). A batch that starts while the pool is empty gains helpers as other batches give
     /// theirs back: each helper returns its token as soon as no item is left for it.
     pub fn for_each<T: Sync, E: Send>(
@@ -148,7 +156,7 @@ fn grow<'scope, 'env, T: Sync, E: Send, F: Fn(&T) -> Result<(), E> + Sync>(
     loop {
         let helpers = batch.helpers.load(Ordering::Acquire);
         // This thread takes the next item itself: helpers are for the ones after it.
-        if batch.left() <= helpers + 1 || helpers >= (batch.max_helpers)() || batch.pool.take(1) == 0 {
+        if batch.left() <= helpers + 1 || batch.pool.in_use() >= (batch.max_helpers)() || batch.pool.take(1) == 0 {
             return;
         }
         batch.helpers.fetch_add(1, Ordering::AcqRel);

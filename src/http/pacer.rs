@@ -38,6 +38,8 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 const BELIEVABLE_RESET: Duration = Duration::from_secs(60);
 /// How far above the adaptive limit a chain request may go.
 const CHAIN_EXTRA: usize = 2;
+/// How often a thread waiting for a slot looks again without being woken.
+const SLOT_RECHECK: Duration = Duration::from_millis(100);
 /// The first limit once an answer has arrived.
 const FIRST_LIMIT: f64 = 4.0;
 
@@ -62,7 +64,10 @@ pub enum Feedback {
 
 pub struct Pacer {
     state: Mutex<State>,
-    wake: Condvar,
+    /// Threads waiting for a slot, chains and leaves apart: a freed slot wakes one thread (the
+    /// chain first), not the hundreds that may be waiting.
+    chains: Condvar,
+    leaves: Condvar,
 }
 
 struct State {
@@ -194,11 +199,20 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut state = self.pacer.lock();
         state.in_flight -= 1;
+        let before = state.effective_limit();
         if let Some(feedback) = self.feedback {
             state.learn(feedback, self.busy, self.priority, Instant::now());
         }
+        let grown = state.effective_limit() > before;
+        let chain_waiting = state.chain_waiting > 0;
         drop(state);
-        self.pacer.wake.notify_all();
+        if grown {
+            self.pacer.wake_all();
+        } else if chain_waiting {
+            self.pacer.chains.notify_one();
+        } else {
+            self.pacer.leaves.notify_one();
+        }
     }
 }
 
@@ -236,7 +250,8 @@ impl Pacer {
                 sent: 0,
                 warned_reset: false,
             }),
-            wake: Condvar::new(),
+            chains: Condvar::new(),
+            leaves: Condvar::new(),
         }
     }
 
@@ -268,15 +283,18 @@ impl Pacer {
                         counted = true;
                         state.chain_waiting += 1;
                     }
-                    state = match wait {
-                        Wait::Slot => self.wake.wait(state).unwrap_or_else(PoisonError::into_inner),
-                        Wait::For(d) => {
-                            self.wake
-                                .wait_timeout(state, d)
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0
-                        }
+                    let wake = if priority == Priority::Chain {
+                        &self.chains
+                    } else {
+                        &self.leaves
                     };
+                    // A slot wait also looks again now and then: a slot can free without a
+                    // release (a chain that stopped waiting leaves the leaves one more).
+                    let wait = match wait {
+                        Wait::Slot => SLOT_RECHECK,
+                        Wait::For(d) => d,
+                    };
+                    state = wake.wait_timeout(state, wait).unwrap_or_else(PoisonError::into_inner).0;
                 }
             }
         }
@@ -286,6 +304,8 @@ impl Pacer {
     /// permit is still held. Returns a warning to log when the reset time is not believable.
     pub fn observe(&self, headers: RateHeaders) -> Option<String> {
         let mut state = self.lock();
+        let first = !state.answered;
+        let window = state.reset_at;
         state.answered = true;
         if headers.limit.is_some() {
             state.limit = headers.limit;
@@ -317,9 +337,18 @@ impl Pacer {
                 }
             }
         }
+        // Waiting threads can go only when the first answer or a new window came.
+        let news = first || state.reset_at != window;
         drop(state);
-        self.wake.notify_all();
+        if news {
+            self.wake_all();
+        }
         warning
+    }
+
+    fn wake_all(&self) {
+        self.chains.notify_all();
+        self.leaves.notify_all();
     }
 
     /// A 429: hold every thread until the window resets (or `fallback` when the response did
