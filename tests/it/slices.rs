@@ -80,6 +80,13 @@ fn assert_each_once(run: &Run, fake: &FakeIntercom, stream: &str) {
     assert_eq!(seen, world_ids(&fake.world(), stream), "{stream}");
 }
 
+/// Every contact of the workspace is in one run or the other.
+#[track_caller]
+fn assert_contacts_in_either(fake: &FakeIntercom, a: &Run, b: &Run) {
+    let union: BTreeSet<String> = ids(a, "contacts").union(&ids(b, "contacts")).cloned().collect();
+    assert_eq!(union, world_ids(&fake.world(), "contacts"));
+}
+
 #[test]
 fn big_searches_are_read_in_slices_each_record_once_within_the_page_count() {
     let fake = fake_with(sliced(), test_options());
@@ -172,11 +179,7 @@ fn a_record_edited_from_an_early_slice_into_a_late_one_is_read_in_its_new_versio
     first.ok();
     let second = tap().state(first.final_state().clone()).run();
     second.ok();
-    let union: BTreeSet<String> = ids(&first, "contacts")
-        .union(&ids(&second, "contacts"))
-        .cloned()
-        .collect();
-    assert_eq!(union, world_ids(&fake.world(), "contacts"));
+    assert_contacts_in_either(&fake, &first, &second);
     for id in &edited {
         let new_version = first
             .records("contacts")
@@ -230,11 +233,7 @@ fn a_kill_while_slices_are_half_read_resumes_without_loss_or_rereading_finished_
     let before = requests_to(&fake, "/contacts/search").len();
     let resumed = tap().state(state).run();
     resumed.ok();
-    let union: BTreeSet<String> = ids(&killed, "contacts")
-        .union(&ids(&resumed, "contacts"))
-        .cloned()
-        .collect();
-    assert_eq!(union, world_ids(&fake.world(), "contacts"));
+    assert_contacts_in_either(&fake, &killed, &resumed);
     // No search of the resumed run lies inside a range the killed run finished.
     for search in &requests_to(&fake, "/contacts/search")[before..] {
         let (low, high) = bounds(search);
