@@ -128,7 +128,7 @@ impl<'de> Deserialize<'de> for Lenient<f64> {
                 .trim()
                 .parse::<f64>()
                 .map(Lenient)
-                .map_err(|_| serde::de::Error::custom(format!("expected a number of seconds, got {s:?}"))),
+                .map_err(|_| serde::de::Error::custom(format!("expected a number of seconds, got {}", quote(&s)))),
             other => Err(serde::de::Error::custom(format!(
                 "expected a number, got {}",
                 kind_of(&other)
@@ -142,7 +142,7 @@ impl<'de> Deserialize<'de> for Lenient<u64> {
         let bad = |shown: String| serde::de::Error::custom(format!("expected a whole number, got {shown}"));
         match Value::deserialize(d)? {
             Value::Number(n) => n.as_u64().map(Lenient).ok_or_else(|| bad(n.to_string())),
-            Value::String(s) => s.trim().parse::<u64>().map(Lenient).map_err(|_| bad(format!("{s:?}"))),
+            Value::String(s) => s.trim().parse::<u64>().map(Lenient).map_err(|_| bad(quote(&s))),
             other => Err(bad(kind_of(&other).to_owned())),
         }
     }
@@ -284,7 +284,7 @@ impl Settings {
             (_, Some(region)) if !region.trim().is_empty() => Region::parse(region)
                 .ok_or_else(|| ConfigError::Invalid {
                     key: "region",
-                    problem: format!("{region:?} is not one of us, eu, au"),
+                    problem: format!("{} is not one of us, eu, au", quote(region)),
                 })?
                 .base_url()
                 .to_owned(),
@@ -310,10 +310,10 @@ impl Settings {
             None => None,
         };
         let api_version = raw.api_version.map_or_else(|| "2.14".to_owned(), |v| v.0);
-        if api_version.trim().is_empty() || api_version.chars().any(char::is_control) {
+        if api_version.trim().is_empty() || header_problem(&api_version).is_some() {
             return Err(ConfigError::Invalid {
                 key: "api_version",
-                problem: format!("{api_version:?} is not a version such as 2.14"),
+                problem: format!("{} is not a version such as 2.14", quote(&api_version)),
             });
         }
         let token = raw
@@ -323,12 +323,28 @@ impl Settings {
             .map(Secret);
         if let Some(token) = &token {
             crate::log::register_secret(token.expose());
-            if token.expose().chars().any(|c| c.is_control() || c == ' ') {
+            // The problem is named, never the value.
+            let problem =
+                header_problem(token.expose()).or_else(|| token.expose().contains(' ').then_some("contains spaces"));
+            if let Some(problem) = problem {
                 return Err(ConfigError::Invalid {
                     key: "access_token",
-                    problem: "contains spaces or control characters".into(),
+                    problem: format!("{problem}, so it cannot be sent in the Authorization header"),
                 });
             }
+        }
+        let user_agent = raw
+            .user_agent
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION")));
+        if let Some(problem) = header_problem(&user_agent) {
+            return Err(ConfigError::Invalid {
+                key: "user_agent",
+                problem: format!(
+                    "{} {problem}, so it cannot be sent as the User-Agent header",
+                    quote(&user_agent)
+                ),
+            });
         }
         Ok(Settings {
             token,
@@ -337,10 +353,7 @@ impl Settings {
             base_url,
             api_version,
             request_timeout,
-            user_agent: raw
-                .user_agent
-                .filter(|s| !s.trim().is_empty())
-                .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION"))),
+            user_agent,
             lookback: span("lookback_window", raw.lookback_window, 0)?,
             max_concurrency: usize::try_from(max_concurrency).unwrap_or(1),
             max_requests_per_minute,
@@ -359,8 +372,53 @@ impl Settings {
 fn bad_date(key: &'static str, value: &str) -> ConfigError {
     ConfigError::Invalid {
         key,
-        problem: format!("{value:?} is not a date-time (expected RFC 3339, e.g. 2024-01-01T00:00:00Z)"),
+        problem: format!(
+            "{} is not a date-time (expected RFC 3339, e.g. 2024-01-01T00:00:00Z)",
+            quote(value)
+        ),
     }
+}
+
+/// The longest header value sent: Intercom's tokens and versions are far shorter.
+const HEADER_MAX: usize = 4096;
+
+/// Why a value cannot be an HTTP header value, if it cannot: only visible ASCII and spaces
+/// travel in a header, and a line break would end it.
+fn header_problem(value: &str) -> Option<&'static str> {
+    if value.len() > HEADER_MAX {
+        Some("is longer than the 4096 bytes a header value may have here")
+    } else if value.chars().any(char::is_control) {
+        Some("contains control characters (such as a line break)")
+    } else if !value.is_ascii() {
+        Some("contains characters that are not ASCII")
+    } else {
+        None
+    }
+}
+
+/// A value as messages quote it: in quotes, escaped, and cut short after 60 characters.
+pub fn quote(value: &str) -> String {
+    const SHOWN: usize = 60;
+    if value.chars().count() <= SHOWN {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(SHOWN).collect();
+    format!("{head:?}... ({} bytes in all)", value.len())
+}
+
+/// A URL as messages show it: without the user and password it may carry, cut short.
+fn shown_url(url: &str) -> String {
+    let redacted = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            match rest[..end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    };
+    quote(&redacted)
 }
 
 /// The default ceiling of requests in flight: 10,000 a minute at 1.5 s a request is 250.
@@ -434,7 +492,7 @@ fn check_base_url(url: &str) -> Result<String, ConfigError> {
     let url = url.trim().trim_end_matches('/');
     let invalid = |problem: &str| ConfigError::Invalid {
         key: "base_url",
-        problem: format!("{url:?} {problem}"),
+        problem: format!("{} {problem}", shown_url(url)),
     };
     let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("is not an http(s) URL"))?;
     let authority = rest.split('/').next().unwrap_or_default();
@@ -535,7 +593,7 @@ fn environment() -> Map<String, Value> {
 fn parse_merged(merged: Map<String, Value>) -> Result<RawConfig, Error> {
     for (key, value) in &merged {
         if !SETTING_NAMES.contains(&key.as_str()) {
-            crate::warn!("config: ignoring unknown setting {key:?}");
+            crate::warn!("config: ignoring unknown setting {}", quote(key));
             continue;
         }
         if value.is_null() {

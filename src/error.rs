@@ -40,6 +40,10 @@ pub enum Error {
     #[error(transparent)]
     Api(#[from] ApiError),
 
+    /// The check before any stream starts failed: nothing would work.
+    #[error("cannot sync from {host}: {source}")]
+    Check { host: String, source: ApiError },
+
     /// Intercom answered with something the tap cannot turn into records.
     #[error("{stream}: {request}: {problem}")]
     BadResponse {

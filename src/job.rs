@@ -92,7 +92,7 @@ pub struct Run {
 /// is about 330 kB on the wire and four times that parsed; sixteen readers keep the pages held
 /// near 30 MB, and read the large fake workspace's 700 search pages in 40 page-times, well
 /// inside the rate budget's time for its 17,000 requests.
-pub const EXTRA_READERS: usize = 16;
+pub const EXTRA_READERS: usize = 8;
 
 impl Run {
     pub fn new(client: Client, output: Output, settings: Settings, started_at: DateTime<Utc>) -> Run {
@@ -283,8 +283,15 @@ impl<'a> Job<'a> {
                 problem: format!("expected an object, got {}", truncate(&item.to_string())),
             });
         };
+        let bad = |item: &Value, problem: String| Error::BadRecord {
+            stream: self.name(),
+            record: record_id(item),
+            problem,
+        };
         for reshape in self.plan.stream.reshape {
-            reshape.apply(&mut map);
+            if let Err(problem) = reshape.apply(&mut map) {
+                return Err(bad(&Value::Object(map), problem));
+            }
         }
         let item = Value::Object(map);
         let id = record_id(&item);
@@ -293,6 +300,16 @@ impl<'a> Job<'a> {
             record: id,
             problem: err.to_string(),
         })?;
+        // A row without its key cannot be loaded: a target would drop it or merge it with
+        // others. Intercom always sends it, so an answer without it is an error, not a row.
+        if let Some(key) = self
+            .plan
+            .key
+            .iter()
+            .find(|k| record.get(k.as_str()).is_none_or(Value::is_null))
+        {
+            return Err(bad(&record, format!("has no {key}, a key property of the stream")));
+        }
         self.run.output.record(self.name(), &record, extracted)?;
         self.records.fetch_add(1, Ordering::Relaxed);
         Ok(())

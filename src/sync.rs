@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::config::Settings;
 use crate::error::Error;
-use crate::http::{Client, Pace};
+use crate::http::{Client, Pace, Request};
 use crate::job::{Job, Plan, Run};
 use crate::schema::format_datetime;
 use crate::singer::catalog::{self, Catalog, Entry, Method};
@@ -247,13 +247,18 @@ fn announce(plan: &Plan) {
     }
 }
 
-/// One cheap request before the streams start (`GET /me` needs no scope): a token Intercom
-/// refuses (401) stops the run with one line, instead of every stream failing at once. Any
-/// other failure is left to the streams, which report their own.
+/// One cheap request before the streams start (`GET /me` needs no scope). Any failure stops
+/// the run with one line naming the host and the cause, before a stream starts: a token
+/// Intercom refuses (401), a host that is unknown or refuses connections, TLS that fails, an
+/// address that is not Intercom's API (404). Lasting failures end the check at once and
+/// others are retried only twice, so a wrong address is reported within seconds.
 fn check_token(client: &Client) -> Result<(), Error> {
-    match client.get("access token check", "/me") {
-        Err(err) if err.status() == Some(401) => Err(err.into()),
-        _ => Ok(()),
+    match client.send(&Request::get("access token check", "/me").check()) {
+        Ok(_) => Ok(()),
+        Err(source) => Err(Error::Check {
+            host: client.host(),
+            source,
+        }),
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod api;
 mod base64;
 pub mod counts;
+pub mod mutate;
 mod reply;
 pub mod search;
 pub mod server;
@@ -107,6 +108,15 @@ pub enum FaultKind {
     Dropped,
     /// The real answer, this late.
     Slow(Duration),
+    /// This status with this body, as a broken proxy or an odd Intercom answer would send it
+    /// (a 200 whose body is an `error.list`, an HTML page, an empty body).
+    Body(u16, &'static str),
+    /// The real answer, saying that no request is left until a reset an hour away: a window
+    /// that Intercom's 10-second windows never have.
+    FarReset,
+    /// The real answer with its JSON changed in one place, chosen by this seed: a value of
+    /// another type, a key removed, a string emptied (the fuzz tests' corrupted answers).
+    Mutated(u64),
 }
 
 impl Fault {
@@ -190,6 +200,8 @@ struct Shared {
     searches: Mutex<api::SearchCache>,
     /// Draws for the latency's jitter.
     jitter: Mutex<Rng>,
+    /// The changes `FaultKind::Mutated` made: the request (`GET /path?query`) and where.
+    mutations: Mutex<Vec<(String, String)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -222,6 +234,7 @@ impl FakeIntercom {
             faults: Mutex::new(Vec::new()),
             hooks: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
+            mutations: Mutex::new(Vec::new()),
             window: Mutex::new((0, 0)),
             scroll: Mutex::new(api::Scroll::default()),
             version: AtomicU64::new(0),
@@ -274,6 +287,11 @@ impl FakeIntercom {
     }
 
     /// Every request received so far.
+    /// The changes `FaultKind::Mutated` made so far: each request and the JSON pointer changed.
+    pub fn mutations(&self) -> Vec<(String, String)> {
+        lock(&self.shared.mutations).clone()
+    }
+
     pub fn requests(&self) -> Vec<Logged> {
         lock(&self.shared.log).clone()
     }
@@ -378,6 +396,13 @@ fn answer(shared: &Shared, req: &Request) -> Response {
             delivery: Delivery::Whole,
             delay: Duration::ZERO,
         },
+        Some(FaultKind::Body(status, body)) => Response {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+            delivery: Delivery::Whole,
+            delay: Duration::ZERO,
+        },
         Some(FaultKind::Dropped) => Response {
             status: 0,
             headers: Vec::new(),
@@ -401,9 +426,25 @@ fn answer(shared: &Shared, req: &Request) -> Response {
     match fault {
         Some(FaultKind::Truncated) => response.delivery = Delivery::Truncated,
         Some(FaultKind::Slow(d)) => response.delay = d,
+        Some(FaultKind::Mutated(seed)) => {
+            if let Ok(mut body) = serde_json::from_slice::<Value>(&response.body) {
+                let at = mutate::one_change(&mut body, seed);
+                response.body = serde_json::to_vec(&body).unwrap_or_default();
+                lock(&shared.mutations).push((format!("{} {}", req.method, req.target), at));
+            }
+        }
         _ => {}
     }
-    if let Some((headers, _)) = rate {
+    if let Some((mut headers, _)) = rate {
+        if fault == Some(FaultKind::FarReset) {
+            for (name, value) in &mut headers {
+                match name.as_str() {
+                    "X-RateLimit-Remaining" => *value = "0".into(),
+                    "X-RateLimit-Reset" => *value = (now_secs() + 3_600).to_string(),
+                    _ => {}
+                }
+            }
+        }
         response.headers.extend(headers);
     }
     response

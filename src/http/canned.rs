@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
-use crate::http::{Answer, Method, RateHeaders, Transport};
+use crate::http::{Answer, Method, RateHeaders, Transport, WireError};
 
 /// One request as the canned Intercom saw it.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl Transport for Canned {
         url: &str,
         _headers: &[(&str, &str)],
         body: Option<&[u8]>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, WireError> {
         let target = url.find("://").map_or(url, |i| {
             let rest = &url[i + 3..];
             rest.find('/').map_or("/", |j| &rest[j..])

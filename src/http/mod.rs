@@ -34,6 +34,9 @@ pub use pacer::{Feedback, Pace, Priority, RateHeaders};
 pub const BODY_LIMIT: u64 = 512 * 1024 * 1024;
 /// 429s in a row before a request gives up: a sign that another app is using the whole limit.
 const MAX_RATE_LIMITED: u32 = 30;
+/// Retries of a check request (`GET /me`) at most: a host that refuses three times in a
+/// row, a second or two apart, is not coming back in this run.
+const CHECK_RETRIES: u32 = 2;
 /// Longest pause between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long to wait after a 429 that does not say when the window resets.
@@ -71,6 +74,10 @@ pub struct Request {
     /// may have moved on), so that the caller can start over instead.
     pub retry_failures: bool,
     pub priority: Priority,
+    /// A check before the streams start: a lasting failure (an unknown host, TLS) ends it at
+    /// once, and other failures are retried only twice, so that a wrong address is reported
+    /// within seconds.
+    pub check: bool,
 }
 
 impl Request {
@@ -82,7 +89,15 @@ impl Request {
             body: None,
             retry_failures: true,
             priority: Priority::Chain,
+            check: false,
         }
+    }
+
+    /// A check before the streams start (see [`Request::check`]).
+    #[must_use]
+    pub fn check(mut self) -> Request {
+        self.check = true;
+        self
     }
 
     pub fn post(stream: &'static str, path: impl Into<String>, body: Value) -> Request {
@@ -130,7 +145,22 @@ pub struct Answer {
 /// Sends one attempt of a request and brings back Intercom's answer, or why none came
 /// (connection refused or reset, timeout, TLS).
 pub trait Transport: Send + Sync {
-    fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Answer, String>;
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Answer, WireError>;
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone)]
+pub struct WireError {
+    pub detail: String,
+    /// Not a passing hiccup: the host is unknown or refuses connections, TLS failed, the
+    /// request could not be written. A check request stops on it instead of retrying.
+    pub lasting: bool,
 }
 
 /// What one attempt came to.
@@ -184,6 +214,14 @@ impl Client {
 
     pub fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::SeqCst)
+    }
+
+    /// The scheme, host and port requests go to, as messages name it.
+    pub fn host(&self) -> String {
+        match self.base_url.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or_default()),
+            None => self.base_url.clone(),
+        }
     }
 
     /// HTTP requests sent so far, retries included.
@@ -261,7 +299,7 @@ impl Client {
                         wait.as_secs_f64()
                     );
                 }
-                Outcome::Transient(failure) if req.retry_failures && failures < self.max_retries => {
+                Outcome::Transient(failure) if req.retry_failures && failures < self.retries_for(req) => {
                     failures += 1;
                     let delay = self.backoff(failures);
                     warn!(
@@ -269,7 +307,7 @@ impl Client {
                         req.stream,
                         req.method,
                         req.endpoint(),
-                        self.max_retries,
+                        self.retries_for(req),
                         delay.as_secs_f64()
                     );
                     self.sleep(delay);
@@ -296,7 +334,14 @@ impl Client {
         let started = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
         let outcome = match self.transport.send(req.method, &url, &headers, body.as_deref()) {
-            Err(detail) => Outcome::Transient(Failure::Transport { detail, attempts: 1 }),
+            Err(WireError { detail, lasting }) => {
+                let failure = Failure::Transport { detail, attempts: 1 };
+                if lasting && req.check {
+                    Outcome::Final(failure)
+                } else {
+                    Outcome::Transient(failure)
+                }
+            }
             Ok(answer) => {
                 if let Some(warning) = self.pacer.observe(answer.rate) {
                     warn!("{}: {} {}: {warning}", req.stream, req.method, req.endpoint());
@@ -324,6 +369,15 @@ impl Client {
             }),
         );
         outcome
+    }
+
+    /// How often a failed attempt of `req` is tried again.
+    fn retries_for(&self, req: &Request) -> u32 {
+        if req.check {
+            self.max_retries.min(CHECK_RETRIES)
+        } else {
+            self.max_retries
+        }
     }
 
     /// Exponential backoff from `retry_initial_delay`, doubled each time, capped, with jitter
@@ -386,6 +440,9 @@ fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>) ->
         }
     };
     match status {
+        // Intercom's error envelope under a success status (a proxy's or Intercom's slip):
+        // worth another try, and reported with Intercom's code and message.
+        200..=299 if is_error_list(&body) => Outcome::Transient(status_failure(status, &body)),
         200..=299 => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
             Ok(_) if body.trim_ascii_start().starts_with(b"{") => Outcome::Done(Body(body)),
             Ok(_) => Outcome::Transient(Failure::BadBody {
@@ -410,6 +467,13 @@ fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>) ->
             }
         }
     }
+}
+
+/// Whether a body is Intercom's error envelope, `{"type": "error.list", ...}`.
+fn is_error_list(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(256)];
+    head.windows(10).any(|w| w == b"error.list")
+        && serde_json::from_slice::<Value>(body).is_ok_and(|v| v["type"] == "error.list")
 }
 
 /// Reads Intercom's error envelope `{"type":"error.list","request_id":..,"errors":[{code,message}]}`.

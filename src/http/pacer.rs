@@ -34,6 +34,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const RESET_MARGIN: Duration = Duration::from_millis(250);
 /// Intercom counts requests over 10-second windows; the budget does the same.
 pub const WINDOW: Duration = Duration::from_secs(10);
+/// Holds longer than this are logged.
+const LOGGED_WAIT: Duration = Duration::from_secs(3);
 /// A reset further away than this is not believed: the window is 10 seconds.
 const BELIEVABLE_RESET: Duration = Duration::from_secs(60);
 /// How far above the adaptive limit a chain request may go.
@@ -359,7 +361,7 @@ impl Pacer {
         let wait = reset.map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
         let mut state = self.lock();
         let now = Instant::now();
-        state.hold(now, now + wait);
+        state.hold(now, now + wait, None);
         state.remaining = Some(0);
         if let Some(reset) = reset {
             state.reset_at = Some(reset);
@@ -482,7 +484,11 @@ impl State {
                     self.remaining = self.limit.map(|l| l.saturating_sub(busy));
                 }
                 Some(wait) if self.remaining == Some(0) => {
-                    self.hold(now, now + wait);
+                    self.hold(
+                        now,
+                        now + wait,
+                        Some("Intercom's rate-limit window has no request left (X-RateLimit-Remaining 0)"),
+                    );
                     return Some(Wait::For(wait));
                 }
                 // Independent requests leave the window's reserve to the chains, until its
@@ -511,7 +517,11 @@ impl State {
         let room = if leaf { 1 + self.budget_reserve() } else { 1 };
         if let Some(wait) = self.budget.as_mut().and_then(|b| b.wait(now, room)) {
             if !leaf {
-                self.hold(now, now + wait);
+                self.hold(
+                    now,
+                    now + wait,
+                    Some("max_requests_per_minute is used up for this minute"),
+                );
             }
             return Some(Wait::For(wait));
         }
@@ -527,11 +537,19 @@ impl State {
         self.budget.as_ref().map_or(0, |b| (b.per_window / 50).min(8)) + self.chain_waiting
     }
 
-    /// Holds every request until `until`, counting the wall time added to the hold.
-    fn hold(&mut self, now: Instant, until: Instant) {
+    /// Holds every request until `until`, counting the wall time added to the hold. A hold
+    /// that adds more than a few seconds is logged with its `reason` and length (a 429's hold
+    /// is logged by the client).
+    fn hold(&mut self, now: Instant, until: Instant, reason: Option<&str>) {
         let from = self.hold_until.map_or(now, |h| h.max(now));
         if until > from {
             self.held += until - from;
+            if let Some(reason) = reason.filter(|_| until - from > LOGGED_WAIT) {
+                crate::info!(
+                    "pacing: every request waits {:.1}s: {reason}",
+                    (until - now).as_secs_f64()
+                );
+            }
         }
         self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
     }

@@ -2,10 +2,10 @@
 //! user agent. HTTP statuses are answers, not errors (`http_status_as_error(false)`).
 
 use crate::config::Settings;
-use crate::http::{Answer, BODY_LIMIT, Method, RateHeaders, Transport};
+use crate::http::{Answer, BODY_LIMIT, Method, RateHeaders, Transport, WireError};
 
 /// Each connection's input buffer, which also bounds the response headers.
-const BUFFER: usize = 32 * 1024;
+const BUFFER: usize = 16 * 1024;
 
 pub struct Ureq {
     agent: ureq::Agent,
@@ -24,7 +24,7 @@ impl Ureq {
             // headers are a few kB and bodies stream through the buffer, so smaller ones do.
             .input_buffer_size(BUFFER)
             .max_response_header_size(BUFFER)
-            .output_buffer_size(BUFFER / 2)
+            .output_buffer_size(BUFFER / 4)
             .build()
             .into();
         Ureq { agent }
@@ -32,7 +32,13 @@ impl Ureq {
 }
 
 impl Transport for Ureq {
-    fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Answer, String> {
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Answer, WireError> {
         let sent = match method {
             Method::Get => {
                 let mut request = self.agent.get(url);
@@ -49,7 +55,10 @@ impl Transport for Ureq {
                 request.send(body.unwrap_or_default())
             }
         };
-        let mut response = sent.map_err(|err| describe(&err))?;
+        let mut response = sent.map_err(|err| WireError {
+            detail: describe(&err),
+            lasting: lasting(&err),
+        })?;
         let status = response.status().as_u16();
         let rate = rate_headers(response.headers());
         let body = response
@@ -69,6 +78,28 @@ fn describe(err: &ureq::Error) -> String {
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         other => other.to_string(),
+    }
+}
+
+/// Whether a failure will be the same on the next attempt: the host is unknown or refuses
+/// connections, TLS failed, or the request itself cannot be written.
+fn lasting(err: &ureq::Error) -> bool {
+    match err {
+        // A name that does not resolve comes as an uncategorised I/O error from getaddrinfo.
+        ureq::Error::Io(io) => {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::InvalidInput
+            ) || io.to_string().contains("lookup address")
+        }
+        ureq::Error::HostNotFound
+        | ureq::Error::Http(_)
+        | ureq::Error::BadUri(_)
+        | ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_)
+        | ureq::Error::RequireHttpsOnly(_)
+        | ureq::Error::TlsRequired => true,
+        _ => false,
     }
 }
 

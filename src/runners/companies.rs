@@ -43,7 +43,7 @@ pub fn run(job: &Job<'_>) -> Result<(), Error> {
     let mut restarts = 0;
     let mut pause = first_pause(job);
     loop {
-        match scroll(job) {
+        match scroll(job, restarts > 0) {
             Ok(()) => return job.finish_scan(),
             Err(Stop::Fail(err)) => return Err(err),
             Err(Stop::Restart(why)) if restarts < MAX_RESTARTS => {
@@ -94,8 +94,8 @@ impl Pages for Companies<'_, '_> {
 }
 
 /// One scroll from its opening to its empty last page.
-fn scroll(job: &Job<'_>) -> Result<(), Stop> {
-    let (first, request) = open(job)?;
+fn scroll(job: &Job<'_>, restarted: bool) -> Result<(), Stop> {
+    let (first, request) = open(job, restarted)?;
     let mut companies = Companies {
         job,
         pages: 0,
@@ -120,8 +120,9 @@ fn restartable(err: &Error) -> Option<String> {
     }
 }
 
-/// Opens a scroll, waiting while another one of the app is open.
-fn open(job: &Job<'_>) -> Result<(serde_json::Value, crate::http::Request), Stop> {
+/// Opens a scroll, waiting while another one of the app is open. After a restart that other
+/// scroll is most likely the one abandoned, which Intercom keeps until it expires.
+fn open(job: &Job<'_>, restarted: bool) -> Result<(serde_json::Value, crate::http::Request), Stop> {
     let deadline = Instant::now() + SCROLL_EXISTS_PATIENCE;
     let mut pause = first_pause(job);
     let request = Scroll.request(job, None);
@@ -139,8 +140,13 @@ fn open(job: &Job<'_>) -> Result<(serde_json::Value, crate::http::Request), Stop
                         ),
                     }));
                 }
+                let whose = if restarted {
+                    "the scroll abandoned above stays open on Intercom's side until it expires, up to a minute after its last page"
+                } else {
+                    "another sync or script of this app may be reading companies"
+                };
                 warn!(
-                    "{}: another scroll of this app is open (scroll_exists); waiting {:.1}s for it to end",
+                    "{}: another scroll of this app is open (scroll_exists); {whose}; waiting {:.1}s for it to end",
                     job.name(),
                     pause.as_secs_f64()
                 );

@@ -118,18 +118,19 @@ impl Entry {
                 if breadcrumb.is_empty() {
                     root.clone_from(meta);
                 } else {
-                    fields.insert(
-                        breadcrumb,
-                        field_meta(meta).map_err(|e| at(format!("metadata[{i}]: {e}")))?,
-                    );
+                    let field = field_meta(meta).map_err(|e| at(format!("metadata breadcrumb {breadcrumb:?}: {e}")))?;
+                    fields.insert(breadcrumb, field);
                 }
             }
         }
-        let flag = |v: Option<&Value>| v.and_then(Value::as_bool);
-        let selected = flag(root.get("selected"))
-            .or_else(|| flag(obj.get("selected")))
-            .or_else(|| flag(obj.get("schema").and_then(|s| s.get("selected"))))
+        let root_at = |key: &str| format!("metadata breadcrumb [] {key}");
+        let selected = boolean(root.get("selected"), &root_at("selected"))
+            .map_err(at)?
+            .or(boolean(obj.get("selected"), "selected").map_err(at)?)
+            .or(boolean(obj.get("schema").and_then(|s| s.get("selected")), "schema.selected").map_err(at)?)
             .unwrap_or(false);
+        boolean(root.get("selected-by-default"), &root_at("selected-by-default")).map_err(at)?;
+        text(root.get("inclusion"), &root_at("inclusion")).map_err(at)?;
         let method = obj
             .get("replication_method")
             .or_else(|| root.get("replication-method"))
@@ -138,10 +139,9 @@ impl Entry {
             .map(|v| parse_method(v).map_err(at))
             .transpose()?;
         // Each stream has one replication key (or none); a catalog may repeat it, not change it.
-        let replication_key = obj
-            .get("replication_key")
-            .or_else(|| root.get("replication-key"))
-            .and_then(Value::as_str)
+        let replication_key = text(obj.get("replication_key"), "replication_key")
+            .map_err(at)?
+            .or(text(root.get("replication-key"), &root_at("replication-key")).map_err(at)?)
             .filter(|s| !s.is_empty());
         if let Some(asked) = replication_key.filter(|k| Some(*k) != stream.replication.key()) {
             return Err(at(match stream.replication.key() {
@@ -166,6 +166,16 @@ impl Entry {
                     .ok_or_else(|| at("key_properties must be an array of names".into()))
             })
             .transpose()?;
+        if let Some(names) = &key_properties {
+            let schema = crate::schema::Node::compile(&stream.schema()).map_err(at)?;
+            let known = schema.property_names();
+            if let Some(missing) = names.iter().find(|n| !known.contains(&n.as_str())) {
+                return Err(at(format!(
+                    "key_properties names {missing:?}, which is not a property of this stream (its key is {:?})",
+                    stream.key
+                )));
+            }
+        }
         Ok(Entry {
             stream,
             selected,
@@ -189,8 +199,40 @@ impl Entry {
     }
 }
 
+/// A metadata value that must be `true` or `false` when it is there.
+fn boolean(value: Option<&Value>, name: &str) -> Result<Option<bool>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(format!("{name} must be true or false, not {}", shown(other))),
+    }
+}
+
+/// A metadata value that must be a string when it is there.
+fn text<'a>(value: Option<&'a Value>, name: &str) -> Result<Option<&'a str>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("{name} must be a string, not {}", shown(other))),
+    }
+}
+
+/// A JSON value as an error message shows it: its type and a short form of it.
+fn shown(value: &Value) -> String {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let text: String = value.to_string().chars().take(60).collect();
+    format!("{text} ({kind})")
+}
+
 fn field_meta(meta: &Map<String, Value>) -> Result<FieldMeta, String> {
-    let inclusion = match meta.get("inclusion").and_then(Value::as_str) {
+    let inclusion = match text(meta.get("inclusion"), "inclusion")? {
         None => None,
         Some("available") => Some(Inclusion::Available),
         Some("automatic") => Some(Inclusion::Automatic),
@@ -202,8 +244,8 @@ fn field_meta(meta: &Map<String, Value>) -> Result<FieldMeta, String> {
         }
     };
     Ok(FieldMeta {
-        selected: meta.get("selected").and_then(Value::as_bool),
-        selected_by_default: meta.get("selected-by-default").and_then(Value::as_bool),
+        selected: boolean(meta.get("selected"), "selected")?,
+        selected_by_default: boolean(meta.get("selected-by-default"), "selected-by-default")?,
         inclusion,
     })
 }

@@ -181,17 +181,37 @@ fn parse_ranges(value: &Value) -> Result<Vec<(i64, i64)>, String> {
 }
 
 fn check_date(stream: &str, key: &str, value: &Value) -> Result<(), String> {
-    if value.is_null() || as_datetime(value).is_some() {
-        Ok(())
-    } else {
-        Err(format!("bookmarks.{stream}.{key}: {value} is not a date-time"))
+    if value.is_null() {
+        return Ok(());
     }
+    let shown: String = value.to_string().chars().take(60).collect();
+    let Some(at) = as_datetime(value) else {
+        return Err(format!("bookmarks.{stream}.{key}: {shown} is not a date-time"));
+    };
+    // A bookmark in the future keeps the stream from syncing anything until then: say so.
+    if at > Utc::now() + chrono::Duration::days(1) {
+        crate::warn!(
+            "state: bookmarks.{stream}.{key} is {}, in the future; {stream} reads nothing changed before then",
+            format_datetime(at)
+        );
+    }
+    Ok(())
 }
 
+/// Unix numbers at or above this are milliseconds: as seconds they would be past the year 5000,
+/// as milliseconds they are after March 1973.
+const MILLIS_FROM: i64 = 100_000_000_000;
+
+/// A bookmark's instant: a date-time string, or a Unix number in seconds or (as some tools
+/// write them) milliseconds.
 fn as_datetime(value: &Value) -> Option<DateTime<Utc>> {
     match value {
         Value::String(s) => parse_datetime(s),
-        Value::Number(n) => n.as_i64().and_then(|secs| DateTime::from_timestamp(secs, 0)),
+        Value::Number(n) => match n.as_i64() {
+            Some(ms) if ms.abs() >= MILLIS_FROM => DateTime::from_timestamp_millis(ms),
+            Some(secs) => DateTime::from_timestamp(secs, 0),
+            None => None,
+        },
         _ => None,
     }
 }

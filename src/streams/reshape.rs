@@ -45,11 +45,12 @@ impl Reshape {
         }
     }
 
-    pub fn apply(&self, item: &mut Map<String, Value>) {
+    /// Changes `item`, or says which field does not have the shape this change expects.
+    pub fn apply(&self, item: &mut Map<String, Value>) -> Result<(), String> {
         match *self {
             Reshape::Unwrap { field, inner } => {
                 if let Some(value) = item.get_mut(field) {
-                    unwrap_list(value, inner);
+                    unwrap_list(value, inner).map_err(|e| format!("{field}{e}"))?;
                 }
             }
             Reshape::RenameInner { field, from, to } => {
@@ -88,21 +89,32 @@ impl Reshape {
                 item.insert("_sdc_record_hash".into(), Value::String(hex));
             }
         }
+        Ok(())
     }
 }
 
-/// Turns a list envelope into its array, in place. An envelope without items becomes `[]`.
-pub fn unwrap_list(value: &mut Value, inner: &[&str]) {
+/// Turns a list envelope into its array, in place. An envelope without items (or with `null`)
+/// becomes `[]`; items of any other shape than an array are an error that names where they
+/// are (`.data`, appended to the field's name), never an empty list.
+pub fn unwrap_list(value: &mut Value, inner: &[&str]) -> Result<(), String> {
     if let Value::Object(envelope) = value {
-        let items = inner
-            .iter()
-            .find_map(|key| match envelope.get_mut(*key) {
-                Some(Value::Array(items)) => Some(std::mem::take(items)),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let mut items = Vec::new();
+        for key in inner {
+            match envelope.get_mut(*key) {
+                Some(Value::Array(found)) => {
+                    items = std::mem::take(found);
+                    break;
+                }
+                None | Some(Value::Null) => {}
+                Some(other) => {
+                    let shown: String = other.to_string().chars().take(60).collect();
+                    return Err(format!(".{key} should be an array of items, but is {shown}"));
+                }
+            }
+        }
         *value = Value::Array(items);
     }
+    Ok(())
 }
 
 /// Appends what Python's `str(record.get(key, ''))` gives for a JSON value.
@@ -132,7 +144,7 @@ mod tests {
 
     fn hash(v: Value) -> String {
         let Value::Object(mut map) = v else { panic!() };
-        Reshape::RecordHash.apply(&mut map);
+        Reshape::RecordHash.apply(&mut map).unwrap();
         map["_sdc_record_hash"].as_str().unwrap().to_owned()
     }
 
@@ -171,13 +183,13 @@ mod tests {
             json!({"a": [1, 2]}),
         ] {
             let Value::Object(mut map) = input else { panic!() };
-            rule.apply(&mut map);
+            rule.apply(&mut map).unwrap();
             assert_eq!(map["a"], json!([1, 2]));
         }
         let Value::Object(mut map) = json!({"a": {"type": "list"}, "b": null}) else {
             panic!()
         };
-        rule.apply(&mut map);
+        rule.apply(&mut map).unwrap();
         assert_eq!(map["a"], json!([]));
     }
 
@@ -193,7 +205,7 @@ mod tests {
             json!({"teammates": {"type": "admin.list", "admins": [1]}}),
         ] {
             let Value::Object(mut map) = input else { panic!() };
-            rule.apply(&mut map);
+            rule.apply(&mut map).unwrap();
             assert_eq!(map["teammates"], json!({"type": "admin.list", "admins": [1]}));
         }
     }
@@ -203,7 +215,7 @@ mod tests {
         let Value::Object(mut map) = json!({"avatar": "https://x/y.png"}) else {
             panic!()
         };
-        Reshape::AvatarObject("avatar").apply(&mut map);
+        Reshape::AvatarObject("avatar").apply(&mut map).unwrap();
         assert_eq!(map["avatar"], json!({"image_url": "https://x/y.png"}));
     }
 }
