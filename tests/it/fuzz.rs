@@ -270,6 +270,7 @@ fn answers_with_one_value_changed_keep_the_invariants_and_lose_nothing() {
         let mutations = fake.mutations();
         let case = format!("answer case {seed} ({endpoint}, changed {mutations:?})");
         check(&out, &case);
+        no_bookmark_passes_an_unemitted_record(&fake, &out, &case, &mutations);
         if out.code == Some(0) {
             nothing_lost(&fake, &out, &case, &mutations);
         } else {
@@ -282,6 +283,34 @@ fn answers_with_one_value_changed_keep_the_invariants_and_lose_nothing() {
         changed * 3 >= CASES * 2,
         "most cases must change an answer: {changed} of {CASES}"
     );
+}
+
+/// Whether the run ended or failed, the last bookmark it saved for a search stream is below
+/// every record of the workspace it did not emit (but one whose own answer was changed).
+fn no_bookmark_passes_an_unemitted_record(fake: &FakeIntercom, out: &Run, case: &str, mutations: &[(String, String)]) {
+    let world = fake.world().clone();
+    let Some(state) = out.states().last().copied() else {
+        return;
+    };
+    for (stream, records) in [("contacts", &world.contacts), ("conversations", &world.conversations)] {
+        let Some(mark) = state["bookmarks"][stream]["updated_at"].as_str() else {
+            continue;
+        };
+        let mark =
+            chrono::DateTime::parse_from_rfc3339(mark).unwrap_or_else(|e| panic!("{case}: bookmark {mark}: {e}"));
+        let emitted = ids(out, stream);
+        let passed: Vec<String> = records
+            .iter()
+            .filter(|r| r["updated_at"].as_i64().is_some_and(|t| t < mark.timestamp()))
+            .map(|r| crate::support::id_string(&r["id"]))
+            .filter(|id| !emitted.contains(id))
+            .collect();
+        let one_item_changed = mutations.iter().any(|(_, at)| at.split('/').count() > 3);
+        assert!(
+            passed.is_empty() || (passed.len() == 1 && one_item_changed),
+            "{case}: the {stream} bookmark {mark} passed records never emitted: {passed:?}"
+        );
+    }
 }
 
 /// After a run that succeeded, every record of the workspace was emitted, but for the record
