@@ -52,7 +52,8 @@ impl Workers {
 
     /// One token, if one is free; it goes back when dropped.
     pub fn try_take(&self) -> Option<Token<'_>> {
-        (self.take(1) == 1).then_some(Token { pool: self })
+        // Lazily: a Token built and dropped on failure would give back a token never taken.
+        (self.take(1) == 1).then(|| Token { pool: self })
     }
 
     /// Calls `f` on every item, on this thread and on helpers borrowed from the pool, while the
@@ -173,6 +174,22 @@ fn grow<'scope, 'env, T: Sync, E: Send, F: Fn(&T) -> Result<(), E> + Sync>(
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn a_failed_try_take_leaves_the_pool_as_it_was() {
+        let pool = Workers::new(2);
+        let first = pool.try_take();
+        let second = pool.try_take();
+        assert!(first.is_some() && second.is_some());
+        for _ in 0..5 {
+            assert!(pool.try_take().is_none(), "an empty pool has no token to give");
+        }
+        drop(first);
+        let third = pool.try_take();
+        assert!(third.is_some());
+        assert!(pool.try_take().is_none(), "only the token given back was free");
+        drop((second, third));
+    }
 
     #[test]
     fn every_item_is_visited_once() {
