@@ -7,6 +7,7 @@
 //! `end_date`, and never passes the sync's start less `search_index_lag`, so that a record
 //! changed while the sync ran, or indexed by Intercom's search late, is read by the next run.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -17,11 +18,11 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::error::{ApiError, Error};
 use crate::http::{Body, Client, Request};
-use crate::log;
 use crate::parallel::Workers;
 use crate::schema::{Node, format_datetime};
 use crate::singer::Output;
 use crate::streams::Stream;
+use crate::{log, warn};
 
 /// A span of replication-key values read completely, `[from, to)` in Unix seconds.
 pub type Range = (i64, i64);
@@ -34,6 +35,8 @@ pub struct Plan {
     /// The schema after field selection: what SCHEMA says and what records carry.
     pub schema: Value,
     node: Node,
+    /// The stream's whole schema, to tell a deselected field from one it does not declare.
+    full: Node,
     pub key: Vec<String>,
     /// The replication key, when the stream runs incrementally.
     pub incremental: Option<&'static str>,
@@ -45,6 +48,9 @@ pub struct Plan {
     /// Ranges above the bookmark that an interrupted run read completely, less the lookback:
     /// they need not be read again.
     pub done: Vec<Range>,
+    /// The table version of a full-table stream (not a count history): stamped on its records
+    /// and activated when all are written, so that targets retire rows deleted in Intercom.
+    pub version: Option<i64>,
 }
 
 impl Plan {
@@ -55,16 +61,19 @@ impl Plan {
     /// compiles, and every stream's schema is compiled by a test.
     pub fn new(stream: &'static Stream, emit: bool, schema: Value, key: Vec<String>) -> Plan {
         let node = Node::compile(&schema).expect("a projected stream schema compiles");
+        let full = Node::compile(&stream.schema()).expect("every stream schema compiles (tested)");
         Plan {
             stream,
             emit,
             schema,
             node,
+            full,
             key,
             incremental: None,
             bookmark: None,
             start: None,
             done: Vec::new(),
+            version: None,
         }
     }
 
@@ -148,6 +157,8 @@ pub struct Job<'a> {
     /// Newest replication-key value read by a full scan, for its bookmark.
     newest: Mutex<Option<DateTime<Utc>>>,
     started: Mutex<Option<Instant>>,
+    /// Undeclared properties already reported, by path.
+    undeclared: Mutex<HashSet<String>>,
 }
 
 impl<'a> Job<'a> {
@@ -159,6 +170,7 @@ impl<'a> Job<'a> {
             requests: AtomicU64::new(0),
             newest: Mutex::new(None),
             started: Mutex::new(None),
+            undeclared: Mutex::new(HashSet::new()),
         }
     }
 
@@ -295,11 +307,19 @@ impl<'a> Job<'a> {
         }
         let item = Value::Object(map);
         let id = record_id(&item);
-        let record = self.plan.node.apply(item).map_err(|err| Error::BadRecord {
-            stream: self.name(),
-            record: id,
-            problem: err.to_string(),
-        })?;
+        let mut dropped = Vec::new();
+        let record = self
+            .plan
+            .node
+            .apply_noting(item, &mut dropped)
+            .map_err(|err| Error::BadRecord {
+                stream: self.name(),
+                record: id,
+                problem: err.to_string(),
+            })?;
+        for path in dropped {
+            self.note_undeclared(path);
+        }
         // A row without its key cannot be loaded: a target would drop it or merge it with
         // others. Intercom always sends it, so an answer without it is an error, not a row.
         if let Some(key) = self
@@ -310,7 +330,9 @@ impl<'a> Job<'a> {
         {
             return Err(bad(&record, format!("has no {key}, a key property of the stream")));
         }
-        self.run.output.record(self.name(), &record, extracted)?;
+        self.run
+            .output
+            .record(self.name(), &record, self.plan.version, extracted)?;
         self.records.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -367,6 +389,26 @@ impl<'a> Job<'a> {
             Err(Error::Aborted)
         } else {
             Ok(())
+        }
+    }
+
+    /// Reports, once per path, a property Intercom sent that the stream's schema does not
+    /// declare (and so no record carries). Deselected fields are left out without a word.
+    fn note_undeclared(&self, path: String) {
+        if self.plan.full.declares(&path) {
+            return;
+        }
+        let first = self
+            .undeclared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.clone());
+        if first {
+            warn!(
+                "{}: Intercom sent {path}, which the stream's schema does not declare; records leave it out (said once)",
+                self.name()
+            );
+            self.counter("undeclared_property", 1, json!({"path": path}));
         }
     }
 

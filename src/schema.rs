@@ -59,8 +59,40 @@ impl Node {
 
     /// Shapes `value` (an Intercom item or part of one) to this schema.
     pub fn apply(&self, value: Value) -> Result<Value, CoerceError> {
+        self.apply_noting(value, &mut Vec::new())
+    }
+
+    /// As [`Node::apply`], and adds to `dropped` the path of each property left out because
+    /// this schema does not declare it (`location.zip`, `tags[].name`: array places as `[]`).
+    pub fn apply_noting(&self, value: Value, dropped: &mut Vec<String>) -> Result<Value, CoerceError> {
         let mut path = String::new();
-        self.apply_at(value, &mut path)
+        self.apply_at(value, &mut path, dropped)
+    }
+
+    /// Whether this schema declares the property at `path` (as [`Node::apply_noting`] writes
+    /// it), or keeps it inside an open object.
+    pub fn declares(&self, path: &str) -> bool {
+        let mut node = self;
+        for part in path.split('.') {
+            let (name, arrays) = match part.find("[]") {
+                Some(i) => (&part[..i], part[i..].matches("[]").count()),
+                None => (part, 0),
+            };
+            match &node.kind {
+                Kind::Object { props, open } => match props.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+                    Ok(i) => node = &props[i].1,
+                    Err(_) => return *open,
+                },
+                _ => return false,
+            }
+            for _ in 0..arrays {
+                match &node.kind {
+                    Kind::Array(items) => node = items,
+                    _ => return false,
+                }
+            }
+        }
+        true
     }
 
     /// The top-level property names, for tests and checks.
@@ -71,7 +103,7 @@ impl Node {
         }
     }
 
-    fn apply_at(&self, value: Value, path: &mut String) -> Result<Value, CoerceError> {
+    fn apply_at(&self, value: Value, path: &mut String, dropped: &mut Vec<String>) -> Result<Value, CoerceError> {
         if value.is_null() {
             return if self.nullable {
                 Ok(Value::Null)
@@ -98,14 +130,14 @@ impl Node {
                                 path.push('.');
                             }
                             path.push_str(&key);
-                            let shaped = props[i].1.apply_at(v, path)?;
+                            let shaped = props[i].1.apply_at(v, path, dropped)?;
                             path.truncate(len);
                             out.insert(key, shaped);
                         }
                         Err(_) if *open => {
                             out.insert(key, v);
                         }
-                        Err(_) => {}
+                        Err(_) => dropped.push(shape_path(path, &key)),
                     }
                 }
                 Ok(Value::Object(out))
@@ -118,13 +150,38 @@ impl Node {
                 let mut out = Vec::with_capacity(list.len());
                 for (i, item) in list.into_iter().enumerate() {
                     let _ = write!(path, "[{i}]");
-                    out.push(items.apply_at(item, path)?);
+                    out.push(items.apply_at(item, path, dropped)?);
                     path.truncate(len);
                 }
                 Ok(Value::Array(out))
             }
         }
     }
+}
+
+/// `parent.key` with array places written `[]`: the same path for every item of a list.
+fn shape_path(parent: &str, key: &str) -> String {
+    let mut out = String::with_capacity(parent.len() + key.len() + 1);
+    let mut in_index = false;
+    for c in parent.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    if !out.is_empty() {
+        out.push('.');
+    }
+    out.push_str(key);
+    out
 }
 
 fn compile_at(schema: &Value, path: &str) -> Result<Node, String> {

@@ -24,7 +24,7 @@ use crate::job::{Job, Plan, Run};
 use crate::schema::format_datetime;
 use crate::singer::catalog::{self, Catalog, Entry, Method};
 use crate::singer::{Output, State};
-use crate::streams::{self, Replication, Stream};
+use crate::streams::{self, Replication, Source, Stream};
 use crate::{info, log, runners, warn};
 
 /// How often the monitor reports.
@@ -100,6 +100,11 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
         .filter(|(from, to)| from < to)
         .collect();
     plan.incremental = incremental;
+    // Count reports are histories (`snapshot_at` is in their key): no row of theirs is ever
+    // retired by a newer version.
+    if incremental.is_none() && !matches!(stream.source, Source::Counts(_)) {
+        plan.version = Some(Utc::now().timestamp_millis());
+    }
     plan.bookmark = bookmark;
     plan
 }
@@ -336,9 +341,17 @@ fn sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Runni
         .iter()
         .try_for_each(|j| {
             let p = j.plan();
-            run.output.schema(p.stream.name, &p.schema, &p.key, p.incremental)
+            run.output.schema(p.stream.name, &p.schema, &p.key, p.incremental)?;
+            p.version.map_or(Ok(()), |v| run.output.begin_version(p.stream.name, v))
         })
-        .and_then(|()| runners::run(main, child));
+        .and_then(|()| runners::run(main, child))
+        .and_then(|()| {
+            jobs.iter().try_for_each(|j| {
+                let p = j.plan();
+                p.version
+                    .map_or(Ok(()), |v| run.output.activate_version(p.stream.name, v))
+            })
+        });
     for job in &jobs {
         running.set(job.name(), false);
     }

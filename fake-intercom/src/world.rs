@@ -438,8 +438,18 @@ impl World {
         note("activity_logs", Vec::new(), vec![added["id"].clone()]);
         self.activity_logs.push(added);
 
+        self.delete_last(&mut report);
         self.refresh_counts();
         Value::Object(report)
+    }
+
+    /// Deletions, which only a full-table stream's table version can bring to a target: the
+    /// last admin (no record of the workspace refers to it by position) and the last tag.
+    fn delete_last(&mut self, report: &mut serde_json::Map<String, Value>) {
+        for (stream, items) in [("admins", &mut self.admins), ("tags", &mut self.tags)] {
+            let deleted: Vec<Value> = items.pop().map(|item| item["id"].clone()).into_iter().collect();
+            report.insert(stream.into(), json!({"changed": [], "added": [], "deleted": deleted}));
+        }
     }
 
     /// Every conversation's parts in the order Intercom keeps them (oldest first).

@@ -31,7 +31,13 @@ enum Message<'a> {
     Record {
         stream: &'a str,
         record: &'a Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<i64>,
         time_extracted: &'a str,
+    },
+    ActivateVersion {
+        stream: &'a str,
+        version: i64,
     },
     State {
         value: &'a Value,
@@ -111,13 +117,44 @@ impl Output {
         Ok(())
     }
 
-    pub fn record(&self, stream: &str, record: &Value, time_extracted: &str) -> Result<(), Error> {
+    /// Writes a RECORD; `version` is the table version of a full-table stream (see
+    /// [`Output::begin_version`]).
+    pub fn record(
+        &self,
+        stream: &str,
+        record: &Value,
+        version: Option<i64>,
+        time_extracted: &str,
+    ) -> Result<(), Error> {
         let line = serialise(&Message::Record {
             stream,
             record,
+            version,
             time_extracted,
         });
         self.lock().write_line(&line, false)
+    }
+
+    /// Starts a full-table stream's new table version. The first version a stream ever has (its
+    /// state holds none) is activated at once, so that the target makes the table; later ones
+    /// only when complete ([`Output::activate_version`]), so that a run that fails half-way
+    /// leaves the rows of the last complete one. The state keeps the version.
+    pub fn begin_version(&self, stream: &str, version: i64) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let first = inner.state.version(stream).is_none();
+        inner.state.set_version(stream, version);
+        if first {
+            let line = serialise(&Message::ActivateVersion { stream, version });
+            inner.write_line(&line, false)?;
+        }
+        inner.write_state()
+    }
+
+    /// Activates a full-table stream's version once all its records are written: the target
+    /// then retires the rows of older versions (the records deleted in Intercom).
+    pub fn activate_version(&self, stream: &str, version: i64) -> Result<(), Error> {
+        let line = serialise(&Message::ActivateVersion { stream, version });
+        self.lock().write_line(&line, true)
     }
 
     /// Moves a stream's bookmark (with the spans above it read completely) and writes the
@@ -191,7 +228,8 @@ mod tests {
         let schema = json!({"type": "object", "properties": {"id": {"type": "string"}}});
         out.schema("tags", &schema, &["id".into()], None).unwrap();
         out.schema("tags", &schema, &["id".into()], None).unwrap();
-        out.record("tags", &json!({"id": "1"}), "2024-01-01T00:00:00Z").unwrap();
+        out.record("tags", &json!({"id": "1"}), None, "2024-01-01T00:00:00Z")
+            .unwrap();
         out.bookmark("segments", "updated_at", DateTime::from_timestamp(0, 0).unwrap(), &[])
             .unwrap();
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -211,7 +249,10 @@ mod tests {
     #[test]
     fn a_closed_stdout_is_an_error_for_every_later_write() {
         let out = Output::new(Box::new(Closed), State::default());
-        assert!(matches!(out.record("tags", &json!({}), "x"), Err(Error::Stdout(_))));
+        assert!(matches!(
+            out.record("tags", &json!({}), None, "x"),
+            Err(Error::Stdout(_))
+        ));
         assert!(matches!(out.write_state(), Err(Error::Stdout(_))));
         assert!(matches!(out.flush(), Err(Error::Stdout(_))));
     }

@@ -115,6 +115,21 @@ impl State {
         self.bookmarks.insert(stream.to_owned(), entry);
     }
 
+    /// The table version a full-table stream was last given (see `Output::begin_version`).
+    pub fn version(&self, stream: &str) -> Option<i64> {
+        self.bookmarks.get(stream)?.get("version")?.as_i64()
+    }
+
+    pub fn set_version(&mut self, stream: &str, version: i64) {
+        let entry = self.bookmarks.entry(stream.to_owned()).or_insert_with(|| json!({}));
+        match entry.as_object_mut() {
+            Some(map) => {
+                map.insert("version".into(), json!(version));
+            }
+            None => *entry = json!({"version": version}),
+        }
+    }
+
     pub fn set_currently_syncing(&mut self, stream: Option<&str>) {
         self.currently_syncing = stream.map(str::to_owned);
     }

@@ -286,10 +286,14 @@ pub static ALL: &[Stream] = &[
     },
     child("conversation_parts", schema!("conversation_parts"), "conversations"),
     Stream {
-        reshape: &[Reshape::Unwrap {
-            field: "contacts",
-            inner: &["contacts"],
-        }],
+        reshape: &[
+            Reshape::Unwrap {
+                field: "contacts",
+                inner: &["contacts"],
+            },
+            // The parts are the rows of ticket_parts.
+            Reshape::Omit("ticket_parts"),
+        ],
         ..incremental("tickets", schema!("tickets"), Source::Parents(TICKETS))
     },
     child("ticket_parts", schema!("ticket_parts"), "tickets"),

@@ -31,6 +31,9 @@ pub enum Reshape {
     /// written as Python's `str()` writes them, concatenated. Kept identical so that tables
     /// loaded by singer-io's tap are updated in place, not duplicated.
     RecordHash,
+    /// A field left out of the records on purpose, because another stream carries what it
+    /// holds (tickets' `ticket_parts` are the rows of the `ticket_parts` stream).
+    Omit(&'static str),
 }
 
 impl Reshape {
@@ -41,6 +44,8 @@ impl Reshape {
                 Some(field)
             }
             Reshape::DefaultModel(_) => Some("model"),
+            // Left out: no property of the record.
+            Reshape::Omit(_) => None,
             Reshape::RecordHash => Some("_sdc_record_hash"),
         }
     }
@@ -87,6 +92,9 @@ impl Reshape {
                     let _ = write!(hex, "{byte:02x}");
                 }
                 item.insert("_sdc_record_hash".into(), Value::String(hex));
+            }
+            Reshape::Omit(field) => {
+                item.remove(field);
             }
         }
         Ok(())

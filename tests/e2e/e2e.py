@@ -302,6 +302,13 @@ def check_second_run(catalog: dict, first: dict[str, list[dict]], since: str) ->
         loaded = query(f'select count(*) from "tap_intercom"."{stream}" where _sdc_batched_at > %s', since)[0][0]
         check(loaded == len(read), f"{stream}: {loaded} rows written by the second run, {len(read)} read")
         print(f"{stream:20} {len(changed):>8} {len(added):>6} {len(read):>6} {len(at_mark):>12} {before:>12} {rows:>11} {loaded:>12}")
+    for stream in ("admins", "tags"):
+        gone = {str(i) for i in report[stream]["deleted"]}
+        rows = query(f'select id::text, _sdc_deleted_at from "tap_intercom"."{stream}"')
+        marked = {r[0] for r in rows if r[1] is not None}
+        check(gone and marked == gone, f"{stream}: deleted in Intercom {sorted(gone)}, marked deleted {sorted(marked)}")
+        check(len(rows) == len(first[stream]), f"{stream}: {len(rows)} rows, the other rows untouched")
+        print(f"{stream}: {sorted(gone)} deleted in the fake -> _sdc_deleted_at set by ACTIVATE_VERSION; {len(rows) - len(gone)} rows live")
     for stream, field in [("contacts", "name"), ("companies", "name"), ("articles", "title")]:
         edited = query(f'select count(*) from "tap_intercom"."{stream}" where {field} like %s', "% (edited)")[0][0]
         check(edited == len(report[stream]["changed"]), f"{stream}: {edited} rows show the edit")

@@ -303,3 +303,54 @@ fn a_scroll_page_answered_with_html_restarts_the_scroll_and_says_why() {
     );
     assert_eq!(ids(&out, "companies").len(), companies);
 }
+
+#[test]
+fn an_undeclared_property_is_reported_once_and_a_deselected_one_never() {
+    let fake = fake();
+    {
+        let mut world = fake.world();
+        for contact in world.contacts.iter_mut().take(3) {
+            contact["brand_new_field"] = json!("x");
+            contact["location"]["zip_plus_four"] = json!("1234");
+        }
+    }
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["contacts"], &[("contacts", "email")]))
+        .run();
+    out.ok();
+    let warned = |path: &str| {
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("WARNING") && l.contains(&format!("sent {path},")))
+            .count()
+    };
+    assert_eq!(warned("brand_new_field"), 1, "{}", out.stderr);
+    assert_eq!(warned("location.zip_plus_four"), 1, "{}", out.stderr);
+    assert_eq!(warned("email"), 0, "a deselected field is not reported");
+    assert!(
+        out.stderr.contains("\"metric\":\"undeclared_property\""),
+        "a metric too"
+    );
+    assert!(
+        out.records("contacts")
+            .iter()
+            .all(|r| r.get("brand_new_field").is_none())
+    );
+}
+
+#[test]
+fn contacts_lists_fetched_whole_keep_their_fields() {
+    let fake = fake();
+    let out = Tap::against(&fake).catalog(meltano_catalog(&["contacts"], &[])).run();
+    out.ok().check_protocol();
+    let full = out
+        .records("contacts")
+        .into_iter()
+        .flat_map(|c| c["tags"].as_array().cloned().unwrap_or_default())
+        .find(|t| t.get("name").is_some_and(|n| !n.is_null()));
+    let tag = full.expect("some contact's tags were fetched whole");
+    assert!(
+        tag["applied_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "applied_at is a date-time: {tag}"
+    );
+}

@@ -13,3 +13,4 @@ mod selection;
 mod slices;
 mod state;
 mod support;
+mod versions;

@@ -203,6 +203,14 @@ impl Run {
                     );
                 }
                 "STATE" => assert!(msg["value"].is_object(), "{line}"),
+                "ACTIVATE_VERSION" => {
+                    let stream = msg["stream"].as_str().unwrap();
+                    assert!(
+                        validators.contains_key(stream),
+                        "ACTIVATE_VERSION of {stream} before its SCHEMA"
+                    );
+                    assert!(msg["version"].is_i64(), "{line}");
+                }
                 other => panic!("unexpected message type {other}"),
             }
         }

@@ -1,0 +1,125 @@
+//! Table versions of full-table streams (`ACTIVATE_VERSION`), so that targets retire the rows
+//! deleted in Intercom: the first version a stream ever has is activated before its records,
+//! every version after its last record, and every record carries its version. Count reports
+//! are histories and incremental streams keep their rows: neither is versioned.
+
+use fake_intercom::{Fault, FaultKind};
+use serde_json::{Value, json};
+
+use crate::support::{Run, Tap, fake, meltano_catalog};
+
+/// The stream's messages in order, as (type, version) pairs.
+fn sequence(run: &Run, stream: &str) -> Vec<(String, Option<i64>)> {
+    run.messages
+        .iter()
+        .filter(|m| m["stream"] == stream)
+        .map(|m| (m["type"].as_str().unwrap().to_owned(), m["version"].as_i64()))
+        .collect()
+}
+
+fn activations(run: &Run, stream: &str) -> Vec<i64> {
+    sequence(run, stream)
+        .into_iter()
+        .filter(|(kind, _)| kind == "ACTIVATE_VERSION")
+        .filter_map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn full_table_streams_activate_their_version_before_the_first_record_and_after_the_last() {
+    let fake = fake();
+    let streams = [
+        "admins",
+        "tags",
+        "teams",
+        "contact_attributes",
+        "help_centers",
+        "counts",
+        "contacts",
+    ];
+    let first = Tap::against(&fake).catalog(meltano_catalog(&streams, &[])).run();
+    first.ok().check_protocol();
+    for stream in ["admins", "tags", "teams", "contact_attributes", "help_centers"] {
+        let seq = sequence(&first, stream);
+        let version = seq[1].1.unwrap_or_else(|| panic!("{stream}: {seq:?}"));
+        assert_eq!(seq[0].0, "SCHEMA", "{stream}");
+        assert_eq!(
+            seq[1].0, "ACTIVATE_VERSION",
+            "{stream}: a first version is activated at once"
+        );
+        assert_eq!(
+            seq.last().unwrap(),
+            &("ACTIVATE_VERSION".to_owned(), Some(version)),
+            "{stream}"
+        );
+        let records: Vec<_> = seq.iter().filter(|(k, _)| k == "RECORD").collect();
+        assert!(!records.is_empty(), "{stream}");
+        assert!(
+            records.iter().all(|(_, v)| *v == Some(version)),
+            "{stream}: every record has the version"
+        );
+    }
+    for stream in ["counts", "contacts"] {
+        assert!(activations(&first, stream).is_empty(), "{stream} is never versioned");
+        assert!(
+            first
+                .messages
+                .iter()
+                .filter(|m| m["stream"] == stream)
+                .all(|m| m.get("version").is_none())
+        );
+    }
+
+    // The next run (with the state) starts a newer version and activates it only at the end.
+    let second = Tap::against(&fake)
+        .catalog(meltano_catalog(&streams, &[]))
+        .state(first.final_state().clone())
+        .run();
+    second.ok().check_protocol();
+    let before = activations(&first, "admins")[0];
+    let after = activations(&second, "admins");
+    assert_eq!(after.len(), 1, "only the closing activation: {after:?}");
+    assert!(after[0] > before);
+    assert_eq!(sequence(&second, "admins").last().unwrap().0, "ACTIVATE_VERSION");
+}
+
+#[test]
+fn a_stream_that_fails_half_way_activates_nothing_new() {
+    let fake = fake();
+    let state = json!({"bookmarks": {"tags": {"version": 1_600_000_000_000_i64}}});
+    fake.add_fault(Fault::new("/tags", FaultKind::Status(500)).times(100));
+    let out = Tap::against(&fake)
+        .set("max_retries", json!(1))
+        .catalog(meltano_catalog(&["tags"], &[]))
+        .state(state)
+        .run();
+    out.failure_line();
+    assert!(
+        activations(&out, "tags").is_empty(),
+        "the rows of the last complete version stay"
+    );
+}
+
+#[test]
+fn a_full_table_override_of_an_incremental_stream_is_versioned() {
+    let fake = fake();
+    let mut catalog = meltano_catalog(&["segments"], &[]);
+    for stream in catalog["streams"].as_array_mut().unwrap() {
+        if stream["tap_stream_id"] == "segments" {
+            stream["replication_method"] = json!("FULL_TABLE");
+        }
+    }
+    let out = Tap::against(&fake).catalog(catalog).run();
+    out.ok().check_protocol();
+    let versions = activations(&out, "segments");
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    let stamped: Vec<Option<i64>> = out
+        .messages
+        .iter()
+        .filter(|m| m["type"] == "RECORD" && m["stream"] == "segments")
+        .map(|m| m["version"].as_i64())
+        .collect();
+    assert!(!stamped.is_empty() && stamped.iter().all(|v| *v == Some(versions[0])));
+    let state: &Value = out.final_state();
+    assert_eq!(state["bookmarks"]["segments"]["version"], json!(versions[0]));
+}
