@@ -92,6 +92,12 @@ pub struct RawConfig {
     /// sync ran, is read by the next run.
     #[schemars(with = "Option<u64>", extend("default" = 600))]
     pub search_index_lag: Option<Lenient<u64>>,
+
+    /// Adds the workspace's id (`app.id_code` of `GET /me`) to every record as `workspace_id`,
+    /// and to every stream's key properties: for tables that stack several workspaces, whose
+    /// ids (conversation parts' above all) are not unique across workspaces. Off by default.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub add_workspace_id: Option<Lenient<bool>>,
 }
 
 /// The names of the settings, for the environment and for unknown-key warnings.
@@ -110,6 +116,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "max_retries",
     "retry_initial_delay",
     "search_index_lag",
+    "add_workspace_id",
 ];
 
 /// A value written either as itself or as a string: Meltano and environment variables pass
@@ -144,6 +151,26 @@ impl<'de> Deserialize<'de> for Lenient<u64> {
             Value::Number(n) => n.as_u64().map(Lenient).ok_or_else(|| bad(n.to_string())),
             Value::String(s) => s.trim().parse::<u64>().map(Lenient).map_err(|_| bad(quote(&s))),
             other => Err(bad(kind_of(&other).to_owned())),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Lenient<bool> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Bool(b) => Ok(Lenient(b)),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(Lenient(true)),
+                "false" | "0" | "no" | "" => Ok(Lenient(false)),
+                _ => Err(serde::de::Error::custom(format!(
+                    "expected true or false, got {}",
+                    quote(&s)
+                ))),
+            },
+            other => Err(serde::de::Error::custom(format!(
+                "expected true or false, got {}",
+                kind_of(&other)
+            ))),
         }
     }
 }
@@ -256,6 +283,7 @@ pub struct Settings {
     pub max_retries: u32,
     pub retry_initial_delay: Duration,
     pub search_index_lag: Duration,
+    pub add_workspace_id: bool,
 }
 
 impl Settings {
@@ -360,6 +388,7 @@ impl Settings {
             max_retries: u32::try_from(raw.max_retries.map_or(5, |v| v.0)).unwrap_or(u32::MAX),
             retry_initial_delay,
             search_index_lag: span("search_index_lag", raw.search_index_lag, 600)?,
+            add_workspace_id: raw.add_workspace_id.is_some_and(|v| v.0),
         })
     }
 

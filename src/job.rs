@@ -95,6 +95,8 @@ pub struct Run {
     /// Readers of slices beyond each stream's first, shared by every stream: each holds a page
     /// or two in memory, so their number, not the requests in flight, bounds the pages held.
     pub readers: Workers,
+    /// The workspace's id for `add_workspace_id`, from `GET /me` before any stream starts.
+    workspace: std::sync::OnceLock<String>,
 }
 
 /// Slice readers beyond each stream's first, for the whole run. A search page of 150 contacts
@@ -113,7 +115,13 @@ impl Run {
             started_at,
             workers,
             readers: Workers::new(EXTRA_READERS),
+            workspace: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the workspace id every record carries (`add_workspace_id`).
+    pub fn set_workspace(&self, id: String) {
+        let _ = self.workspace.set(id);
     }
 
     /// The latest a bookmark may be: the sync's start less the search index's lag.
@@ -300,6 +308,12 @@ impl<'a> Job<'a> {
             record: record_id(item),
             problem,
         };
+        if let Some(id) = self.run.workspace.get() {
+            map.insert(
+                crate::singer::catalog::WORKSPACE_COLUMN.into(),
+                Value::String(id.clone()),
+            );
+        }
         for reshape in self.plan.stream.reshape {
             if let Err(problem) = reshape.apply(&mut map) {
                 return Err(bad(&Value::Object(map), problem));

@@ -45,7 +45,8 @@ pub fn run(cli: &Cli, mut out: impl Write + Send + 'static) -> Result<(), Error>
     }
     let raw = config::load(&cli.config)?;
     if cli.discover {
-        let mut text = serde_json::to_vec_pretty(&singer::catalog::discover()).unwrap_or_default();
+        let workspace = raw.add_workspace_id.as_ref().is_some_and(|v| v.0);
+        let mut text = serde_json::to_vec_pretty(&singer::catalog::discover(workspace)).unwrap_or_default();
         text.push(b'\n');
         return write_all(&mut out, &text);
     }

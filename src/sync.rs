@@ -74,13 +74,17 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
             None
         }
     };
-    let key: Vec<String> = entry
+    let mut key: Vec<String> = entry
         .and_then(|e| e.key_properties.clone())
         .unwrap_or_else(|| stream.key.iter().map(|k| (*k).to_owned()).collect());
+    let mut full = stream.schema();
+    if settings.add_workspace_id {
+        catalog::add_workspace_column(&mut full, &mut key);
+    }
     let mut automatic: Vec<&str> = stream.key.to_vec();
     automatic.extend(key.iter().map(String::as_str));
     automatic.extend(stream.replication.key());
-    let schema = catalog::project(&stream.schema(), entry, &automatic);
+    let schema = catalog::project(&full, entry, &automatic);
     let mut plan = Plan::new(stream, emit, schema, key);
     let bookmark = incremental.and_then(|k| state.bookmark(stream.name, k));
     // Whole seconds: Intercom's timestamps have no fractions, and a bookmark with them (singer-io
@@ -174,7 +178,17 @@ pub fn run(
             "the catalog selects no stream: mark the streams to sync with \"selected\": true in their metadata (Meltano does this from `select`)"
         );
     } else {
-        check_token(&run.client)?;
+        let me = check_token(&run.client)?;
+        if run.settings.add_workspace_id {
+            let id = me["app"]["id_code"].as_str().filter(|id| !id.is_empty());
+            let id = id.ok_or_else(|| Error::BadResponse {
+                stream: "access token check",
+                request: "GET /me".into(),
+                problem: "the answer has no app.id_code, the workspace id that add_workspace_id adds to every record"
+                    .into(),
+            })?;
+            run.set_workspace(id.to_owned());
+        }
     }
     info!("sync started: {} streams ({})", names.len(), names.join(", "));
 
@@ -257,9 +271,9 @@ fn announce(plan: &Plan) {
 /// Intercom refuses (401), a host that is unknown or refuses connections, TLS that fails, an
 /// address that is not Intercom's API (404). Lasting failures end the check at once and
 /// others are retried only twice, so a wrong address is reported within seconds.
-fn check_token(client: &Client) -> Result<(), Error> {
+fn check_token(client: &Client) -> Result<serde_json::Value, Error> {
     match client.send(&Request::get("access token check", "/me").check()) {
-        Ok(_) => Ok(()),
+        Ok(me) => Ok(me),
         Err(source) => Err(Error::Check {
             host: client.host(),
             source,

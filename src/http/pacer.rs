@@ -44,6 +44,11 @@ const CHAIN_EXTRA: usize = 2;
 const SLOT_RECHECK: Duration = Duration::from_millis(100);
 /// The first limit once an answer has arrived.
 const FIRST_LIMIT: f64 = 4.0;
+/// The fewest requests kept in flight on the evidence of latency alone: at latencies of a few
+/// milliseconds, jitter looks like rising latency and the rate times the latency is one or two,
+/// yet a few requests in flight cost nothing and keep the budget in use while the tap parses
+/// (429s and failures may still cut below it).
+const LATENCY_FLOOR: f64 = 4.0;
 
 /// How much others wait on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,7 +422,7 @@ impl State {
         }
         let mut limit = self.window_limit;
         if let (Some(rate), Some(latency)) = (self.allowed_rate(), self.latency.average) {
-            limit = limit.min(rate * latency * 1.25 + 2.0);
+            limit = limit.min((rate * latency * 1.25 + 2.0).max(LATENCY_FLOOR));
         }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let limit = limit.floor().max(1.0) as usize;
@@ -434,7 +439,7 @@ impl State {
                     self.leaves.add(took.as_secs_f64());
                 }
                 if self.leaves.rising() {
-                    self.cut(limit * 0.8, now);
+                    self.cut((limit * 0.8).max(LATENCY_FLOOR), now);
                 } else if 2.0 * usize_f64(busy) >= limit && self.window_limit < usize_f64(self.ceiling) {
                     // The limit was in use (at least half of it, when this request went out):
                     // grow it, by one per answer in slow start, so that it doubles each round

@@ -293,18 +293,37 @@ fn project_node(node: &Value, entry: &Entry, breadcrumb: &mut Vec<String>, autom
 }
 
 /// The catalog `--discover` prints: every stream, its schema, keys and full metadata.
-pub fn discover() -> Value {
-    let streams: Vec<Value> = streams::ALL.iter().map(discover_stream).collect();
+/// The column `add_workspace_id` adds to every stream, and its place first in the key.
+pub const WORKSPACE_COLUMN: &str = "workspace_id";
+
+/// Adds the workspace column to a stream's schema and key (see `add_workspace_id`).
+pub fn add_workspace_column(schema: &mut Value, key: &mut Vec<String>) {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert(WORKSPACE_COLUMN.into(), json!({"type": "string"}));
+    }
+    if !key.iter().any(|k| k == WORKSPACE_COLUMN) {
+        key.insert(0, WORKSPACE_COLUMN.into());
+    }
+}
+
+/// The catalog of every stream; with `workspace`, each with the workspace column first in its
+/// key (`add_workspace_id`).
+pub fn discover(workspace: bool) -> Value {
+    let streams: Vec<Value> = streams::ALL.iter().map(|s| discover_stream(s, workspace)).collect();
     json!({ "streams": streams })
 }
 
-fn discover_stream(stream: &Stream) -> Value {
-    let schema = stream.schema();
+fn discover_stream(stream: &Stream, workspace: bool) -> Value {
+    let mut schema = stream.schema();
+    let mut key: Vec<String> = stream.key.iter().map(|k| (*k).to_owned()).collect();
+    if workspace {
+        add_workspace_column(&mut schema, &mut key);
+    }
     let replication_key = stream.replication.key();
     let mut root = Map::new();
     root.insert("inclusion".into(), json!("available"));
     root.insert("selected-by-default".into(), json!(stream.selected_by_default));
-    root.insert("table-key-properties".into(), json!(stream.key));
+    root.insert("table-key-properties".into(), json!(key));
     match stream.replication {
         Replication::FullTable => {
             root.insert("forced-replication-method".into(), json!("FULL_TABLE"));
@@ -318,7 +337,7 @@ fn discover_stream(stream: &Stream) -> Value {
     let mut metadata = vec![json!({"breadcrumb": [], "metadata": root})];
     if let Some(props) = schema["properties"].as_object() {
         for name in props.keys() {
-            let automatic = stream.key.contains(&name.as_str()) || replication_key == Some(name.as_str());
+            let automatic = key.contains(name) || replication_key == Some(name.as_str());
             metadata.push(json!({
                 "breadcrumb": ["properties", name],
                 "metadata": {"inclusion": if automatic { "automatic" } else { "available" }},
@@ -329,7 +348,7 @@ fn discover_stream(stream: &Stream) -> Value {
     entry.insert("tap_stream_id".into(), json!(stream.name));
     entry.insert("stream".into(), json!(stream.name));
     entry.insert("schema".into(), schema);
-    entry.insert("key_properties".into(), json!(stream.key));
+    entry.insert("key_properties".into(), json!(key));
     match stream.replication {
         Replication::FullTable => {
             entry.insert("replication_method".into(), json!("FULL_TABLE"));
@@ -442,7 +461,7 @@ mod tests {
 
     #[test]
     fn discovery_marks_keys_and_replication_keys_automatic() {
-        let catalog = discover();
+        let catalog = discover(false);
         for stream in catalog["streams"].as_array().unwrap() {
             let name = stream["tap_stream_id"].as_str().unwrap();
             let def = streams::find(name).unwrap();

@@ -123,3 +123,44 @@ fn a_full_table_override_of_an_incremental_stream_is_versioned() {
     let state: &Value = out.final_state();
     assert_eq!(state["bookmarks"]["segments"]["version"], json!(versions[0]));
 }
+
+#[test]
+fn add_workspace_id_puts_the_workspace_in_every_record_and_key() {
+    let fake = fake();
+    let catalog = meltano_catalog(&["admins", "contacts", "conversation_parts", "counts"], &[]);
+    let out = Tap::against(&fake)
+        .set("add_workspace_id", json!("true"))
+        .catalog(catalog)
+        .run();
+    out.ok().check_protocol();
+    for stream in ["admins", "contacts", "conversation_parts", "counts"] {
+        let schema = out
+            .messages
+            .iter()
+            .find(|m| m["type"] == "SCHEMA" && m["stream"] == stream)
+            .unwrap();
+        assert_eq!(
+            schema["key_properties"][0], "workspace_id",
+            "{stream}: {}",
+            schema["key_properties"]
+        );
+        let records = out.records(stream);
+        assert!(!records.is_empty(), "{stream}");
+        assert!(records.iter().all(|r| r["workspace_id"] == "fakeapp1"), "{stream}");
+    }
+    // Off by default, and discovery shows the column only when it is on.
+    let plain = Tap::against(&fake).catalog(meltano_catalog(&["admins"], &[])).run();
+    assert!(plain.records("admins").iter().all(|r| r.get("workspace_id").is_none()));
+    let discovered = Tap::new()
+        .config(json!({"add_workspace_id": true}))
+        .arg("--discover")
+        .run();
+    let catalog: Value = serde_json::from_str(&discovered.stdout).unwrap();
+    let admins = catalog["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["tap_stream_id"] == "admins")
+        .unwrap();
+    assert_eq!(admins["key_properties"], json!(["workspace_id", "id"]));
+}
