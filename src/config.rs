@@ -98,6 +98,12 @@ pub struct RawConfig {
     /// ids (conversation parts' above all) are not unique across workspaces. Off by default.
     #[schemars(with = "Option<bool>", extend("default" = false))]
     pub add_workspace_id: Option<Lenient<bool>>,
+
+    /// Settings that could not be read as their type, each reported with the others'
+    /// problems by [`Settings::from_raw`].
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub problems: Vec<ConfigError>,
 }
 
 /// The names of the settings, for the environment and for unknown-key warnings.
@@ -287,62 +293,48 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Checks every setting and converts it; the first problem found is the error.
-    pub fn from_raw(raw: RawConfig) -> Result<Settings, ConfigError> {
-        let start_date = raw
-            .start_date
-            .as_deref()
-            .map(|s| parse_datetime(s).ok_or_else(|| bad_date("start_date", s)))
-            .transpose()?;
-        let end_date = raw
-            .end_date
-            .as_deref()
-            .map(|s| parse_datetime(s).ok_or_else(|| bad_date("end_date", s)))
-            .transpose()?;
+    /// Checks every setting and converts it. Every problem found is in the error, one per
+    /// setting, so that a config is mended in one go.
+    pub fn from_raw(mut raw: RawConfig) -> Result<Settings, ConfigError> {
+        let mut problems = Problems(std::mem::take(&mut raw.problems));
+        let p = &mut problems;
+        let start_date = p.keep(date("start_date", raw.start_date.as_deref())).flatten();
+        let end_date = p.keep(date("end_date", raw.end_date.as_deref())).flatten();
         if let (Some(start), Some(end)) = (start_date, end_date) {
             if end <= start {
-                return Err(ConfigError::Invalid {
-                    key: "end_date",
-                    problem: format!("{end} is not after start_date {start}"),
-                });
+                p.add("end_date", format!("{end} is not after start_date {start}"));
             }
         }
-        let base_url = match (raw.base_url.as_deref(), raw.region.as_deref()) {
-            (Some(url), _) if !url.trim().is_empty() => check_base_url(url)?,
-            (_, Some(region)) if !region.trim().is_empty() => Region::parse(region)
-                .ok_or_else(|| ConfigError::Invalid {
-                    key: "region",
-                    problem: format!("{} is not one of us, eu, au", quote(region)),
-                })?
-                .base_url()
-                .to_owned(),
-            _ => Region::Us.base_url().to_owned(),
-        };
-        let request_timeout = seconds("request_timeout", raw.request_timeout, 300.0, ONE_DAY)?;
-        let retry_initial_delay = seconds("retry_initial_delay", raw.retry_initial_delay, 1.0, ONE_DAY)?;
+        let base_url = p
+            .keep(base_url(raw.base_url.as_deref(), raw.region.as_deref()))
+            .unwrap_or_default();
+        let request_timeout = p
+            .keep(seconds("request_timeout", raw.request_timeout, 300.0, ONE_DAY))
+            .unwrap_or_default();
+        let retry_initial_delay = p
+            .keep(seconds("retry_initial_delay", raw.retry_initial_delay, 1.0, ONE_DAY))
+            .unwrap_or_default();
         let max_concurrency = raw.max_concurrency.map_or(DEFAULT_CONCURRENCY, |v| v.0);
         if !(1..=MAX_CONCURRENCY).contains(&max_concurrency) {
-            return Err(ConfigError::Invalid {
-                key: "max_concurrency",
-                problem: format!("{max_concurrency} is outside 1 to {MAX_CONCURRENCY}"),
-            });
+            p.add(
+                "max_concurrency",
+                format!("{max_concurrency} is outside 1 to {MAX_CONCURRENCY}"),
+            );
         }
         let max_requests_per_minute = match raw.max_requests_per_minute.map(|v| v.0) {
             Some(0) => {
-                return Err(ConfigError::Invalid {
-                    key: "max_requests_per_minute",
-                    problem: "0 would allow no request at all".into(),
-                });
+                p.add("max_requests_per_minute", "0 would allow no request at all".into());
+                None
             }
             Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
             None => None,
         };
         let api_version = raw.api_version.map_or_else(|| "2.14".to_owned(), |v| v.0);
         if api_version.trim().is_empty() || header_problem(&api_version).is_some() {
-            return Err(ConfigError::Invalid {
-                key: "api_version",
-                problem: format!("{} is not a version such as 2.14", quote(&api_version)),
-            });
+            p.add(
+                "api_version",
+                format!("{} is not a version such as 2.14", quote(&api_version)),
+            );
         }
         let token = raw
             .access_token
@@ -355,10 +347,10 @@ impl Settings {
             let problem =
                 header_problem(token.expose()).or_else(|| token.expose().contains(' ').then_some("contains spaces"));
             if let Some(problem) = problem {
-                return Err(ConfigError::Invalid {
-                    key: "access_token",
-                    problem: format!("{problem}, so it cannot be sent in the Authorization header"),
-                });
+                p.add(
+                    "access_token",
+                    format!("{problem}, so it cannot be sent in the Authorization header"),
+                );
             }
         }
         let user_agent = raw
@@ -366,14 +358,21 @@ impl Settings {
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION")));
         if let Some(problem) = header_problem(&user_agent) {
-            return Err(ConfigError::Invalid {
-                key: "user_agent",
-                problem: format!(
+            p.add(
+                "user_agent",
+                format!(
                     "{} {problem}, so it cannot be sent as the User-Agent header",
                     quote(&user_agent)
                 ),
-            });
+            );
         }
+        let lookback = p
+            .keep(span("lookback_window", raw.lookback_window, 0))
+            .unwrap_or_default();
+        let search_index_lag = p
+            .keep(span("search_index_lag", raw.search_index_lag, 600))
+            .unwrap_or_default();
+        problems.into_result()?;
         Ok(Settings {
             token,
             start_date,
@@ -382,12 +381,12 @@ impl Settings {
             api_version,
             request_timeout,
             user_agent,
-            lookback: span("lookback_window", raw.lookback_window, 0)?,
+            lookback,
             max_concurrency: usize::try_from(max_concurrency).unwrap_or(1),
             max_requests_per_minute,
             max_retries: u32::try_from(raw.max_retries.map_or(5, |v| v.0)).unwrap_or(u32::MAX),
             retry_initial_delay,
-            search_index_lag: span("search_index_lag", raw.search_index_lag, 600)?,
+            search_index_lag,
             add_workspace_id: raw.add_workspace_id.is_some_and(|v| v.0),
         })
     }
@@ -395,6 +394,49 @@ impl Settings {
     /// The token, which a sync cannot do without.
     pub fn require_token(&self) -> Result<&Secret, ConfigError> {
         self.token.as_ref().ok_or(ConfigError::MissingToken)
+    }
+}
+
+/// The problems found in a config, in the order of the settings.
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn keep<T>(&mut self, checked: Result<T, ConfigError>) -> Option<T> {
+        checked.map_err(|err| self.0.push(err)).ok()
+    }
+
+    fn add(&mut self, key: &'static str, problem: String) {
+        self.0.push(ConfigError::Invalid { key, problem });
+    }
+
+    /// None, one, or all of them.
+    fn into_result(self) -> Result<(), ConfigError> {
+        let mut all = self.0;
+        match all.len() {
+            0 => Ok(()),
+            1 => Err(all.remove(0)),
+            _ => Err(ConfigError::Several(all)),
+        }
+    }
+}
+
+fn date(key: &'static str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ConfigError> {
+    value
+        .map(|s| parse_datetime(s).ok_or_else(|| bad_date(key, s)))
+        .transpose()
+}
+
+/// `base_url` when set, else the region's host.
+fn base_url(url: Option<&str>, region: Option<&str>) -> Result<String, ConfigError> {
+    match (url, region) {
+        (Some(url), _) if !url.trim().is_empty() => check_base_url(url),
+        (_, Some(region)) if !region.trim().is_empty() => Region::parse(region)
+            .map(|r| r.base_url().to_owned())
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "region",
+                problem: format!("{} is not one of us, eu, au", quote(region)),
+            }),
+        _ => Ok(Region::Us.base_url().to_owned()),
     }
 }
 
@@ -620,6 +662,7 @@ fn environment() -> Map<String, Value> {
 /// Turns merged settings into a [`RawConfig`], naming the setting in any error. Unknown keys
 /// are reported, never fatal: Singer configs often carry settings of other tools.
 fn parse_merged(merged: Map<String, Value>) -> Result<RawConfig, Error> {
+    let mut problems = Vec::new();
     for (key, value) in &merged {
         if !SETTING_NAMES.contains(&key.as_str()) {
             crate::warn!("config: ignoring unknown setting {}", quote(key));
@@ -630,22 +673,31 @@ fn parse_merged(merged: Map<String, Value>) -> Result<RawConfig, Error> {
         }
         let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
         if let Err(err) = serde_json::from_value::<RawConfig>(single) {
-            return Err(Error::Config(ConfigError::Invalid {
+            problems.push(ConfigError::Invalid {
                 key: SETTING_NAMES.iter().find(|n| **n == key).copied().unwrap_or("setting"),
                 problem: err.to_string(),
-            }));
+            });
         }
     }
+    // The settings that read as their type; the others are reported with every other problem.
     let known: Map<String, Value> = merged
         .into_iter()
-        .filter(|(k, v)| SETTING_NAMES.contains(&k.as_str()) && !v.is_null())
+        .filter(|(k, v)| {
+            SETTING_NAMES.contains(&k.as_str())
+                && !v.is_null()
+                && !problems
+                    .iter()
+                    .any(|p| matches!(p, ConfigError::Invalid { key, .. } if key == k))
+        })
         .collect();
-    serde_json::from_value(Value::Object(known)).map_err(|err| {
+    let mut raw: RawConfig = serde_json::from_value(Value::Object(known)).map_err(|err| {
         Error::Config(ConfigError::Invalid {
             key: "config",
             problem: err.to_string(),
         })
-    })
+    })?;
+    raw.problems = problems;
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -732,7 +784,7 @@ mod tests {
         let Value::Object(map) = json!({"access_token": ["secret-value-1"]}) else {
             panic!()
         };
-        let err = parse_merged(map).unwrap_err().to_string();
+        let err = Settings::from_raw(parse_merged(map).unwrap()).unwrap_err().to_string();
         assert!(err.contains("access_token"), "{err}");
         assert!(!err.contains("secret-value-1"), "{err}");
         assert!(!format!("{:?}", Secret("abcdefgh".into())).contains("abcdefgh"));
@@ -743,7 +795,7 @@ mod tests {
         let Value::Object(map) = json!({"max_retries": "many"}) else {
             panic!()
         };
-        let err = parse_merged(map).unwrap_err().to_string();
+        let err = Settings::from_raw(parse_merged(map).unwrap()).unwrap_err().to_string();
         assert!(err.contains("max_retries") && err.contains("many"), "{err}");
         assert!(settings(json!({"max_concurrency": 0})).is_err());
         assert!(settings(json!({"request_timeout": -1})).is_err());

@@ -34,8 +34,9 @@ pub enum Error {
         problem: String,
     },
 
-    #[error("config: {0}")]
-    Config(#[from] ConfigError),
+    /// Each setting's problem on a line of its own (not a `source`: the lines are the message).
+    #[error("{}", config_lines(.0))]
+    Config(ConfigError),
 
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -86,6 +87,25 @@ pub enum ConfigError {
 
     #[error("{key}: {problem}")]
     Invalid { key: &'static str, problem: String },
+
+    /// More than one setting is wrong: each on a line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
+}
+
+impl From<ConfigError> for Error {
+    fn from(err: ConfigError) -> Error {
+        Error::Config(err)
+    }
+}
+
+/// `config: ` before each problem's line.
+fn config_lines(err: &ConfigError) -> String {
+    err.to_string()
+        .lines()
+        .map(|line| format!("config: {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Error {

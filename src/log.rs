@@ -100,7 +100,10 @@ pub fn critical(err: &dyn std::error::Error) {
         }
         source = cause_of(source);
     }
-    write(Level::Critical, format_args!("{message}"));
+    // A message of several lines (every bad setting of a config) is a CRITICAL line each.
+    for line in message.lines() {
+        write(Level::Critical, format_args!("{line}"));
+    }
 }
 
 fn cause_of<'a>(err: Option<&'a (dyn std::error::Error + 'static)>) -> Option<&'a (dyn std::error::Error + 'static)> {

@@ -165,3 +165,26 @@ fn spans_and_timeouts_beyond_their_bounds_are_refused() {
         assert_eq!(out.code, Some(2), "{key}");
     }
 }
+
+#[test]
+fn every_bad_setting_is_reported_at_once_one_per_line() {
+    let out = Tap::new()
+        .config(json!({
+            "access_token": TOKEN,
+            "start_date": "yesterday",
+            "max_concurrency": "lots",
+            "region": "mars",
+            "request_timeout": 0,
+        }))
+        .run();
+    assert_eq!(out.code, Some(2));
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| l.contains("CRITICAL")).collect();
+    assert_eq!(lines.len(), 4, "{}", out.stderr);
+    for key in ["start_date", "max_concurrency", "region", "request_timeout"] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("config: {key}: "))),
+            "{key} is named:\n{}",
+            out.stderr
+        );
+    }
+}
