@@ -19,25 +19,49 @@ fn discover() -> Value {
     serde_json::from_str(&out.stdout).unwrap()
 }
 
-/// The settings block of meltano.yml: name to (kind, sensitive, default).
-fn meltano_settings() -> Vec<(String, BTreeMap<String, String>)> {
+/// meltano.yml, read as YAML: `meltano install` and `meltano config set` rewrite the file
+/// (dropping comments, moving keys), and it must still say the same.
+fn meltano_yml() -> serde_yaml_ng::Value {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/meltano.yml")).unwrap();
-    let start = text
-        .find("# settings:start")
-        .expect("meltano.yml: no settings:start marker");
-    let end = text
-        .find("# settings:end")
-        .expect("meltano.yml: no settings:end marker");
-    let mut settings: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-    for line in text[start..end].lines() {
-        let line = line.trim();
-        if let Some(name) = line.strip_prefix("- name: ") {
-            settings.push((name.to_owned(), BTreeMap::new()));
-        } else if let (Some((key, value)), Some((_, fields))) = (line.split_once(": "), settings.last_mut()) {
-            fields.insert(key.to_owned(), value.trim_matches('\'').to_owned());
-        }
-    }
-    settings
+    serde_yaml_ng::from_str(&text).expect("meltano.yml is YAML")
+}
+
+/// The tap-intercom extractor of meltano.yml.
+fn meltano_extractor() -> serde_yaml_ng::Value {
+    let yml = meltano_yml();
+    let extractors = yml["plugins"]["extractors"]
+        .as_sequence()
+        .expect("plugins.extractors")
+        .clone();
+    extractors
+        .into_iter()
+        .find(|e| e["name"].as_str() == Some("tap-intercom"))
+        .expect("meltano.yml has the tap-intercom extractor")
+}
+
+/// The settings of meltano.yml's extractor: name to (kind, sensitive, default), as text.
+fn meltano_settings() -> Vec<(String, BTreeMap<String, String>)> {
+    let text = |v: &serde_yaml_ng::Value| match v {
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        serde_yaml_ng::Value::Bool(b) => b.to_string(),
+        serde_yaml_ng::Value::Number(n) => n.to_string(),
+        other => format!("{other:?}"),
+    };
+    meltano_extractor()["settings"]
+        .as_sequence()
+        .expect("the extractor's settings")
+        .iter()
+        .map(|setting| {
+            let map = setting.as_mapping().expect("a setting is a mapping");
+            let name = text(&setting["name"]);
+            let fields = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != Some("name"))
+                .map(|(k, v)| (text(k), text(v)))
+                .collect();
+            (name, fields)
+        })
+        .collect()
 }
 
 #[test]
@@ -72,12 +96,24 @@ fn meltano_yml_declares_every_setting_of_about_with_its_kind() {
             .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned));
         assert_eq!(fields.get("value"), default.as_ref(), "{name}: default");
         if kind == "options" {
-            let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/meltano.yml")).unwrap();
+            let extractor = meltano_extractor();
+            let setting = extractor["settings"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"].as_str() == Some(name.as_str()))
+                .unwrap()
+                .clone();
+            let options: Vec<String> = setting["options"]
+                .as_sequence()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|v| v["value"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
             for value in p["enum"].as_array().unwrap().iter().filter_map(Value::as_str) {
-                assert!(
-                    text.contains(&format!("value: {value}}}")),
-                    "{name}: option {value} missing"
-                );
+                assert!(options.iter().any(|o| o == value), "{name}: option {value} missing");
             }
         }
     }
@@ -86,17 +122,19 @@ fn meltano_yml_declares_every_setting_of_about_with_its_kind() {
 #[test]
 fn meltano_yml_uses_the_capabilities_the_tap_declares() {
     let about = about();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/meltano.yml")).unwrap();
     let caps: Vec<&str> = about["capabilities"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    assert!(
-        text.contains(&format!("capabilities: [{}]", caps.join(", "))),
-        "meltano.yml capabilities differ from {caps:?}"
-    );
+    let declared: Vec<String> = meltano_extractor()["capabilities"]
+        .as_sequence()
+        .expect("the extractor's capabilities")
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(declared, caps, "meltano.yml capabilities differ from --about's");
 }
 
 /// The column `MeltanoLabs/target-postgres` makes of a property (its 0.8.1 rules;
