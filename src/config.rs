@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, kind_of};
 use crate::jsonfile;
 
 /// The prefix of the environment variables that carry settings.
@@ -191,17 +191,6 @@ impl<'de> Deserialize<'de> for Lenient<String> {
                 kind_of(&other)
             ))),
         }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -93,6 +93,31 @@ pub enum ConfigError {
     Several(Vec<ConfigError>),
 }
 
+/// A value as an error message quotes it: its first 60 characters, and `...` when there is
+/// more, so that a huge setting or answer never fills a log line.
+pub fn cut_short(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(60).collect();
+    if chars.next().is_some() {
+        format!("{head}...")
+    } else {
+        head
+    }
+}
+
+/// What kind of JSON value this is, as messages name it (`a string`, `an array`).
+pub fn kind_of(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 impl From<ConfigError> for Error {
     fn from(err: ConfigError) -> Error {
         Error::Config(err)

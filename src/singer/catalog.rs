@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::Error;
+use crate::error::{Error, cut_short, kind_of};
 use crate::streams::{self, Replication, Stream};
 
 /// The replication method a catalog may ask for.
@@ -217,18 +217,9 @@ fn text<'a>(value: Option<&'a Value>, name: &str) -> Result<Option<&'a str>, Str
     }
 }
 
-/// A JSON value as an error message shows it: its type and a short form of it.
+/// A JSON value as an error message shows it: a short form of it and its type.
 fn shown(value: &Value) -> String {
-    let kind = match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    let text: String = value.to_string().chars().take(60).collect();
-    format!("{text} ({kind})")
+    format!("{} ({})", cut_short(&value.to_string()), kind_of(value))
 }
 
 fn field_meta(meta: &Map<String, Value>) -> Result<FieldMeta, String> {

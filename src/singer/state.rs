@@ -199,7 +199,7 @@ fn check_date(stream: &str, key: &str, value: &Value) -> Result<(), String> {
     if value.is_null() {
         return Ok(());
     }
-    let shown: String = value.to_string().chars().take(60).collect();
+    let shown = crate::error::cut_short(&value.to_string());
     let Some(at) = as_datetime(value) else {
         return Err(format!("bookmarks.{stream}.{key}: {shown} is not a date-time"));
     };

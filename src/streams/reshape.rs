@@ -115,7 +115,7 @@ pub fn unwrap_list(value: &mut Value, inner: &[&str]) -> Result<(), String> {
                 }
                 None | Some(Value::Null) => {}
                 Some(other) => {
-                    let shown: String = other.to_string().chars().take(60).collect();
+                    let shown = crate::error::cut_short(&other.to_string());
                     return Err(format!(".{key} should be an array of items, but is {shown}"));
                 }
             }

@@ -158,23 +158,12 @@ fn quick_config(fake: &FakeIntercom) -> Value {
 fn configs_with_odd_values_keep_the_invariants() {
     let fake = fake();
     let catalog = meltano_catalog(&["admins", "tags"], &[]);
-    let keys = [
-        "access_token",
-        "start_date",
-        "end_date",
-        "region",
-        "base_url",
-        "api_version",
-        "request_timeout",
-        "user_agent",
-        "lookback_window",
-        "max_concurrency",
-        "max_requests_per_minute",
-        "max_retries",
-        "retry_initial_delay",
-        "search_index_lag",
-        "no_such_setting",
-    ];
+    // Every setting the tap knows (the same list `--about` shows) and one it does not.
+    let keys: Vec<&str> = tap_intercom::config::SETTING_NAMES
+        .iter()
+        .copied()
+        .chain(["no_such_setting"])
+        .collect();
     let mut rng = Rng::new(10);
     for n in 0..CASES {
         let mut config = quick_config(&fake);
@@ -291,6 +280,12 @@ fn answers_with_one_value_changed_keep_the_invariants_and_lose_nothing() {
     );
 }
 
+/// Whether a change went inside one item (`/data/3/...`): that item may be lost (its id
+/// changed, or a value that puts it out of range); nothing else may go.
+fn one_item_changed(mutations: &[(String, String)]) -> bool {
+    mutations.iter().any(|(_, at)| at.split('/').count() > 3)
+}
+
 /// Whether the run ended or failed, the last bookmark it saved for a search stream is below
 /// every record of the workspace it did not emit (but one whose own answer was changed).
 fn no_bookmark_passes_an_unemitted_record(fake: &FakeIntercom, out: &Run, case: &str, mutations: &[(String, String)]) {
@@ -311,9 +306,8 @@ fn no_bookmark_passes_an_unemitted_record(fake: &FakeIntercom, out: &Run, case: 
             .map(|r| crate::support::id_string(&r["id"]))
             .filter(|id| !emitted.contains(id))
             .collect();
-        let one_item_changed = mutations.iter().any(|(_, at)| at.split('/').count() > 3);
         assert!(
-            passed.is_empty() || (passed.len() == 1 && one_item_changed),
+            passed.is_empty() || (passed.len() == 1 && one_item_changed(mutations)),
             "{case}: the {stream} bookmark {mark} passed records never emitted: {passed:?}"
         );
     }
@@ -324,24 +318,15 @@ fn no_bookmark_passes_an_unemitted_record(fake: &FakeIntercom, out: &Run, case: 
 fn nothing_lost(fake: &FakeIntercom, out: &Run, case: &str, mutations: &[(String, String)]) {
     let world = fake.world().clone();
     let of = |items: &[Value]| items.iter().map(|i| crate::support::id_string(&i["id"])).collect();
-    for stream in [
-        "admins",
-        "tags",
-        "contacts",
-        "companies",
-        "conversations",
-        "conversation_parts",
-    ] {
+    for &stream in STREAMS {
         let expected: std::collections::BTreeSet<String> = match stream {
             "admins" => of(&world.admins),
             "tags" => of(&world.tags),
             other => world_ids(&world, other),
         };
         let missing: Vec<String> = expected.difference(&ids(out, stream)).cloned().collect();
-        // A change inside one item (`/data/3/...`) may cost that item; nothing else may go.
-        let one_item_changed = mutations.iter().any(|(_, at)| at.split('/').count() > 3);
         assert!(
-            missing.is_empty() || (missing.len() == 1 && one_item_changed),
+            missing.is_empty() || (missing.len() == 1 && one_item_changed(mutations)),
             "{case}: {stream} lost {missing:?} and the run said it succeeded"
         );
     }
