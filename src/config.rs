@@ -68,8 +68,9 @@ pub struct RawConfig {
     pub lookback_window: Option<Lenient<u64>>,
 
     /// Most HTTP requests in flight at once, across all streams: a ceiling. Below it the tap
-    /// keeps about as many in flight as the rate limit allows at the latency it sees (rate ×
-    /// latency), and fewer after 429s, 5xx or rising latency. The default reaches 10,000
+    /// keeps enough in flight to spend each rate-limit window in its first few seconds (about
+    /// three times rate × latency, at the latency it sees), and fewer after 429s, 5xx or
+    /// rising latency. The default reaches 10,000
     /// requests a minute with answers taking up to 1.5 s; 1 reads one request at a time.
     #[schemars(with = "Option<u64>", extend("default" = 256, "minimum" = 1, "maximum" = 1024))]
     pub max_concurrency: Option<Lenient<u64>>,

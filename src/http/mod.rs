@@ -27,8 +27,8 @@ use crate::config::{Secret, Settings};
 use crate::error::ConfigError;
 pub use crate::error::{ApiError, Failure};
 use crate::{log, warn};
-use pacer::Pacer;
 pub use pacer::{Feedback, Pace, Priority, RateHeaders};
+use pacer::{Pacer, Permit};
 
 /// Bodies larger than this are refused; a conversation with 500 long parts stays far below.
 pub const BODY_LIMIT: u64 = 512 * 1024 * 1024;
@@ -270,7 +270,7 @@ impl Client {
             }
             let permit = self.pacer.acquire(req.priority);
             let started = Instant::now();
-            let outcome = self.attempt(req);
+            let outcome = self.attempt(req, &permit);
             permit.finish(match &outcome {
                 Outcome::RateLimited(_) => Feedback::RateLimited,
                 Outcome::Transient(_) => Feedback::Trouble,
@@ -319,7 +319,7 @@ impl Client {
         }
     }
 
-    fn attempt(&self, req: &Request) -> Outcome {
+    fn attempt(&self, req: &Request, permit: &Permit<'_>) -> Outcome {
         let url = format!("{}{}", self.base_url, req.path);
         let auth = format!("Bearer {}", self.token.expose());
         let mut headers = vec![
@@ -343,7 +343,7 @@ impl Client {
                 }
             }
             Ok(answer) => {
-                if let Some(warning) = self.pacer.observe(answer.rate) {
+                if let Some(warning) = permit.observe(answer.rate) {
                     warn!("{}: {} {}: {warning}", req.stream, req.method, req.endpoint());
                 }
                 classify(answer.status, answer.rate, answer.body)

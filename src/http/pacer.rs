@@ -3,8 +3,8 @@
 //!
 //! **In flight.** What a sync can reach is the rate budget; what it takes to reach it is
 //! enough requests in flight to cover the latency: about `rate × latency`. The pacer measures
-//! the latency of the answers and keeps its limit near that figure (a quarter above it, plus
-//! two), never above `max_concurrency`. It starts with one request, until an answer tells the
+//! the latency of the answers and keeps its limit near three times that figure (plus two), so
+//! that a window's budget goes in its first few seconds, never above `max_concurrency`. It starts with one request, until an answer tells the
 //! window's size, then grows (doubling per round trip at first, then one per round trip) while
 //! the limit is in use. It backs off on trouble: halves on a 429, loses 30% on a 5xx, a
 //! timeout or a dropped connection, and 20% when the latency of fetches by id climbs to twice
@@ -42,6 +42,11 @@ const BELIEVABLE_RESET: Duration = Duration::from_secs(60);
 const CHAIN_EXTRA: usize = 2;
 /// How often a thread waiting for a slot looks again without being woken.
 const SLOT_RECHECK: Duration = Duration::from_millis(100);
+/// How many times `rate × latency` may be in flight: enough to spend a window's budget in its
+/// first few seconds. Intercom's windows are fixed, so a budget spread evenly over a window is
+/// no faster in the long run, and slower at the end: the last window's work, often far less
+/// than its budget, would be spread over ten seconds instead of done at once.
+const BURST: f64 = 3.0;
 /// The first limit once an answer has arrived.
 const FIRST_LIMIT: f64 = 4.0;
 /// The fewest requests kept in flight on the evidence of latency alone: at latencies of a few
@@ -193,9 +198,17 @@ pub struct Permit<'a> {
     /// Requests in flight when this one went out, itself included.
     busy: usize,
     priority: Priority,
+    /// The pacer's count of requests sent, this one included, when it went out.
+    taken: u64,
 }
 
 impl Permit<'_> {
+    /// Takes in what this request's response headers said about the window. Returns a warning
+    /// to log when the reset time is not believable.
+    pub fn observe(&self, headers: RateHeaders) -> Option<String> {
+        self.pacer.observe(headers, self.taken)
+    }
+
     /// Says how the attempt ended, so that the limit can follow.
     pub fn finish(mut self, feedback: Feedback) {
         self.feedback = Some(feedback);
@@ -283,6 +296,7 @@ impl Pacer {
                         feedback: None,
                         busy: state.in_flight,
                         priority,
+                        taken: state.sent,
                     };
                 }
                 Some(wait) => {
@@ -307,9 +321,9 @@ impl Pacer {
         }
     }
 
-    /// Takes in what a response's headers said about the window. Called while the request's
-    /// permit is still held. Returns a warning to log when the reset time is not believable.
-    pub fn observe(&self, headers: RateHeaders) -> Option<String> {
+    /// Takes in what the headers of a response said about the window; `taken` is the count of
+    /// requests sent when that request went out.
+    fn observe(&self, headers: RateHeaders, taken: u64) -> Option<String> {
         let mut state = self.lock();
         let first = !state.answered;
         let window = state.reset_at;
@@ -329,18 +343,22 @@ impl Pacer {
                     now_unix() + WINDOW.as_secs()
                 }
             };
-            // The server has not counted the other requests in flight yet.
-            let others = u64::try_from(state.in_flight.saturating_sub(1)).unwrap_or(u64::MAX);
-            let estimate = remaining.saturating_sub(others);
             match state.reset_at {
+                // Within a window the local count is exact for the tap's own requests: the
+                // server's figure is lower only when others (another app, another tap) spend
+                // the same budget. Subtracting the requests still in flight from it would count
+                // twice those the server had already counted, and answers come back out of
+                // order: with a hundred in flight, a hundred of each window went unused.
                 Some(known) if known == reset => {
-                    state.remaining = Some(state.remaining.map_or(estimate, |r| r.min(estimate)));
+                    state.remaining = Some(state.remaining.map_or(remaining, |r| r.min(remaining)));
                 }
                 // An answer from a window that is already over.
                 Some(known) if known > reset => {}
+                // A new window, first heard of in this answer: the server has not counted the
+                // requests sent after this one.
                 _ => {
                     state.reset_at = Some(reset);
-                    state.remaining = Some(estimate);
+                    state.remaining = Some(remaining.saturating_sub(state.sent.saturating_sub(taken)));
                 }
             }
         }
@@ -422,7 +440,7 @@ impl State {
         }
         let mut limit = self.window_limit;
         if let (Some(rate), Some(latency)) = (self.allowed_rate(), self.latency.average) {
-            limit = limit.min((rate * latency * 1.25 + 2.0).max(LATENCY_FLOOR));
+            limit = limit.min((rate * latency * BURST + 2.0).max(LATENCY_FLOOR));
         }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let limit = limit.floor().max(1.0) as usize;
@@ -484,7 +502,9 @@ impl State {
                 // The window is over: a new one starts with the whole limit, less what is in
                 // flight.
                 None => {
-                    self.reset_at = None;
+                    // The next window ends a window later (answers from it confirm that, or
+                    // replace it), and answers still coming from the old one are ignored.
+                    self.reset_at = Some(reset + WINDOW.as_secs());
                     let busy = u64::try_from(self.in_flight).unwrap_or(u64::MAX);
                     self.remaining = self.limit.map(|l| l.saturating_sub(busy));
                 }
@@ -623,12 +643,21 @@ mod tests {
     /// A pacer that has had its first answer, from a window of `limit` requests.
     fn answered(ceiling: usize, limit: u64) -> Pacer {
         let pacer = Pacer::new(ceiling, None);
-        pacer.observe(RateHeaders {
-            limit: Some(limit),
-            remaining: Some(limit),
-            reset: Some(now_unix() + 10),
-        });
+        seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(limit),
+                remaining: Some(limit),
+                reset: Some(now_unix() + 10),
+            },
+        );
         pacer
+    }
+
+    /// Headers as if from a response to the last request sent.
+    fn seen(pacer: &Pacer, headers: RateHeaders) -> Option<String> {
+        let taken = pacer.lock().sent;
+        pacer.observe(headers, taken)
     }
 
     fn answer(pacer: &Pacer, priority: Priority, took: Duration) {
@@ -640,11 +669,14 @@ mod tests {
         let pacer = Pacer::new(4, None);
         let reset = now_unix() + 1;
         drop(pacer.acquire(Priority::Chain));
-        pacer.observe(RateHeaders {
-            limit: Some(2),
-            remaining: Some(0),
-            reset: Some(reset),
-        });
+        seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(2),
+                remaining: Some(0),
+                reset: Some(reset),
+            },
+        );
         let started = Instant::now();
         drop(pacer.acquire(Priority::Chain));
         let waited = started.elapsed();
@@ -658,11 +690,14 @@ mod tests {
     #[test]
     fn a_reset_beyond_belief_is_reported_and_not_waited_for() {
         let pacer = Pacer::new(4, None);
-        let warning = pacer.observe(RateHeaders {
-            limit: Some(100),
-            remaining: Some(0),
-            reset: Some(now_unix() + 3600),
-        });
+        let warning = seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(100),
+                remaining: Some(0),
+                reset: Some(now_unix() + 3600),
+            },
+        );
         let warning = warning.expect("a warning");
         assert!(
             warning.contains("resets in 3599s") || warning.contains("resets in 3600s"),
@@ -683,22 +718,68 @@ mod tests {
     fn the_local_count_lowers_the_remaining_figure() {
         let pacer = Pacer::new(8, None);
         let reset = now_unix() + 30;
-        pacer.observe(RateHeaders {
-            limit: Some(10),
-            remaining: Some(3),
-            reset: Some(reset),
-        });
+        seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(10),
+                remaining: Some(3),
+                reset: Some(reset),
+            },
+        );
         for _ in 0..3 {
             drop(pacer.acquire(Priority::Chain));
         }
         assert_eq!(pacer.lock().remaining, Some(0));
         // A late response from earlier in the window must not raise it again.
-        pacer.observe(RateHeaders {
-            limit: Some(10),
-            remaining: Some(2),
-            reset: Some(reset),
-        });
+        seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(10),
+                remaining: Some(2),
+                reset: Some(reset),
+            },
+        );
         assert_eq!(pacer.lock().remaining, Some(0));
+    }
+
+    #[test]
+    fn answers_lower_the_local_count_only_when_others_spend_the_budget() {
+        let pacer = answered(100, 100);
+        pacer.lock().window_limit = 20.0;
+        // Ten go out at once; the local count knows all ten.
+        let permits: Vec<_> = (0..10).map(|_| pacer.acquire(Priority::Leaf)).collect();
+        assert_eq!(pacer.lock().remaining, Some(90));
+        let reset = pacer.lock().reset_at;
+        // Answers in any order, each counted by the server with some of the ten: the local
+        // count stands, nothing is counted twice.
+        for (permit, remaining) in permits.iter().zip([93, 90, 99, 91]) {
+            permit.observe(RateHeaders {
+                limit: Some(100),
+                remaining: Some(remaining),
+                reset,
+            });
+            assert_eq!(pacer.lock().remaining, Some(90));
+        }
+        // Another app spent 15 of the window: the server's figure wins.
+        permits[4].observe(RateHeaders {
+            limit: Some(100),
+            remaining: Some(75),
+            reset,
+        });
+        assert_eq!(pacer.lock().remaining, Some(75));
+        // The first answer from a new window: the requests sent after this one are not in it.
+        let later: Vec<_> = (0..3).map(|_| pacer.acquire(Priority::Leaf)).collect();
+        permits[5].observe(RateHeaders {
+            limit: Some(100),
+            remaining: Some(99),
+            reset: reset.map(|r| r + 10),
+        });
+        assert_eq!(
+            pacer.lock().remaining,
+            Some(99 - 3 - 4),
+            "the 3 later and 4 unanswered of the ten"
+        );
+        drop(later);
     }
 
     #[test]
@@ -719,7 +800,7 @@ mod tests {
     #[test]
     fn a_budgeted_pacer_waits_for_room() {
         let pacer = Pacer::new(8, Some(60));
-        pacer.observe(RateHeaders::default());
+        seen(&pacer, RateHeaders::default());
         pacer.lock().budget = Some(Budget::new(120, Duration::from_millis(300)));
         let started = Instant::now();
         for _ in 0..3 {
@@ -741,11 +822,14 @@ mod tests {
             pacer.lock().wait_needed(Instant::now(), Priority::Chain),
             Some(Wait::Slot)
         ));
-        pacer.observe(RateHeaders {
-            limit: Some(5),
-            remaining: Some(4),
-            reset: Some(now_unix() + 10),
-        });
+        seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(5),
+                remaining: Some(4),
+                reset: Some(now_unix() + 10),
+            },
+        );
         drop(first);
         assert!(pacer.lock().wait_needed(Instant::now(), Priority::Chain).is_none());
     }
@@ -765,7 +849,8 @@ mod tests {
 
     #[test]
     fn the_limit_follows_rate_times_latency() {
-        // 1,666 per 10 s and answers in 300 ms: about 50 in flight reach the budget.
+        // 1,666 per 10 s and answers in 300 ms: about 50 in flight reach the budget, three
+        // times that spend a window in its first few seconds.
         let pacer = answered(1_000, 1_666);
         {
             let mut state = pacer.lock();
@@ -775,7 +860,7 @@ mod tests {
             }
         }
         let limit = pacer.limit();
-        assert_eq!(limit, 64, "166.6/s × 0.3 s × 1.25 + 2");
+        assert_eq!(limit, 151, "166.6/s × 0.3 s × 3 + 2");
         // One second of latency: the default ceiling must not stop 10,000 a minute.
         for _ in 0..200 {
             pacer.lock().latency.add(1.0);
@@ -783,13 +868,13 @@ mod tests {
         assert!(pacer.limit() >= 167, "{}", pacer.limit());
         // A budget of 1,000 a minute needs far fewer.
         let pacer = Pacer::new(1_000, Some(1_000));
-        pacer.observe(RateHeaders::default());
+        seen(&pacer, RateHeaders::default());
         {
             let mut state = pacer.lock();
             state.window_limit = 1_000.0;
             state.latency.add(1.0);
         }
-        assert_eq!(pacer.limit(), 22, "16.6/s × 1 s × 1.25 + 2");
+        assert_eq!(pacer.limit(), 51, "16.6/s × 1 s × 3 + 2");
     }
 
     #[test]
