@@ -44,6 +44,17 @@ pub struct Cli {
     /// Output format of --about.
     #[arg(long, value_enum, default_value_t = AboutFormat::Text)]
     pub format: AboutFormat,
+
+    /// Format of the log on stderr: text lines, or one JSON object per line (as Meltano reads
+    /// from SDK taps). Also set by `TAP_INTERCOM_LOG_FORMAT`; the flag wins.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +97,8 @@ mod tests {
         assert!(cli.discover);
         let cli = Cli::try_parse_from(["tap-intercom", "--about", "--format=json", "-c", "a.json"]).unwrap();
         assert_eq!(cli.format, AboutFormat::Json);
+        let cli = Cli::try_parse_from(["tap-intercom", "--log-format", "json", "-c", "a.json"]).unwrap();
+        assert_eq!(cli.log_format, Some(LogFormat::Json));
         let cli = Cli::try_parse_from(["tap-intercom", "-c", "a", "-c", "b", "--properties", "p"]).unwrap();
         assert_eq!(cli.config.len(), 2);
         assert_eq!(cli.catalog_path().unwrap(), &PathBuf::from("p"));

@@ -39,7 +39,7 @@ use singer::{Catalog, State};
 
 /// Runs the tap as the command line says, writing its output to `out`.
 pub fn run(cli: &Cli, mut out: impl Write + Send + 'static) -> Result<(), Error> {
-    log::init_from_env();
+    log::init(cli.log_format);
     if cli.about {
         return write_all(&mut out, about::render(cli.format).as_bytes());
     }

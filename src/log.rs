@@ -2,16 +2,20 @@
 //!
 //! Lines look like `2026-11-22T04:05:06.123Z INFO     contacts: 150 records`. Metric lines
 //! follow the Singer/SDK form `INFO METRIC: {"type":"counter",...}` so that log tooling built for
-//! Python taps reads them. Every line passes through [`scrub`], which blanks the access token
+//! Python taps reads them. With `--log-format json` (or `TAP_INTERCOM_LOG_FORMAT=json`) each line
+//! is instead one JSON object: `timestamp`, `level`, `logger`, `message`, and for a metric its
+//! `metric_info` as an object. Every line passes through [`scrub`], which blanks the access token
 //! should it ever reach a message.
 
 use std::fmt;
-use std::io::Write;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
+
+use crate::cli::LogFormat;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -46,16 +50,68 @@ impl Level {
 }
 
 static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+static JSON: AtomicBool = AtomicBool::new(false);
 static SECRET: OnceLock<String> = OnceLock::new();
+/// Whether stderr is a terminal that shows a live board of the running streams.
+static LIVE: AtomicBool = AtomicBool::new(false);
+/// The board's lines as last drawn, below the log: erased and drawn again around each log line.
+static BOARD: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Reads `TAP_INTERCOM_LOG_LEVEL` (debug, info, warning, error); info when unset or unknown.
-pub fn init_from_env() {
+/// Reads `TAP_INTERCOM_LOG_LEVEL` (debug, info, warning, error; info when unset or unknown) and
+/// the log format: `format` from the command line, else `TAP_INTERCOM_LOG_FORMAT` (text or
+/// json; text when unset or unknown).
+pub fn init(format: Option<LogFormat>) {
     if let Some(level) = std::env::var("TAP_INTERCOM_LOG_LEVEL")
         .ok()
         .as_deref()
         .and_then(Level::parse)
     {
         MIN_LEVEL.store(level as u8, Ordering::Relaxed);
+    }
+    let json = format.map_or_else(
+        || std::env::var("TAP_INTERCOM_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
+        |f| f == LogFormat::Json,
+    );
+    JSON.store(json, Ordering::Relaxed);
+    LIVE.store(!json && std::io::stderr().is_terminal(), Ordering::Relaxed);
+}
+
+/// Whether a live board is shown: stderr is a terminal and the log is text.
+pub fn live() -> bool {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Replaces the live board below the log with `lines` (none to clear it). Does nothing unless
+/// [`live`]. Lines are cut to the terminal's width, so that none wraps and the board can be
+/// erased line by line.
+pub fn board(lines: Vec<String>) {
+    if !live() {
+        return;
+    }
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(80);
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|l| scrub(l).chars().take(width.saturating_sub(1).max(20)).collect())
+        .collect();
+    let mut shown = BOARD.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut text = erase(shown.len());
+    for line in &lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    *shown = lines;
+}
+
+/// The escapes that move up over `lines` lines and clear them and everything below.
+fn erase(lines: usize) -> String {
+    if lines == 0 {
+        String::new()
+    } else {
+        format!("\x1b[{lines}F\x1b[J")
     }
 }
 
@@ -79,11 +135,41 @@ fn scrub(line: String) -> String {
 }
 
 pub fn write(level: Level, args: fmt::Arguments<'_>) {
-    if !enabled(level) {
+    if enabled(level) {
+        line(level, &args.to_string(), None);
+    }
+}
+
+/// Writes one line, as text or as JSON, `metric` being a metric's body.
+fn line(level: Level, message: &str, metric: Option<&Value>) {
+    let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let line = if JSON.load(Ordering::Relaxed) {
+        let mut object = json!({
+            "timestamp": ts,
+            "level": level.name().to_ascii_lowercase(),
+            "logger": "tap-intercom",
+            "message": scrub(message.to_owned()),
+        });
+        if let Some(metric) = metric {
+            object["metric_info"] = metric.clone();
+        }
+        // The token is blanked before escaping and after: escaped, it would not match.
+        scrub(format!("{object}\n"))
+    } else {
+        scrub(format!("{ts} {:<8} {message}\n", level.name()))
+    };
+    if live() {
+        // The line goes above the board: erase the board, write, draw the board again.
+        let shown = BOARD.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut text = erase(shown.len());
+        text.push_str(&line);
+        for row in shown.iter() {
+            text.push_str(row);
+            text.push('\n');
+        }
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
         return;
     }
-    let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let line = scrub(format!("{ts} {:<8} {args}\n", level.name()));
     // A log line that cannot be written has nowhere else to go.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
@@ -123,7 +209,7 @@ pub fn timer(metric: &str, seconds: f64, tags: Value) {
 fn emit_metric(kind: &str, metric: &str, value: Value, tags: Value) {
     if enabled(Level::Info) {
         let body = json!({"type": kind, "metric": metric, "value": value, "tags": tags});
-        write(Level::Info, format_args!("METRIC: {body}"));
+        line(Level::Info, &format!("METRIC: {body}"), Some(&body));
     }
 }
 

@@ -29,6 +29,8 @@ use crate::{info, log, runners, warn};
 
 /// How often the monitor reports.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+/// How often the live board is drawn again, on a terminal.
+const BOARD_EVERY: Duration = Duration::from_millis(500);
 
 /// A stream to run, with the child stream it drives.
 pub struct Task {
@@ -285,13 +287,19 @@ fn check_token(client: &Client) -> Result<serde_json::Value, Error> {
 /// the sync is over.
 fn monitor(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>, finished: &AtomicBool) {
     let mut last = (Instant::now(), run.client.pace().sent);
+    let mut drawn = Instant::now();
     loop {
         let due = last.0 + PROGRESS_EVERY;
         while Instant::now() < due {
             if finished.load(Ordering::SeqCst) {
+                log::board(Vec::new());
                 return;
             }
             thread::sleep(Duration::from_millis(100).min(due.saturating_duration_since(Instant::now())));
+            if log::live() && drawn.elapsed() >= BOARD_EVERY {
+                drawn = Instant::now();
+                log::board(board(run, jobs, running));
+            }
         }
         let pace = run.client.pace();
         let rate = u64_f64(pace.sent.saturating_sub(last.1)) / last.0.elapsed().as_secs_f64();
@@ -309,6 +317,35 @@ fn monitor(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>
             }
         }
     }
+}
+
+/// The live board on a terminal: the pace, then a line per running stream with its records,
+/// requests and records a second.
+fn board(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>) -> Vec<String> {
+    let pace = run.client.pace();
+    let mut lines = vec![format!(
+        "  {} requests sent, {} in flight (limit {})",
+        pace.sent, pace.in_flight, pace.limit
+    )];
+    for job in jobs.iter().flat_map(|(main, child)| std::iter::once(main).chain(child)) {
+        if job.plan().emit && running.is_running(job.name()) {
+            let seconds = job.seconds();
+            let rate = if seconds > 0.0 {
+                u64_f64(job.records()) / seconds
+            } else {
+                0.0
+            };
+            lines.push(format!(
+                "  {:<26} {:>9} records {:>7} requests {:>8.0} records/s {:>6.0}s",
+                job.name(),
+                job.records(),
+                job.requests(),
+                rate,
+                seconds
+            ));
+        }
+    }
+    lines
 }
 
 fn describe_pace(pace: &Pace, rate: f64) -> String {

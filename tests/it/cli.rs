@@ -1,8 +1,8 @@
-//! The command line as Singer runners and Meltano call it: --version, --about, --discover.
+//! The command line as Singer runners and Meltano call it: --version, --about, --discover, --log-format.
 
 use serde_json::{Value, json};
 
-use crate::support::Tap;
+use crate::support::{self, Tap};
 
 #[test]
 fn version_and_help() {
@@ -176,4 +176,115 @@ fn catalog_sample_is_current() {
         sample == out.stdout,
         "catalog.sample.json is stale: run `TAP_INTERCOM_REGENERATE=1 cargo test` and commit it"
     );
+}
+
+/// Each stderr line of a JSON log, parsed; fails on any line that is not a JSON object with a
+/// timestamp, a level, the logger and a message.
+#[track_caller]
+fn json_log(stderr: &str) -> Vec<Value> {
+    stderr
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            for key in ["timestamp", "level", "logger", "message"] {
+                assert!(v[key].is_string(), "no {key} in {line}");
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_line_with_metrics_as_objects() {
+    let fake = support::fake();
+    let run = Tap::against(&fake).arg("--log-format").arg("json").run();
+    run.ok();
+    let lines = json_log(&run.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().starts_with("sync summary"))
+    );
+    let metrics: Vec<_> = lines.iter().filter(|l| l.get("metric_info").is_some()).collect();
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m["metric_info"]["metric"] == "record_count" && m["metric_info"]["value"].is_u64()),
+        "no record_count metric"
+    );
+    assert!(lines.iter().all(|l| l["level"] == "info" || l["level"] == "warning"));
+    assert!(!run.stderr.contains(support::TOKEN));
+}
+
+#[test]
+fn log_format_from_the_environment_and_a_failure_as_json() {
+    let fake = support::fake();
+    let run = Tap::against(&fake)
+        .set("access_token", json!("not-the-right-token-0123"))
+        .env("TAP_INTERCOM_LOG_FORMAT", "json")
+        .run();
+    assert_ne!(run.code, Some(0));
+    let lines = json_log(&run.stderr);
+    let last = lines.last().expect("a log line");
+    assert_eq!(last["level"], "critical", "{last}");
+    assert!(!run.stderr.contains("not-the-right-token-0123"));
+    // The flag wins over the environment.
+    let run = Tap::against(&fake)
+        .env("TAP_INTERCOM_LOG_FORMAT", "json")
+        .arg("--log-format")
+        .arg("text")
+        .run();
+    run.ok();
+    assert!(run.stderr.lines().all(|l| serde_json::from_str::<Value>(l).is_err()));
+}
+
+#[test]
+fn on_a_terminal_a_live_board_shows_each_running_stream_and_is_cleared_at_the_end() {
+    // A pseudo-terminal from util-linux's `script` (always on Debian): stderr is a TTY there.
+    let options = fake_intercom::Options {
+        latency: std::time::Duration::from_millis(100),
+        ..support::test_options()
+    };
+    let fake = support::fake_with(fake_intercom::World::generate(1, fake_intercom::Size::small()), options);
+    let tap = Tap::against(&fake);
+    let command = tap.command();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = std::process::Command::new("script")
+        .args(["-qec", &format!("{line} > '{}'", out.display()), "/dev/null"])
+        .env("COLUMNS", "120")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("sync summary"), "{shown}");
+    // The board: the pace, and a line per running stream with records, requests and rate,
+    // drawn again in place (cursor up, clear below).
+    assert!(shown.contains("requests sent,"), "{shown}");
+    let stream_line = shown
+        .split(['\n', '\u{1b}'])
+        .find(|l| l.contains(" records ") && l.contains(" requests ") && l.contains("records/s"));
+    assert!(stream_line.is_some(), "no stream line on the board:\n{shown}");
+    assert!(shown.contains("\u{1b}[J"), "the board is never redrawn");
+    // Cleared at the end: nothing of the board follows the summary.
+    let tail = &shown[shown.rfind("sync summary").unwrap()..];
+    assert!(!tail.contains("records/s"), "{tail}");
+    assert!(!shown.contains(support::TOKEN));
+    // stdout stayed a clean Singer stream.
+    let output = std::fs::read(&out).unwrap();
+    support::Run::new(Some(0), &output, b"").check_protocol();
+}
+
+#[test]
+fn without_a_terminal_there_is_no_board() {
+    let fake = support::fake();
+    let run = Tap::against(&fake).run();
+    run.ok();
+    assert!(!run.stderr.contains('\u{1b}'));
+    assert!(!run.stderr.contains("records/s"));
 }
