@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use fake_intercom::{Fault, FaultKind, Size, World};
 use serde_json::{Value, json};
 
-use crate::support::{TOKEN, Tap, fake, fake_with, ids, meltano_catalog, requests_to, test_options};
+use crate::support::{TOKEN, Tap, catalog_entry, fake, fake_with, ids, meltano_catalog, requests_to, test_options};
 
 #[test]
 fn a_rate_limit_reset_an_hour_away_is_not_believed_and_the_wait_is_logged() {
@@ -219,12 +219,7 @@ fn catalog_values_of_the_wrong_type_name_stream_and_breadcrumb() {
     ];
     for (what, value, expected) in cases {
         let mut catalog = meltano_catalog(&["admins"], &[]);
-        let admins = catalog["streams"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|s| s["tap_stream_id"] == "admins")
-            .unwrap();
+        let admins = catalog_entry(&mut catalog, "admins");
         for entry in admins["metadata"].as_array_mut().unwrap() {
             let root = entry["breadcrumb"].as_array().unwrap().is_empty();
             let name = entry["breadcrumb"] == json!(["properties", "name"]);
@@ -248,11 +243,7 @@ fn catalog_values_of_the_wrong_type_name_stream_and_breadcrumb() {
 #[test]
 fn key_properties_naming_a_missing_field_are_refused() {
     let mut catalog = meltano_catalog(&["admins"], &[]);
-    for stream in catalog["streams"].as_array_mut().unwrap() {
-        if stream["tap_stream_id"] == "admins" {
-            stream["key_properties"] = json!(["no_such_field"]);
-        }
-    }
+    catalog_entry(&mut catalog, "admins")["key_properties"] = json!(["no_such_field"]);
     let out = Tap::new().config(json!({"access_token": TOKEN})).catalog(catalog).run();
     let line = out.only_line();
     assert!(

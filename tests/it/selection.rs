@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Tap, fake, meltano_catalog, requests_to};
+use crate::support::{Tap, catalog_entry, fake, meltano_catalog, requests_to};
 
 #[test]
 fn only_selected_streams_are_synced_and_read() {
@@ -120,12 +120,9 @@ fn a_full_table_override_rereads_an_incremental_stream() {
         1,
         "only the newest is at or after the bookmark"
     );
-    for stream in catalog["streams"].as_array_mut().unwrap() {
-        if stream["tap_stream_id"] == "segments" {
-            stream["replication_method"] = json!("FULL_TABLE");
-            stream["metadata"][0]["metadata"]["replication-method"] = json!("FULL_TABLE");
-        }
-    }
+    let segments = catalog_entry(&mut catalog, "segments");
+    segments["replication_method"] = json!("FULL_TABLE");
+    segments["metadata"][0]["metadata"]["replication-method"] = json!("FULL_TABLE");
     let full = Tap::against(&fake).catalog(catalog).state(state).run();
     full.ok();
     assert_eq!(full.records("segments").len(), fake.world().user_segments.len());

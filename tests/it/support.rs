@@ -306,6 +306,17 @@ pub fn meltano_catalog(select: &[&str], deselect_fields: &[(&str, &str)]) -> Val
 }
 
 /// The fake's requests to `path` (exactly, query aside), or under it when `path` ends with `/`.
+/// The catalog's entry for `stream`.
+#[track_caller]
+pub fn catalog_entry<'a>(catalog: &'a mut Value, stream: &str) -> &'a mut Value {
+    catalog["streams"]
+        .as_array_mut()
+        .expect("a catalog's streams")
+        .iter_mut()
+        .find(|s| s["tap_stream_id"] == stream)
+        .unwrap_or_else(|| panic!("no stream {stream} in the catalog"))
+}
+
 pub fn requests_to(fake: &FakeIntercom, path: &str) -> Vec<fake_intercom::Logged> {
     fake.requests()
         .into_iter()

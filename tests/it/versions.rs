@@ -6,7 +6,7 @@
 use fake_intercom::{Fault, FaultKind};
 use serde_json::{Value, json};
 
-use crate::support::{Run, Tap, fake, meltano_catalog};
+use crate::support::{Run, Tap, catalog_entry, fake, meltano_catalog};
 
 /// The stream's messages in order, as (type, version) pairs.
 fn sequence(run: &Run, stream: &str) -> Vec<(String, Option<i64>)> {
@@ -104,11 +104,7 @@ fn a_stream_that_fails_half_way_activates_nothing_new() {
 fn a_full_table_override_of_an_incremental_stream_is_versioned() {
     let fake = fake();
     let mut catalog = meltano_catalog(&["segments"], &[]);
-    for stream in catalog["streams"].as_array_mut().unwrap() {
-        if stream["tap_stream_id"] == "segments" {
-            stream["replication_method"] = json!("FULL_TABLE");
-        }
-    }
+    catalog_entry(&mut catalog, "segments")["replication_method"] = json!("FULL_TABLE");
     let out = Tap::against(&fake).catalog(catalog).run();
     out.ok().check_protocol();
     let versions = activations(&out, "segments");
@@ -155,12 +151,7 @@ fn add_workspace_id_puts_the_workspace_in_every_record_and_key() {
         .config(json!({"add_workspace_id": true}))
         .arg("--discover")
         .run();
-    let catalog: Value = serde_json::from_str(&discovered.stdout).unwrap();
-    let admins = catalog["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["tap_stream_id"] == "admins")
-        .unwrap();
+    let mut catalog: Value = serde_json::from_str(&discovered.stdout).unwrap();
+    let admins = catalog_entry(&mut catalog, "admins");
     assert_eq!(admins["key_properties"], json!(["workspace_id", "id"]));
 }
