@@ -783,6 +783,28 @@ mod tests {
     }
 
     #[test]
+    fn late_answers_from_a_window_that_ended_leave_the_next_ones_count_alone() {
+        let pacer = answered(100, 100);
+        let old = now_unix() - 1;
+        {
+            let mut state = pacer.lock();
+            state.reset_at = Some(old);
+            state.remaining = Some(0);
+        }
+        // The window is over: the next one starts with the whole limit.
+        let permit = pacer.acquire(Priority::Leaf);
+        assert_eq!(pacer.lock().remaining, Some(99));
+        assert_eq!(pacer.lock().reset_at, Some(old + 10));
+        // An answer from the old window, which had nothing left, changes nothing.
+        permit.observe(RateHeaders {
+            limit: Some(100),
+            remaining: Some(0),
+            reset: Some(old),
+        });
+        assert_eq!(pacer.lock().remaining, Some(99));
+    }
+
+    #[test]
     fn the_budget_allows_no_more_than_its_share_in_any_window() {
         // 60 a minute over 1-second windows: one a second.
         let mut budget = Budget::new(60, Duration::from_secs(1));
