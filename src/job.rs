@@ -100,9 +100,9 @@ pub struct Run {
 }
 
 /// Slice readers beyond each stream's first, for the whole run. A search page of 150 contacts
-/// is about 330 kB on the wire and four times that parsed; sixteen readers keep the pages held
-/// near 30 MB, and read the large fake workspace's 700 search pages in 40 page-times, well
-/// inside the rate budget's time for its 17,000 requests.
+/// is about 330 kB on the wire and four times that parsed; eight readers keep the pages held
+/// near 15 MB, and read the large fake workspace's 700 search pages well inside the rate
+/// budget's time for its 17,000 requests (16 were no faster: docs/benchmarks.md).
 pub const EXTRA_READERS: usize = 8;
 
 impl Run {
