@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, Error, kind_of};
 use crate::jsonfile;
+use crate::version::ApiVersion;
 
 /// The prefix of the environment variables that carry settings.
 pub const ENV_PREFIX: &str = "TAP_INTERCOM_";
@@ -51,8 +52,10 @@ pub struct RawConfig {
     #[schemars(extend("format" = "uri"))]
     pub base_url: Option<String>,
 
-    /// Intercom API version, sent as the Intercom-Version header. The schemas follow 2.14.
-    #[schemars(with = "Option<String>", extend("default" = "2.14"))]
+    /// Intercom API version, sent as the Intercom-Version header: 2.14, 2.15 or 2.16. The
+    /// columns and their types are 2.14's on every version; newer versions add nullable columns,
+    /// and 2.16 brings deleted conversations (README: API versions).
+    #[schemars(with = "Option<String>", extend("default" = "2.14", "enum" = ["2.14", "2.15", "2.16"]))]
     pub api_version: Option<Lenient<String>>,
 
     /// Seconds one HTTP request may take, from connecting to the last byte of the body.
@@ -270,7 +273,7 @@ pub struct Settings {
     pub end_date: Option<DateTime<Utc>>,
     /// Scheme, host, optional port and path prefix; no trailing slash.
     pub base_url: String,
-    pub api_version: String,
+    pub api_version: ApiVersion,
     pub request_timeout: Duration,
     pub user_agent: String,
     pub lookback: Duration,
@@ -319,13 +322,20 @@ impl Settings {
             Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
             None => None,
         };
-        let api_version = raw.api_version.map_or_else(|| "2.14".to_owned(), |v| v.0);
-        if api_version.trim().is_empty() || header_problem(&api_version).is_some() {
-            p.add(
-                "api_version",
-                format!("{} is not a version such as 2.14", quote(&api_version)),
-            );
-        }
+        let api_version = match raw.api_version.map(|v| v.0) {
+            None => ApiVersion::DEFAULT,
+            Some(text) => ApiVersion::parse(&text).unwrap_or_else(|| {
+                p.add(
+                    "api_version",
+                    format!(
+                        "{} is not a version the tap knows; use one of {}",
+                        quote(&text),
+                        ApiVersion::known_list()
+                    ),
+                );
+                ApiVersion::DEFAULT
+            }),
+        };
         let token = raw
             .access_token
             .map(|s| s.0.trim().to_owned())
@@ -707,7 +717,7 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let s = settings(json!({"access_token": "tok-123456789"})).unwrap();
         assert_eq!(s.base_url, "https://api.intercom.io");
-        assert_eq!(s.api_version, "2.14");
+        assert_eq!(s.api_version, ApiVersion::V2_14);
         assert_eq!(s.request_timeout, Duration::from_secs(300));
         assert_eq!(s.max_concurrency, 256);
         assert_eq!(s.search_index_lag, Duration::from_secs(600));
@@ -718,7 +728,7 @@ mod tests {
     fn numbers_may_be_strings_and_versions_numbers() {
         let s = settings(json!({"request_timeout": "12.5", "api_version": 2.14, "max_concurrency": "3"})).unwrap();
         assert_eq!(s.request_timeout, Duration::from_millis(12_500));
-        assert_eq!(s.api_version, "2.14");
+        assert_eq!(s.api_version, ApiVersion::V2_14);
         assert_eq!(s.max_concurrency, 3);
     }
 

@@ -12,7 +12,8 @@
 //! - [`paging`]: one driver for Intercom's paging styles, and reading ranges in slices;
 //! - [`runners`]: how each kind of stream is read;
 //! - [`schema`]: shaping Intercom's items into the records the schemas promise;
-//! - [`sync`]: planning and running the selected streams.
+//! - [`sync`]: planning and running the selected streams;
+//! - [`version`]: the API versions the tap knows, and the endpoints that moved between them.
 
 pub mod about;
 pub mod cli;
@@ -29,6 +30,7 @@ pub mod schema;
 pub mod singer;
 pub mod streams;
 pub mod sync;
+pub mod version;
 
 use std::io::Write;
 

@@ -2,7 +2,8 @@
 //!
 //! A [`Node`] is a stream's JSON Schema (after field selection) in a form that is quick to walk.
 //! [`Node::apply`] turns an Intercom item into the record the schema promises: only declared
-//! properties survive (open objects keep everything), Unix-second timestamps become RFC 3339
+//! properties survive (open objects keep everything, and an object whose other properties have a
+//! schema shapes each of them to it), Unix-second timestamps become RFC 3339
 //! strings, ids sent as numbers become strings, and numbers sent as strings become numbers.
 //! A value that cannot be converted without loss is an error naming the field, never a silently
 //! wrong record.
@@ -29,12 +30,24 @@ enum Kind {
     Integer,
     Number,
     Boolean,
-    /// Declared properties, sorted by name; `open` keeps undeclared ones as they are.
+    /// Declared properties, sorted by name, and what becomes of the others.
     Object {
         props: Vec<(String, Node)>,
-        open: bool,
+        rest: Rest,
     },
     Array(Box<Node>),
+}
+
+/// What an object does with the properties its schema does not name.
+#[derive(Debug, Clone)]
+enum Rest {
+    /// Left out (and reported as dropped).
+    Dropped,
+    /// Kept as they are: an open object.
+    Kept,
+    /// Each shaped to one schema (`additionalProperties` as a schema: a map such as an
+    /// article's translations by locale).
+    Shaped(Box<Node>),
 }
 
 /// Why a value did not fit; `path` is like `statistics.first_close_at` or `tags[2].id`.
@@ -79,9 +92,13 @@ impl Node {
                 None => (part, 0),
             };
             match &node.kind {
-                Kind::Object { props, open } => match props.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+                Kind::Object { props, rest } => match props.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
                     Ok(i) => node = &props[i].1,
-                    Err(_) => return *open,
+                    Err(_) => match rest {
+                        Rest::Dropped => return false,
+                        Rest::Kept => return true,
+                        Rest::Shaped(each) => node = each,
+                    },
                 },
                 _ => return false,
             }
@@ -117,28 +134,34 @@ impl Node {
             Kind::Integer => to_integer(value, path),
             Kind::Number => to_number(value, path),
             Kind::Boolean => to_boolean(value, path),
-            Kind::Object { props, open } => {
+            Kind::Object { props, rest } => {
                 let Value::Object(map) = value else {
                     return Err(fail(path, &format!("expected an object, got {}", describe(&value))));
                 };
                 let mut out = Map::new();
                 for (key, v) in map {
-                    match props.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
-                        Ok(i) => {
-                            let len = path.len();
-                            if !path.is_empty() {
-                                path.push('.');
+                    let node = match props.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+                        Ok(i) => &props[i].1,
+                        Err(_) => match rest {
+                            Rest::Shaped(each) => each,
+                            Rest::Kept => {
+                                out.insert(key, v);
+                                continue;
                             }
-                            path.push_str(&key);
-                            let shaped = props[i].1.apply_at(v, path, dropped)?;
-                            path.truncate(len);
-                            out.insert(key, shaped);
-                        }
-                        Err(_) if *open => {
-                            out.insert(key, v);
-                        }
-                        Err(_) => dropped.push(shape_path(path, &key)),
+                            Rest::Dropped => {
+                                dropped.push(shape_path(path, &key));
+                                continue;
+                            }
+                        },
+                    };
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
                     }
+                    path.push_str(&key);
+                    let shaped = node.apply_at(v, path, dropped)?;
+                    path.truncate(len);
+                    out.insert(key, shaped);
                 }
                 Ok(Value::Object(out))
             }
@@ -224,9 +247,13 @@ fn compile_at(schema: &Value, path: &str) -> Result<Node, String> {
                 }
             }
             props.sort_by(|a, b| a.0.cmp(&b.0));
-            let open = obj.get("additionalProperties") == Some(&Value::Bool(true))
-                || (props.is_empty() && obj.get("properties").is_none());
-            Kind::Object { props, open }
+            let rest = match obj.get("additionalProperties") {
+                Some(Value::Bool(true)) => Rest::Kept,
+                Some(each @ Value::Object(_)) => Rest::Shaped(Box::new(compile_at(each, &format!("{path}.*"))?)),
+                _ if props.is_empty() && obj.get("properties").is_none() => Rest::Kept,
+                _ => Rest::Dropped,
+            };
+            Kind::Object { props, rest }
         }
         "array" => {
             let items = obj.get("items").ok_or_else(|| format!("{at}: an array needs items"))?;
@@ -421,6 +448,32 @@ mod tests {
             out,
             json!({"id": "7", "custom_attributes": {"x": {"y": 1}}, "location": {"city": "Paris"}})
         );
+    }
+
+    #[test]
+    fn a_map_shapes_each_value_to_its_schema() {
+        // An article's translations: any locale as key, each an article_content.
+        let n = node(json!({"type": "object", "properties": {"translated_content": {
+            "type": ["object", "null"],
+            "properties": {"type": {"type": ["string", "null"]}},
+            "additionalProperties": {"type": ["object", "null"], "properties": {
+                "created_at": {"type": ["string", "null"], "format": "date-time"}
+            }, "additionalProperties": true}
+        }}}));
+        let out = n
+            .apply(json!({"translated_content": {"type": "article_translated_content",
+                "fr": {"created_at": 1_700_000_000, "title": "Bonjour"}, "pt-BR": null}}))
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"translated_content": {"type": "article_translated_content",
+                "fr": {"created_at": "2023-11-14T22:13:20Z", "title": "Bonjour"}, "pt-BR": null}})
+        );
+        assert!(n.declares("translated_content.de.created_at"));
+        let err = n
+            .apply(json!({"translated_content": {"fr": "not an object"}}))
+            .unwrap_err();
+        assert_eq!(err.path, "translated_content.fr");
     }
 
     #[test]

@@ -982,7 +982,7 @@ fn article(rng: &mut Rng, i: usize, w: &World) -> Value {
         "url": if i % 5 == 4 { Value::Null } else { json!(format!("https://help.example.com/articles/{i}")) },
         "parent_id": parent_id, "parent_ids": parent_id.map_or(json!([]), |p| json!([p])), "parent_type": if parent_id.is_some() { json!("collection") } else { Value::Null },
         "default_locale": "en",
-        "translated_content": if i % 3 == 0 { json!({"type": "article_translated_content", "fr": {"type": "article_content", "title": "Comment faire", "state": "published"}}) } else { Value::Null },
+        "translated_content": if i % 3 == 0 { json!({"type": "article_translated_content", "fr": {"type": "article_content", "title": "Comment faire", "state": "published", "created_at": created + 100, "updated_at": updated}}) } else { Value::Null },
         "tags": {"type": "tag.list", "tags": w.tags.iter().skip(i % 6).take(1).map(|t| json!({"type": "tag", "id": t["id"], "name": t["name"]})).collect::<Vec<_>>()},
     })
 }
@@ -1001,7 +1001,7 @@ fn activity_log(rng: &mut Rng, i: usize, w: &World) -> Value {
         "performed_by": admin.map_or(Value::Null, |a| json!({"type": "admin", "id": a["id"], "email": a["email"], "ip": "203.0.113.7"})),
         "metadata": match kind {
             "admin_login_success" => json!({"sign_in_method": "email_password"}),
-            "admin_away_mode_change" => json!({"away_mode": true, "reassign_conversations": false}),
+            "admin_away_mode_change" => json!({"away_mode": true, "reassign_conversations": false, "last_activity_at": 1_700_000_000 + i64::try_from(i).unwrap_or(0)}),
             "message_state_change" => json!({"message_id": i, "message_title": "Welcome", "previous_state": "draft", "new_state": "live"}),
             _ => json!({"before": "x", "after": "y", "expired_at": "2024-05-01T10:00:00Z"}),
         },

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use crate::config::{Secret, Settings};
 use crate::error::ConfigError;
 pub use crate::error::{ApiError, Failure};
+use crate::version::ApiVersion;
 use crate::{log, warn};
 pub use pacer::{Feedback, Pace, Priority, RateHeaders};
 use pacer::{Pacer, Permit};
@@ -177,7 +178,7 @@ pub struct Client {
     transport: Box<dyn Transport>,
     base_url: String,
     token: Secret,
-    api_version: String,
+    api_version: ApiVersion,
     pacer: Pacer,
     max_retries: u32,
     initial_delay: Duration,
@@ -198,7 +199,7 @@ impl Client {
             transport,
             base_url: settings.base_url.clone(),
             token,
-            api_version: settings.api_version.clone(),
+            api_version: settings.api_version,
             pacer: Pacer::new(settings.max_concurrency, settings.max_requests_per_minute),
             max_retries: settings.max_retries,
             initial_delay: settings.retry_initial_delay,

@@ -29,7 +29,10 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>) -> Result<(), Error> {
             path,
             records,
             per_page,
-        } => list::run(job, path, records, per_page),
+        } => {
+            let (path, records) = job.settings().api_version.endpoint(path, records);
+            list::run(job, path, records, per_page)
+        }
         Source::Counts(report) => counts::run(job, report),
         Source::Contacts { role } => contacts::run(job, role),
         Source::Companies => companies::run(job),

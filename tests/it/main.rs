@@ -1,9 +1,11 @@
 //! Integration tests: the built `tap-intercom` binary against the project's fake Intercom.
 
+mod api_versions;
 mod bad_data;
 mod bad_input;
 mod cli;
 mod compat;
+mod fields;
 mod full_table;
 mod fuzz;
 mod http;
