@@ -86,6 +86,7 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
     let mut automatic: Vec<&str> = stream.key.to_vec();
     automatic.extend(key.iter().map(String::as_str));
     automatic.extend(stream.replication.key());
+    automatic.push(catalog::DELETED_AT);
     let schema = catalog::project(&full, entry, &automatic);
     let mut plan = Plan::new(stream, emit, schema, key);
     let bookmark = incremental.and_then(|k| state.bookmark(stream.name, k));

@@ -51,6 +51,12 @@ impl ApiVersion {
             .map_or((path, records), |m| (m.to, m.records))
     }
 
+    /// Whether contact searches can return `merge_history` (asked for with
+    /// `include_merge_history=true`).
+    pub fn has_merge_history(self) -> bool {
+        self >= ApiVersion::V2_16
+    }
+
     /// Whether `GET /conversations/deleted` exists: the one feed of deletions Intercom has.
     pub fn lists_deleted_conversations(self) -> bool {
         self >= ApiVersion::V2_16

@@ -1,4 +1,4 @@
-//! A fake Intercom REST API (version 2.14) on loopback, for tap-intercom's tests and demo.
+//! A fake Intercom REST API (versions 2.14, 2.15 and 2.16) on loopback, for tap-intercom's tests and demo.
 //!
 //! It serves a generated [`World`] with Intercom's shapes and pagination, checks the bearer
 //! token (401 with Intercom's error envelope), sends `X-RateLimit-*` headers and enforces the
@@ -15,6 +15,7 @@ pub mod mutate;
 mod reply;
 pub mod search;
 pub mod server;
+pub mod versions;
 pub mod world;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -410,18 +411,7 @@ fn answer(shared: &Shared, req: &Request) -> Response {
             delivery: Delivery::Dropped,
             delay: Duration::ZERO,
         },
-        _ => {
-            run_hooks(shared, req);
-            let world = read(&shared.world);
-            let ctx = api::Ctx {
-                options: &shared.options,
-                scroll: &shared.scroll,
-                now: now_secs_i64(),
-                version: shared.version.load(Ordering::SeqCst),
-                searches: &shared.searches,
-            };
-            api::route(req, &world, &ctx)
-        }
+        _ => from_the_world(shared, req),
     };
     match fault {
         Some(FaultKind::Truncated) => response.delivery = Delivery::Truncated,
@@ -448,6 +438,26 @@ fn answer(shared: &Shared, req: &Request) -> Response {
         response.headers.extend(headers);
     }
     response
+}
+
+/// The answer the workspace gives, in the version the request asks for.
+fn from_the_world(shared: &Shared, req: &Request) -> Response {
+    let api_version = match versions::of(req) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
+    run_hooks(shared, req);
+    let world = read(&shared.world);
+    let ctx = api::Ctx {
+        options: &shared.options,
+        scroll: &shared.scroll,
+        now: now_secs_i64(),
+        version: shared.version.load(Ordering::SeqCst),
+        searches: &shared.searches,
+    };
+    let mut answer = versions::route(api_version, req, &world).unwrap_or_else(|| api::route(req, &world, &ctx));
+    versions::adapt(api_version, req, &world, &mut answer);
+    answer
 }
 
 fn run_hooks(shared: &Shared, req: &Request) {

@@ -169,6 +169,9 @@ pub struct World {
     pub tickets: Vec<Value>,
     pub articles: Vec<Value>,
     pub activity_logs: Vec<Value>,
+    /// Conversations deleted from the workspace, as `GET /conversations/deleted` lists them
+    /// (2.16): `{type, id, metrics_retained, deleted_at}`.
+    pub deleted_conversations: Vec<Value>,
     /// How often [`World::evolve`] ran, for fresh ids on each call.
     pub evolutions: usize,
 }
@@ -383,7 +386,12 @@ impl World {
                 .map_or(0, Vec::len);
             conversation["conversation_parts"]["total_count"] = json!(total);
         }
-        let mut added = conversation(&mut rng, self.conversations.len(), 2, self);
+        let mut added = conversation(
+            &mut rng,
+            self.conversations.len() + self.deleted_conversations.len(),
+            2,
+            self,
+        );
         stamp(&mut added, now);
         for p in added["conversation_parts"]["conversation_parts"]
             .as_array_mut()
@@ -438,17 +446,27 @@ impl World {
         note("activity_logs", Vec::new(), vec![added["id"].clone()]);
         self.activity_logs.push(added);
 
-        self.delete_last(&mut report);
+        self.delete_last(&mut report, now, every);
         self.refresh_counts();
         Value::Object(report)
     }
 
     /// Deletions, which only a full-table stream's table version can bring to a target: the
-    /// last admin (no record of the workspace refers to it by position) and the last tag.
-    fn delete_last(&mut self, report: &mut serde_json::Map<String, Value>) {
+    /// last admin (no record of the workspace refers to it by position) and the last tag. And
+    /// one conversation that this evolution did not edit (the second), which 2.16 lists at
+    /// `GET /conversations/deleted`.
+    fn delete_last(&mut self, report: &mut serde_json::Map<String, Value>, now: i64, every: usize) {
         for (stream, items) in [("admins", &mut self.admins), ("tags", &mut self.tags)] {
             let deleted: Vec<Value> = items.pop().map(|item| item["id"].clone()).into_iter().collect();
             report.insert(stream.into(), json!({"changed": [], "added": [], "deleted": deleted}));
+        }
+        if every > 1 && self.conversations.len() > 2 {
+            let gone = self.conversations.remove(1);
+            self.deleted_conversations
+                .push(json!({"type": "conversation", "id": gone["id"], "metrics_retained": true, "deleted_at": now}));
+            if let Some(Value::Object(entry)) = report.get_mut("conversations") {
+                entry.insert("deleted".into(), json!([gone["id"]]));
+            }
         }
     }
 
@@ -1040,7 +1058,15 @@ mod tests {
         ] {
             let changed = report[stream]["changed"].as_array().unwrap();
             assert_eq!(changed.len(), old.len().div_ceil(10), "{stream}");
-            assert_eq!(items.len(), old.len() + 1, "{stream}");
+            // One conversation, never one just edited, is deleted.
+            let deleted = report[stream]["deleted"].as_array().map_or(0, Vec::len);
+            assert_eq!(deleted, usize::from(stream == "conversations"), "{stream}");
+            assert!(
+                !changed
+                    .iter()
+                    .any(|c| report[stream]["deleted"].as_array().is_some_and(|d| d.contains(c)))
+            );
+            assert_eq!(items.len(), old.len() + 1 - deleted, "{stream}");
             let ids: std::collections::HashSet<String> = items.iter().map(|i| i["id"].to_string()).collect();
             assert_eq!(ids.len(), items.len(), "{stream}: ids stay unique");
             let fresh = items.iter().filter(|i| i["updated_at"] == json!(now)).count();

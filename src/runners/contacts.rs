@@ -34,7 +34,11 @@ const SUBSCRIPTIONS: &[(&str, &str)] = &[
 
 pub fn run(job: &Job<'_>, role: Option<&'static str>) -> Result<(), Error> {
     let search = Search {
-        path: "/contacts/search",
+        path: if job.settings().api_version.has_merge_history() {
+            "/contacts/search?include_merge_history=true"
+        } else {
+            "/contacts/search"
+        },
         records: "data",
         role,
         // Contact search compares timestamps by calendar day in 2.14.

@@ -7,6 +7,7 @@ mod articles;
 mod companies;
 mod contacts;
 mod counts;
+mod deleted;
 mod list;
 mod parents;
 

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::http::{Request, encode};
 use crate::job::{Job, id_text};
 use crate::paging::search::{self, Search};
-use crate::runners::{save_mark, search_range, started};
+use crate::runners::{deleted, save_mark, search_range, started};
 use crate::streams::Family;
 use crate::warn;
 
@@ -40,6 +40,9 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, family: Family) -> Result<(),
         &|items, extracted| page(job, child, family, items, extracted),
         &|mark, done| save_mark(&jobs, mark, done),
     )?;
+    if let Some(path) = family.deleted {
+        deleted::run(job, path)?;
+    }
     for job in &jobs {
         job.save_bookmark(started(job))?;
     }

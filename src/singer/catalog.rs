@@ -283,6 +283,10 @@ fn project_node(node: &Value, entry: &Entry, breadcrumb: &mut Vec<String>, autom
     out
 }
 
+/// The column that marks a row deleted in Intercom (conversations, on versions that list
+/// deletions), as Singer targets name it: always sent with its stream, like a key.
+pub const DELETED_AT: &str = "_sdc_deleted_at";
+
 /// The catalog `--discover` prints: every stream, its schema, keys and full metadata.
 /// The column `add_workspace_id` adds to every stream, and its place first in the key.
 pub const WORKSPACE_COLUMN: &str = "workspace_id";
@@ -328,7 +332,7 @@ fn discover_stream(stream: &Stream, workspace: bool) -> Value {
     let mut metadata = vec![json!({"breadcrumb": [], "metadata": root})];
     if let Some(props) = schema["properties"].as_object() {
         for name in props.keys() {
-            let automatic = key.contains(name) || replication_key == Some(name.as_str());
+            let automatic = key.contains(name) || replication_key == Some(name.as_str()) || name == DELETED_AT;
             metadata.push(json!({
                 "breadcrumb": ["properties", name],
                 "metadata": {"inclusion": if automatic { "automatic" } else { "available" }},
@@ -463,7 +467,7 @@ mod tests {
             assert_eq!(md.len(), props.len() + 1, "{name}: one entry per property");
             for entry in &md[1..] {
                 let field = entry["breadcrumb"][1].as_str().unwrap();
-                let automatic = def.key.contains(&field) || def.replication.key() == Some(field);
+                let automatic = def.key.contains(&field) || def.replication.key() == Some(field) || field == DELETED_AT;
                 assert_eq!(
                     entry["metadata"]["inclusion"] == "automatic",
                     automatic,

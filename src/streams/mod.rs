@@ -95,6 +95,8 @@ pub struct Family {
     pub fetch_suffix: &'static str,
     /// Whether the search's records carry their parts (else each parent is fetched).
     pub embedded: bool,
+    /// Where the API version may list the parents deleted (`GET /conversations/deleted`).
+    pub deleted: Option<&'static str>,
 }
 
 pub const CONVERSATIONS: Family = Family {
@@ -106,6 +108,7 @@ pub const CONVERSATIONS: Family = Family {
     fetch_prefix: "/conversations/",
     fetch_suffix: "?display_as=plaintext",
     embedded: false,
+    deleted: Some("/conversations/deleted"),
 };
 
 pub const TICKETS: Family = Family {
@@ -116,6 +119,8 @@ pub const TICKETS: Family = Family {
     fetch_prefix: "/tickets/",
     fetch_suffix: "",
     embedded: true,
+    // No version lists deleted tickets.
+    deleted: None,
 };
 
 /// A schema file of `schemas/`, embedded in the binary.
@@ -346,7 +351,11 @@ pub static ALL: &[Stream] = &[
     },
     Stream {
         key: ATTRIBUTE_KEY,
-        reshape: &[Reshape::DefaultModel("conversation"), Reshape::RecordHash],
+        reshape: &[
+            Reshape::DefaultModel("conversation"),
+            Reshape::OptionObjects,
+            Reshape::RecordHash,
+        ],
         ..full(
             "conversation_attributes",
             schema!("conversation_attributes"),

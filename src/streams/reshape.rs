@@ -31,6 +31,10 @@ pub enum Reshape {
     /// written as Python's `str()` writes them, concatenated. Kept identical so that tables
     /// loaded by singer-io's tap are updated in place, not duplicated.
     RecordHash,
+    /// Attribute options given as objects (`{id, label, archived}`, as 2.16's
+    /// `/conversations/attributes` lists them) become their labels in `options`, as the data
+    /// attributes of every version give them, and the objects go to `list_options`.
+    OptionObjects,
     /// A field left out of the records on purpose, because another stream carries what it
     /// holds (tickets' `ticket_parts` are the rows of the `ticket_parts` stream).
     Omit(&'static str),
@@ -44,6 +48,7 @@ impl Reshape {
                 Some(field)
             }
             Reshape::DefaultModel(_) => Some("model"),
+            Reshape::OptionObjects => Some("list_options"),
             // Left out: no property of the record.
             Reshape::Omit(_) => None,
             Reshape::RecordHash => Some("_sdc_record_hash"),
@@ -95,6 +100,31 @@ impl Reshape {
             }
             Reshape::Omit(field) => {
                 item.remove(field);
+            }
+            Reshape::OptionObjects => {
+                let Some(Value::Array(options)) = item.get("options") else {
+                    return Ok(());
+                };
+                if !options.iter().any(Value::is_object) {
+                    return Ok(());
+                }
+                let labels = options
+                    .iter()
+                    .map(|o| match o {
+                        Value::Object(option) => option
+                            .get("label")
+                            .and_then(Value::as_str)
+                            .map(|l| Value::String(l.to_owned()))
+                            .ok_or_else(|| "options: an option object has no label".to_owned()),
+                        Value::String(_) => Ok(o.clone()),
+                        other => Err(format!(
+                            "options: an option is {}",
+                            crate::error::cut_short(&other.to_string())
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let objects = item.insert("options".into(), Value::Array(labels));
+                item.insert("list_options".into(), objects.unwrap_or_default());
             }
         }
         Ok(())
@@ -154,6 +184,27 @@ mod tests {
         let Value::Object(mut map) = v else { panic!() };
         Reshape::RecordHash.apply(&mut map).unwrap();
         map["_sdc_record_hash"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn option_objects_become_labels_and_keep_their_details() {
+        let mut map = json!({"options": [{"id": "a1", "label": "High", "archived": false},
+                                         {"id": "b2", "label": "Low", "archived": true}]})
+        .as_object()
+        .unwrap()
+        .clone();
+        Reshape::OptionObjects.apply(&mut map).unwrap();
+        assert_eq!(map["options"], json!(["High", "Low"]));
+        assert_eq!(
+            map["list_options"][1],
+            json!({"id": "b2", "label": "Low", "archived": true})
+        );
+        // Options as strings (data attributes, every version) stay as they are.
+        let mut map = json!({"options": ["High"]}).as_object().unwrap().clone();
+        Reshape::OptionObjects.apply(&mut map).unwrap();
+        assert_eq!(Value::Object(map), json!({"options": ["High"]}));
+        let mut map = json!({"options": [{"id": "x"}]}).as_object().unwrap().clone();
+        assert!(Reshape::OptionObjects.apply(&mut map).unwrap_err().contains("no label"));
     }
 
     /// The digests singer-io's tap (2.2.5) computes for the same attributes.

@@ -268,12 +268,26 @@ def check_conformance() -> None:
 
 
 def check_second_run(catalog: dict, first: dict[str, list[dict]], since: str) -> dict:
-    step("the fake edits and adds records; a second meltano run continues from the stored state")
+    step("the fake edits, adds and deletes records; a second meltano run, on API version 2.16, continues from the stored state")
     bookmarks = json.loads(meltano("state", "get", "dev:tap-intercom-to-target-postgres"))["singer_state"]["bookmarks"]
+    tables_before = columns("tap_intercom")
     report = fake("/_fake/evolve?every=10", method="POST")
-    meltano("run", "tap-intercom", "target-jsonl", env=meltano_env(TARGET_JSONL_DESTINATION_PATH=str(WORK / "run2")))
-    meltano("run", "tap-intercom", "target-postgres")
+    gone_conversation = str(report["conversations"]["deleted"][0])
+    row_before = query('select id, state, created_at, updated_at, _sdc_deleted_at from "tap_intercom"."conversations" where id = %s', gone_conversation)
+    # 2.16: the same tables in the same column types, and the conversations deleted since the
+    # bookmark. The loads so far were on 2.14 (the default).
+    newest = {"TAP_INTERCOM_API_VERSION": "2.16"}
+    meltano("run", "tap-intercom", "target-jsonl", env=meltano_env(TARGET_JSONL_DESTINATION_PATH=str(WORK / "run2"), **newest))
+    meltano("run", "tap-intercom", "target-postgres", env=meltano_env(**newest))
     second = jsonl_records(WORK / "run2")
+    tables_after = columns("tap_intercom")
+    changed_types = [
+        f"{t}.{c}: {tables_before[t][c]} -> {tables_after[t].get(c)}"
+        for t in tables_before for c in tables_before[t] if tables_after[t].get(c) != tables_before[t][c]
+    ]
+    check(not changed_types, f"column types changed on 2.16: {changed_types[:5]}")
+    check(sorted(tables_after) == sorted(tables_before), "2.16 loaded other tables")
+    print(f"2.16 after 2.14: {sum(len(c) for c in tables_after.values())} columns in {len(tables_after)} tables, every type unchanged")
     state = json.loads(meltano("state", "get", "dev:tap-intercom-to-target-postgres"))
     check("bookmarks" in state.get("singer_state", {}), f"Meltano stored no bookmarks: {state}")
     keys = {s["tap_stream_id"]: s["key_properties"] for s in catalog["streams"]}
@@ -290,9 +304,10 @@ def check_second_run(catalog: dict, first: dict[str, list[dict]], since: str) ->
         if stream == "conversation_parts":
             check(added <= read, f"{stream}: new parts not read: {sorted(added - read)[:5]}")
         else:
-            extra = read - changed - added - at_mark
-            check(not extra and changed | added <= read, f"{stream}: read {len(read)}, changed+added "
-                  f"{len(changed | added)}: extra {sorted(extra)[:5]}, missing {sorted((changed | added) - read)[:5]}")
+            deleted = {str(i) for i in report[stream].get("deleted", [])}
+            extra = read - changed - added - deleted - at_mark
+            check(not extra and changed | added | deleted <= read, f"{stream}: read {len(read)}, changed+added+deleted "
+                  f"{len(changed | added | deleted)}: extra {sorted(extra)[:5]}, missing {sorted((changed | added | deleted) - read)[:5]}")
         rows = count("tap_intercom", stream)
         before = len(first[stream])
         check(rows == before + len(added), f"{stream}: {rows} rows, expected {before} + {len(added)} new")
@@ -309,6 +324,12 @@ def check_second_run(catalog: dict, first: dict[str, list[dict]], since: str) ->
         check(gone and marked == gone, f"{stream}: deleted in Intercom {sorted(gone)}, marked deleted {sorted(marked)}")
         check(len(rows) == len(first[stream]), f"{stream}: {len(rows)} rows, the other rows untouched")
         print(f"{stream}: {sorted(gone)} deleted in the fake -> _sdc_deleted_at set by ACTIVATE_VERSION; {len(rows) - len(gone)} rows live")
+    marked = query('select id from "tap_intercom"."conversations" where _sdc_deleted_at is not null')
+    check([r[0] for r in marked] == [gone_conversation], f"conversations marked deleted: {marked}, deleted in the fake: {gone_conversation}")
+    row_after = query('select id, state, created_at, updated_at, _sdc_deleted_at from "tap_intercom"."conversations" where id = %s', gone_conversation)
+    print(f"conversations: {gone_conversation} deleted in the fake (GET /conversations/deleted on 2.16):")
+    print(f"  before: {row_before}")
+    print(f"  after:  {row_after}")
     for stream, field in [("contacts", "name"), ("companies", "name"), ("articles", "title")]:
         edited = query(f'select count(*) from "tap_intercom"."{stream}" where {field} like %s', "% (edited)")[0][0]
         check(edited == len(report[stream]["changed"]), f"{stream}: {edited} rows show the edit")

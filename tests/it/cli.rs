@@ -150,7 +150,9 @@ fn the_catalog_describes_every_stream_fully() {
                 .iter()
                 .find(|m| m["breadcrumb"] == json!(["properties", prop]))
                 .unwrap_or_else(|| panic!("{name}.{prop} has no metadata"));
-            let automatic = keys.contains(&prop.as_str()) || replication_key == Some(prop.as_str());
+            // The deletion mark goes with its stream's rows whatever the selection, as keys do.
+            let automatic =
+                keys.contains(&prop.as_str()) || replication_key == Some(prop.as_str()) || prop == "_sdc_deleted_at";
             let expected = if automatic { "automatic" } else { "available" };
             assert_eq!(entry["metadata"]["inclusion"], expected, "{name}.{prop}");
         }

@@ -1,0 +1,106 @@
+//! Deleted parents: 2.16's `GET /conversations/deleted`, the one list of deletions Intercom
+//! has. Each conversation deleted since the bookmark is written as a row of the parent's
+//! stream that carries only its id, `updated_at` and `_sdc_deleted_at` (both the deletion's
+//! time): Singer targets such as `MeltanoLabs`' target-postgres then mark the row deleted, or
+//! remove it with `hard_delete`.
+//!
+//! Read after the search, so that a conversation deleted while the sync ran ends deleted. Read
+//! only for a stream that has a bookmark: a first sync loads only what exists, and has no row
+//! that a deletion could mark. The list has no time filter; it is read newest first and stops
+//! at the first page that reaches past the start (the bookmark less the lookback).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::job::Job;
+use crate::paging::links::{Links, set_query};
+use crate::paging::{First, Flow, Page, Pages, Step, walk};
+use crate::singer::catalog::DELETED_AT;
+use crate::{info, warn};
+
+/// Intercom's largest page of deleted conversations.
+const PER_PAGE: &str = "60";
+
+pub fn run(job: &Job<'_>, path: &str) -> Result<(), Error> {
+    let plan = job.plan();
+    if !plan.emit || !job.settings().api_version.lists_deleted_conversations() {
+        return Ok(());
+    }
+    let (Some(_), Some(since)) = (plan.bookmark, plan.start) else {
+        return Ok(());
+    };
+    let first = set_query(&set_query(path, "order", "desc"), "per_page", PER_PAGE);
+    let style = Links::new(first, &["conversations"]);
+    let mut deleted = Deleted {
+        job,
+        since,
+        previous: None,
+        ordered: true,
+        written: 0,
+    };
+    walk(job, &style, First::Fetch, &mut deleted)?;
+    info!(
+        "{}: {} deleted since {} ({path})",
+        job.name(),
+        deleted.written,
+        since.to_rfc3339()
+    );
+    Ok(())
+}
+
+struct Deleted<'a, 'b> {
+    job: &'a Job<'b>,
+    since: DateTime<Utc>,
+    previous: Option<i64>,
+    ordered: bool,
+    written: u64,
+}
+
+impl Pages for Deleted<'_, '_> {
+    /// Stops once a page reaches past the start, unless the order cannot be trusted.
+    fn next(&mut self, step: &Step) -> Flow {
+        let mut reached = false;
+        for at in step
+            .items
+            .iter()
+            .filter_map(|i| i.get("deleted_at").and_then(Value::as_i64))
+        {
+            if self.previous.is_some_and(|p| at > p) && self.ordered {
+                self.ordered = false;
+                warn!(
+                    "{}: Intercom listed deleted conversations out of order; reading them all",
+                    self.job.name()
+                );
+            }
+            self.previous = Some(at);
+            reached |= at < self.since.timestamp();
+        }
+        if self.ordered && reached {
+            Flow::Stop
+        } else {
+            Flow::Next
+        }
+    }
+
+    fn page(&mut self, page: Page) -> Result<(), Error> {
+        for item in page.items {
+            let Some(at) = item.get("deleted_at").and_then(crate::job::timestamp) else {
+                return Err(self.job.bad_record(&item, "has no readable deleted_at"));
+            };
+            if at < self.since {
+                continue;
+            }
+            let Some(id) = item.get("id").filter(|id| !id.is_null()) else {
+                return Err(self.job.bad_record(&item, "has no id"));
+            };
+            let mut row = Map::new();
+            row.insert("id".into(), id.clone());
+            row.insert("updated_at".into(), item["deleted_at"].clone());
+            row.insert(DELETED_AT.into(), item["deleted_at"].clone());
+            self.job.emit(Value::Object(row), &page.extracted)?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
