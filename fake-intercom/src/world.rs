@@ -386,12 +386,9 @@ impl World {
                 .map_or(0, Vec::len);
             conversation["conversation_parts"]["total_count"] = json!(total);
         }
-        let mut added = conversation(
-            &mut rng,
-            self.conversations.len() + self.deleted_conversations.len(),
-            2,
-            self,
-        );
+        // Deleted conversations keep their numbers: a new one never takes a live one's id.
+        let fresh = self.conversations.len() + self.deleted_conversations.len();
+        let mut added = conversation(&mut rng, fresh, 2, self);
         stamp(&mut added, now);
         for p in added["conversation_parts"]["conversation_parts"]
             .as_array_mut()
