@@ -313,6 +313,11 @@ impl World {
             .iter()
             .map(|t| t["ticket_parts"]["ticket_parts"].as_array().map_or(0, Vec::len))
             .sum();
+        let notes: usize = self
+            .contacts
+            .iter()
+            .map(|c| c["_notes"].as_array().map_or(0, Vec::len))
+            .sum();
         let attributes = |model: &str| {
             self.data_attributes
                 .iter()
@@ -327,7 +332,7 @@ impl World {
             "contact_attributes": attributes("contact"), "company_attributes": attributes("company"),
             "conversation_attributes": attributes("conversation"),
             "help_centers": self.help_centers.len(), "help_center_collections": self.collections.len(),
-            "contacts": self.contacts.len(), "users": role("user"), "leads": role("lead"),
+            "contacts": self.contacts.len(), "users": role("user"), "leads": role("lead"), "contact_notes": notes,
             "companies": self.companies.len(), "conversations": self.conversations.len(),
             "conversation_parts": parts, "tickets": self.tickets.len(), "ticket_parts": ticket_parts,
             "articles": self.articles.len(), "activity_logs": self.activity_logs.len(),

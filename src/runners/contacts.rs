@@ -3,6 +3,11 @@
 //! A contact carries its tags, companies, notes and subscription types as lists of at most 10
 //! stubs with `has_more`. When a list is cut short and its field is selected, the full list is
 //! fetched (many contacts at once); a deselected list costs no request.
+//!
+//! The `contact_notes` stream is the child of `contacts`: for each changed contact whose list
+//! says it has notes, `GET /contacts/{id}/notes` gives them whole, one row each with the
+//! contact's id. The same fetch fills the contact's own list when that is cut short. Without
+//! the child selected, no contact's notes are fetched for it.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -32,7 +37,7 @@ const SUBSCRIPTIONS: &[(&str, &str)] = &[
     ("opted_out_subscription_types", "opt_out"),
 ];
 
-pub fn run(job: &Job<'_>, role: Option<&'static str>) -> Result<(), Error> {
+pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, role: Option<&'static str>) -> Result<(), Error> {
     let search = Search {
         path: if job.settings().api_version.has_merge_history() {
             "/contacts/search?include_merge_history=true"
@@ -44,51 +49,59 @@ pub fn run(job: &Job<'_>, role: Option<&'static str>) -> Result<(), Error> {
         // Contact search compares timestamps by calendar day in 2.14.
         by_day: true,
     };
-    let (range, done) = search_range(&[job]);
+    let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(child).collect();
+    let (range, done) = search_range(&jobs);
     search::read(
         job,
         &search,
         range,
         &done,
-        &|items, extracted| page(job, items, extracted),
-        &|mark, done| save_mark(&[job], mark, done),
+        &|items, extracted| page(job, child, items, extracted),
+        &|mark, done| save_mark(&jobs, mark, done),
     )?;
-    job.save_bookmark(started(job))
+    for job in &jobs {
+        job.save_bookmark(started(job))?;
+    }
+    Ok(())
 }
 
-fn page(job: &Job<'_>, items: Vec<Value>, extracted: &str) -> Result<(), Error> {
-    let mut incomplete = Vec::new();
+/// A contact of a page, and what it is read for.
+struct Contact {
+    item: Value,
+    /// In the contacts stream's range: written, with its cut-short lists fetched whole.
+    emit: bool,
+    /// In the notes stream's range, with notes: its notes are fetched and written.
+    notes: bool,
+}
+
+fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Value>, extracted: &str) -> Result<(), Error> {
+    let mut contacts = Vec::new();
     for item in items {
-        if !job.in_range(job.replication_value(&item, "updated_at")?) {
+        let at = job.replication_value(&item, "updated_at")?;
+        let emit = job.plan().emit && job.in_range(at);
+        let notes = child.is_some_and(|c| c.in_range(at)) && has_notes(&item);
+        if emit || notes {
+            contacts.push(Contact { item, emit, notes });
+        }
+    }
+    // Every list to fetch of every contact at once: they do not wait on each other, so a page
+    // costs one round trip more than its search, not one per list.
+    let mut fetches = Vec::new();
+    for (n, contact) in contacts.iter().enumerate() {
+        let item = &contact.item;
+        let lists = |field: &str| contact.emit && cut_short(job, item, field);
+        if !contact.notes && !LISTS.iter().any(|(f, ..)| lists(f)) && !SUBSCRIPTIONS.iter().any(|(f, _)| lists(f)) {
             continue;
         }
-        if LISTS
-            .iter()
-            .map(|(field, ..)| *field)
-            .chain(SUBSCRIPTIONS.iter().map(|(field, _)| *field))
-            .any(|field| cut_short(job, &item, field))
-        {
-            incomplete.push(item);
-        } else {
-            job.emit(item, extracted)?;
-        }
-    }
-    if incomplete.is_empty() {
-        return Ok(());
-    }
-    // Every cut-short list of every incomplete contact at once: they do not wait on each
-    // other, so a page costs one round trip more than its search, not one per list.
-    let mut fetches = Vec::new();
-    for (n, contact) in incomplete.iter().enumerate() {
-        let Some(id) = id_text(&contact["id"]).map(|id| encode(&id)) else {
-            return Err(job.bad_record(contact, "has no id"));
+        let Some(id) = id_text(&item["id"]).map(|id| encode(&id)) else {
+            return Err(job.bad_record(item, "has no id"));
         };
         for (index, (field, ..)) in LISTS.iter().enumerate() {
-            if cut_short(job, contact, field) {
+            if lists(field) || (contact.notes && *field == NOTES) {
                 fetches.push(Fetch::new(n, List::Named(index), &id));
             }
         }
-        if SUBSCRIPTIONS.iter().any(|(field, _)| cut_short(job, contact, field)) {
+        if SUBSCRIPTIONS.iter().any(|(field, _)| lists(field)) {
             fetches.push(Fetch::new(n, List::Subscriptions, &id));
         }
     }
@@ -102,9 +115,19 @@ fn page(job: &Job<'_>, items: Vec<Value>, extracted: &str) -> Result<(), Error> 
         let Some(items) = f.items.into_inner().unwrap_or_else(PoisonError::into_inner) else {
             continue;
         };
-        let contact = &mut incomplete[f.contact];
+        let contact = &mut contacts[f.contact];
         match f.list {
-            List::Named(index) => set_list(contact, LISTS[index].0, items),
+            List::Named(index) => {
+                let field = LISTS[index].0;
+                if field == NOTES && contact.notes {
+                    if let Some(child) = child {
+                        write_notes(child, &contact.item, &items, extracted)?;
+                    }
+                }
+                if contact.emit && cut_short(job, &contact.item, field) {
+                    set_list(&mut contact.item, field, items);
+                }
+            }
             List::Subscriptions => {
                 for (field, consent) in SUBSCRIPTIONS {
                     let chosen: Vec<Value> = items
@@ -112,14 +135,40 @@ fn page(job: &Job<'_>, items: Vec<Value>, extracted: &str) -> Result<(), Error> 
                         .filter(|s| s["consent_type"] == *consent)
                         .cloned()
                         .collect();
-                    set_list(contact, field, chosen);
+                    set_list(&mut contact.item, field, chosen);
                 }
             }
         }
     }
-    incomplete
+    contacts
         .into_iter()
-        .try_for_each(|contact| job.emit(contact, extracted))
+        .filter(|c| c.emit)
+        .try_for_each(|c| job.emit(c.item, extracted))
+}
+
+/// The contact's list of notes, as its field and endpoint name it.
+const NOTES: &str = "notes";
+
+/// Whether the search says the contact has notes: only those cost a request.
+fn has_notes(contact: &Value) -> bool {
+    let list = &contact[NOTES];
+    list["total_count"].as_u64().is_some_and(|n| n > 0)
+        || list["data"].as_array().is_some_and(|d| !d.is_empty())
+        || list["has_more"] == Value::Bool(true)
+}
+
+/// Writes a contact's notes as rows of the notes stream, each with its contact.
+fn write_notes(child: &Job<'_>, contact: &Value, notes: &[Value], extracted: &str) -> Result<(), Error> {
+    for note in notes {
+        let mut row = note.clone();
+        let Some(map) = row.as_object_mut() else {
+            return Err(child.bad_record(note, "is not an object"));
+        };
+        map.insert("contact_id".into(), contact["id"].clone());
+        map.insert("contact_updated_at".into(), contact["updated_at"].clone());
+        child.emit(row, extracted)?;
+    }
+    Ok(())
 }
 
 fn cut_short(job: &Job<'_>, contact: &Value, field: &str) -> bool {

@@ -35,7 +35,7 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>) -> Result<(), Error> {
             list::run(job, path, records, per_page)
         }
         Source::Counts(report) => counts::run(job, report),
-        Source::Contacts { role } => contacts::run(job, role),
+        Source::Contacts { role } => contacts::run(job, child, role),
         Source::Companies => companies::run(job),
         Source::Parents(family) => parents::run(job, child, family),
         Source::Articles => articles::run(job),

@@ -256,6 +256,13 @@ pub static ALL: &[Stream] = &[
         reshape: CONTACT_RESHAPE,
         ..incremental("contacts", schema!("contacts"), Source::Contacts { role: None })
     },
+    // A contact's notes, read with each changed contact that has any: a request per contact,
+    // so only when chosen.
+    Stream {
+        replication: Replication::Incremental("contact_updated_at"),
+        selected_by_default: false,
+        ..child("contact_notes", schema!("contact_notes"), "contacts")
+    },
     // Users and leads are contacts of one role, in the contacts schema.
     Stream {
         reshape: CONTACT_RESHAPE,

@@ -11,6 +11,7 @@ mod fuzz;
 mod http;
 mod incremental;
 mod loss;
+mod notes;
 mod selection;
 mod slices;
 mod state;
