@@ -5,6 +5,7 @@ mod bad_data;
 mod bad_input;
 mod cli;
 mod compat;
+mod drift;
 mod fields;
 mod full_table;
 mod fuzz;
