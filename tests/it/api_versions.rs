@@ -244,3 +244,28 @@ fn deleted_conversations_reach_the_target_on_2_16_from_the_bookmark_on() {
     // Every other conversation read is a live one.
     assert!(second.records("conversations").len() > 1);
 }
+
+#[test]
+fn a_newer_versions_value_that_cannot_take_the_old_type_is_an_error_naming_it() {
+    let fake = fake();
+    let id = {
+        let mut world = fake.world();
+        let contact = world.contacts.iter_mut().find(|c| c["role"] == "user").unwrap();
+        // 2.16's owner_id is a string; one that is no admin id cannot be 2.14's integer.
+        contact["owner_id"] = json!("team-lead");
+        contact["id"].as_str().unwrap().to_owned()
+    };
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["contacts"], &[]))
+        .set("api_version", json!("2.16"))
+        .run();
+    let line = out.failure_line();
+    assert!(
+        line.contains("contacts") && line.contains(&id) && line.contains("owner_id"),
+        "{line}"
+    );
+    assert!(
+        !out.records("contacts").iter().any(|c| c["id"] == json!(id)),
+        "no row with a wrong owner_id"
+    );
+}
