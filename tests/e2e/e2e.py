@@ -16,6 +16,8 @@ but Intercom. In order:
 6. singer-io drop-in: its config keys, its final state continued through Meltano, and its
    catalog's tables (created by target-postgres from singer-io's schemas) loaded by this tap
    without a column changing type.
+7. The README: every `meltano` command of its shell blocks, as written and in order, in a fresh
+   copy of the project, loading into a PostgreSQL role and database of its own.
 
 The figures it prints (row counts, column types) are the evidence quoted in README and issues.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -465,6 +468,83 @@ def check_singer_io_dropin(summary: dict, discovered_catalog: dict) -> None:
     print(f"{len(singer_io['streams'])} singer-io tables, {total} columns: all loaded by this tap, no type changed")
 
 
+def readme_commands() -> list[str]:
+    """The README's `meltano` commands (and the password export they need), in order, as written."""
+    commands = []
+    for block in re.findall(r"```(?:sh|bash)\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
+        for line in block.splitlines():
+            command = re.sub(r"\s+#\s.*$", "", line).strip()
+            words = command.split()
+            while words and re.match(r"^[A-Z][A-Z0-9_]*=", words[0]):
+                words = words[1:]
+            if (words and words[0] == "meltano") or command.startswith("export TARGET_POSTGRES_"):
+                commands.append(command)
+    return commands
+
+
+def check_readme_commands() -> None:
+    step("the README's meltano commands, as written, in a fresh copy of the project and a database of its own")
+    readme = (ROOT / "README.md").read_text()
+    pinned = re.search(r"meltano==([0-9.]+)", (ROOT / "tests" / "e2e" / "setup").read_text()).group(1)
+    shown = re.findall(r"pip install meltano==([0-9.]+)", readme)
+    check(shown == [pinned], f"the README installs meltano {shown}, the checks run {pinned}")
+    commands = readme_commands()
+    check(len(commands) >= 10, f"only {len(commands)} meltano commands found in the README")
+    project = WORK / "readme-project"
+    (project / "target" / "release").mkdir(parents=True)
+    shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
+    (project / "target" / "release" / "tap-intercom").symlink_to(TAP)
+    with psycopg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute("create role loader login password 'loader-secret'")
+        conn.execute("create database analytics owner loader")
+    env = {k: v for k, v in meltano_env().items() if not k.startswith("TARGET_POSTGRES_") and k != "TAP_INTERCOM__SELECT"}
+    env.update(
+        MELTANO_PROJECT_ROOT=str(project),
+        PATH=f"{VENV_BIN}:{env['PATH']}",
+        PGUSER="loader",
+        PGDATABASE="analytics",
+        PGPASSWORD="loader-secret",
+    )
+    script = "set -euo pipefail\n" + "".join(f"echo '$ {c}' >&2\n{c}\n" for c in commands)
+    result = subprocess.run(["bash", "-c", script], cwd=project, env=env, capture_output=True, text=True, timeout=1800)
+    (WORK / "readme.log").write_text(result.stderr)
+    if result.returncode != 0:
+        plain = [l for l in result.stderr.splitlines() if not l.startswith(("│", "╭", "╰"))]
+        raise Failure(f"a README command failed (exit {result.returncode}):\n" + "\n".join(plain[-40:]))
+    for command in commands:
+        print(f"  $ {command}")
+    config = yaml_config(project / "meltano.yml")
+    for key, value in [("host", env["PGHOST"]), ("port", env["PGPORT"]), ("user", "loader"), ("database", "analytics"),
+                       ("default_target_schema", "intercom")]:
+        check(str(config.get(key)) == value, f"meltano.yml's target-postgres {key} is {config.get(key)!r}, not {value!r}")
+    check("loader-secret" not in (project / "meltano.yml").read_text(), "the password went into meltano.yml")
+    try:
+        psycopg.connect(host=env["PGHOST"], port=env["PGPORT"], user="loader", password="wrong", dbname="analytics").close()
+        raise Failure("the loader role logs in with a wrong password: the password check proves nothing")
+    except psycopg.OperationalError:
+        pass
+    with psycopg.connect(host=env["PGHOST"], port=env["PGPORT"], user="loader", password="loader-secret", dbname="analytics") as conn:
+        tables = conn.execute(
+            "select tablename, tableowner from pg_tables where schemaname = 'intercom' order by tablename"
+        ).fetchall()
+        check(tables and all(owner == "loader" for _, owner in tables), f"tables in analytics.intercom: {tables}")
+        rows = {t: conn.execute(f'select count(*) from intercom."{t}"').fetchone()[0] for t, _ in tables}
+    check(rows.get("admins", 0) > 0 and "conversations" in rows, f"rows: {rows}")
+    jsonl = jsonl_records(project / "output")
+    check(jsonl.get("admins"), "target-jsonl wrote nothing to output/")
+    print(f"{len(commands)} commands; analytics.intercom: {len(tables)} tables owned by loader, "
+          f"{sum(rows.values())} rows; output/: {sum(len(r) for r in jsonl.values())} records")
+
+
+def yaml_config(path: Path) -> dict:
+    """target-postgres's config in a meltano.yml, read with Meltano's own YAML library."""
+    reader = [str(VENV_BIN / "python"), "-c",
+              "import json, sys, yaml; d = yaml.safe_load(open(sys.argv[1])); "
+              "print(json.dumps([l for l in d['plugins']['loaders'] if l['name'] == 'target-postgres'][0].get('config', {})))",
+              str(path)]
+    return json.loads(subprocess.run(reader, capture_output=True, text=True, check=True).stdout)
+
+
 def main() -> int:
     started = time.monotonic()
     try:
@@ -479,6 +559,7 @@ def main() -> int:
         summary = fake("/_fake/summary")
         check_select_and_metadata(summary, report)
         check_singer_io_dropin(summary, catalog)
+        check_readme_commands()
     except Failure as failure:
         print(f"\nE2E FAILED: {failure}", file=sys.stderr)
         return 1
