@@ -290,3 +290,50 @@ fn without_a_terminal_there_is_no_board() {
     assert!(!run.stderr.contains('\u{1b}'));
     assert!(!run.stderr.contains("records/s"));
 }
+
+/// `bash scripts/demo` on a terminal: a full sync and an incremental one against the same fake,
+/// each showing how far it has got while it runs, then what each emitted.
+#[test]
+fn the_demo_shows_progress_while_it_syncs_then_both_runs_summaries() {
+    let tap = std::path::Path::new(env!("CARGO_BIN_EXE_tap-intercom"));
+    let bin = tap.parent().unwrap();
+    if !bin.join("fake-intercom").exists() {
+        // `cargo test` builds the binaries of the package under test only.
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "fake-intercom", "--bin", "fake-intercom"])
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "cargo build -p fake-intercom");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo");
+    let shown = std::process::Command::new("script")
+        .args(["-qec", &format!("bash '{script}' small"), "/dev/null"])
+        .env("TAP_INTERCOM_DEMO_BIN", bin)
+        .env("DEMO_OUTPUT", dir.path())
+        .env("DEMO_LATENCY_MS", "150")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{text}");
+    assert!(text.contains("messages written,"), "no progress while syncing:\n{text}");
+    assert_eq!(text.matches("sync summary").count(), 2, "{text}");
+    assert!(text.contains("syncing again from"), "{text}");
+    for file in [
+        "messages.jsonl",
+        "messages2.jsonl",
+        "state.json",
+        "state2.json",
+        "tap.log",
+    ] {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+    let second = std::fs::read(dir.path().join("messages2.jsonl")).unwrap();
+    let run = support::Run::new(Some(0), &second, b"");
+    run.check_protocol();
+    assert!(
+        !run.records("contacts").is_empty(),
+        "the incremental run read the edited contacts"
+    );
+}
