@@ -337,3 +337,44 @@ fn the_demo_shows_progress_while_it_syncs_then_both_runs_summaries() {
         "the incremental run read the edited contacts"
     );
 }
+
+/// In a log file (no terminal), a sync longer than 15 s logs how it goes every 15 s: the pace,
+/// and each running stream's records and requests so far.
+#[test]
+fn a_long_sync_logs_progress_every_15_seconds() {
+    let options = fake_intercom::Options {
+        latency: std::time::Duration::from_millis(600),
+        ..support::test_options()
+    };
+    let fake = support::fake_with(fake_intercom::World::generate(1, fake_intercom::Size::small()), options);
+    let run = Tap::against(&fake)
+        .catalog(support::meltano_catalog(&["conversations", "conversation_parts"], &[]))
+        .set("max_concurrency", serde_json::json!(1))
+        .run();
+    run.ok();
+    let stamp = |line: &str| {
+        chrono::DateTime::parse_from_rfc3339(line.split_whitespace().next().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let started = stamp(run.stderr.lines().find(|l| l.contains("sync started")).unwrap());
+    let ended = stamp(run.stderr.lines().find(|l| l.contains("sync summary")).unwrap());
+    assert!(
+        (ended - started).num_seconds() >= 16,
+        "the sync must outlast one interval"
+    );
+    let pacing: Vec<&str> = run.stderr.lines().filter(|l| l.contains("INFO     pacing: ")).collect();
+    assert!(!pacing.is_empty(), "no progress line:\n{}", run.stderr);
+    let first = stamp(pacing[0]);
+    let after = (first - started).num_milliseconds();
+    assert!(
+        (14_500..=18_000).contains(&after),
+        "the first progress line came {after} ms in"
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("records so far,") && l.contains(" requests, ")),
+        "no stream line:\n{}",
+        run.stderr
+    );
+}
