@@ -108,9 +108,21 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
         .collect();
     plan.incremental = incremental;
     // Count reports are histories (`snapshot_at` is in their key): no row of theirs is ever
-    // retired by a newer version.
+    // retired by a newer version. Nor is a row beyond what a run reads: an incremental stream
+    // read in full only up to `end_date` would retire the rows changed after it. (Read from
+    // `start_date`, it sees every row its table can hold: a record's `updated_at` only grows.)
+    let partial = stream.replication != Replication::FullTable && settings.end_date.is_some();
     if incremental.is_none() && !matches!(stream.source, Source::Counts(_)) {
-        plan.version = Some(Utc::now().timestamp_millis());
+        if partial {
+            if emit {
+                warn!(
+                    "{}: read in full but only up to end_date, so no table version retires rows (the rows changed after end_date are not read)",
+                    stream.name
+                );
+            }
+        } else {
+            plan.version = Some(Utc::now().timestamp_millis());
+        }
     }
     plan.bookmark = bookmark;
     plan

@@ -121,6 +121,34 @@ fn a_full_table_override_of_an_incremental_stream_is_versioned() {
 }
 
 #[test]
+fn a_full_table_override_up_to_end_date_retires_nothing() {
+    // Read up to end_date, the run sees only part of the stream: a version would retire the
+    // rows changed since as if Intercom had deleted them.
+    let fake = fake();
+    let mut catalog = meltano_catalog(&["segments", "admins"], &[]);
+    catalog_entry(&mut catalog, "segments")["replication_method"] = json!("FULL_TABLE");
+    let out = Tap::against(&fake)
+        .catalog(catalog)
+        .set("end_date", json!("2024-01-01T00:00:00Z"))
+        .run();
+    out.ok().check_protocol();
+    assert!(activations(&out, "segments").is_empty());
+    assert!(
+        out.messages
+            .iter()
+            .filter(|m| m["type"] == "RECORD" && m["stream"] == "segments")
+            .all(|m| m.get("version").is_none())
+    );
+    assert!(
+        out.stderr.contains("segments: read in full but only up to end_date"),
+        "{}",
+        out.stderr
+    );
+    // A full-table stream reads everything whatever end_date says: still versioned.
+    assert_eq!(activations(&out, "admins").len(), 2);
+}
+
+#[test]
 fn add_workspace_id_puts_the_workspace_in_every_record_and_key() {
     let fake = fake();
     let catalog = meltano_catalog(&["admins", "contacts", "conversation_parts", "counts"], &[]);
