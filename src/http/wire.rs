@@ -1,6 +1,8 @@
 //! The real wire: one `ureq` agent with keep-alive connections, built once with its timeout and
 //! user agent. HTTP statuses are answers, not errors (`http_status_as_error(false)`).
 
+use std::time::Duration;
+
 use crate::config::Settings;
 use crate::http::{Answer, BODY_LIMIT, Method, RateHeaders, Transport, WireError};
 
@@ -16,6 +18,10 @@ impl Ureq {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(settings.request_timeout))
+            // A host that drops packets, or DNS that does not answer, would otherwise hold a
+            // request for all of request_timeout: a connection takes far less than this.
+            .timeout_resolve(Some(CONNECT_TIMEOUT.min(settings.request_timeout)))
+            .timeout_connect(Some(CONNECT_TIMEOUT.min(settings.request_timeout)))
             .user_agent(settings.user_agent.as_str())
             .max_idle_connections_per_host(settings.max_concurrency + 2)
             .max_idle_connections(settings.max_concurrency + 2)
@@ -71,8 +77,18 @@ impl Transport for Ureq {
     }
 }
 
+/// How long a name lookup, and then a connection, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn describe(err: &ureq::Error) -> String {
     match err {
+        ureq::Error::Timeout(ureq::Timeout::Resolve) => {
+            format!("the name lookup did not answer within {}s", CONNECT_TIMEOUT.as_secs())
+        }
+        ureq::Error::Timeout(ureq::Timeout::Connect) => format!(
+            "no connection within {}s (the host does not answer)",
+            CONNECT_TIMEOUT.as_secs()
+        ),
         ureq::Error::Timeout(_) => "timed out (request_timeout)".into(),
         ureq::Error::Io(io) => format!("connection error: {io}"),
         ureq::Error::HostNotFound => "host not found".into(),
@@ -92,7 +108,10 @@ fn lasting(err: &ureq::Error) -> bool {
                 std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::InvalidInput
             ) || io.to_string().contains("lookup address")
         }
-        ureq::Error::HostNotFound
+        // At the check, a host that does not let a connection through within the connect
+        // timeout is as good as unreachable (other requests retry).
+        ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect)
+        | ureq::Error::HostNotFound
         | ureq::Error::Http(_)
         | ureq::Error::BadUri(_)
         | ureq::Error::Tls(_)

@@ -177,6 +177,35 @@ fn an_unreachable_host_stops_the_run_at_the_check_naming_host_and_cause() {
 }
 
 #[test]
+fn a_host_that_lets_no_connection_through_stops_the_run_at_the_check_within_15_s() {
+    // A listener that never accepts, its queue filled: the kernel then drops further
+    // connection attempts, as a firewall that drops packets does. Nothing leaves loopback.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    while let Ok(stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+        held.push(stream);
+        assert!(held.len() < 10_000, "the listener's queue never filled");
+    }
+    let started = Instant::now();
+    let out = Tap::new()
+        .config(json!({"access_token": TOKEN, "base_url": format!("http://{addr}")}))
+        .run();
+    let line = out.failure_line();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        line.contains(&format!("http://{addr}")) && line.contains("GET /me") && line.contains("no connection within"),
+        "{line}"
+    );
+    assert!(!out.stderr.contains("started"), "no stream starts:\n{}", out.stderr);
+    drop(held);
+}
+
+#[test]
 fn an_unknown_host_stops_the_run_at_once() {
     let out = Tap::new()
         .config(json!({"access_token": TOKEN, "base_url": "https://no-such-host.invalid"}))
