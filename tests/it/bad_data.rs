@@ -296,6 +296,41 @@ fn an_error_list_under_200_is_reported_with_intercoms_code_and_the_right_method(
 }
 
 #[test]
+fn scroll_restarts_wait_longer_each_time() {
+    let options = fake_intercom::Options {
+        scroll_expiry: Duration::from_secs(1),
+        ..test_options()
+    };
+    let fake = fake_with(World::generate(2, Size::small()), options);
+    fake.add_fault(Fault::new("/companies/scroll", FaultKind::NotJson).skip(1).times(3));
+    let out = Tap::against(&fake)
+        .set("max_retries", json!(0))
+        .set("retry_initial_delay", json!(0.3))
+        .catalog(meltano_catalog(&["companies"], &[]))
+        .run();
+    out.ok();
+    let restarts: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("restarting the scroll"))
+        .collect();
+    assert_eq!(restarts.len(), 3, "{}", out.stderr);
+    let stamp = |line: &str| chrono::DateTime::parse_from_rfc3339(line.split_whitespace().next().unwrap()).unwrap();
+    for (i, pause) in [0.3, 0.6, 1.2].iter().enumerate() {
+        assert!(restarts[i].contains(&format!("in {pause:.1}s")), "{}", restarts[i]);
+        if i > 0 {
+            // The next failure cannot come before the wait announced before it is over.
+            let gap = (stamp(restarts[i]) - stamp(restarts[i - 1])).num_milliseconds();
+            let waited = [0.3, 0.6][i - 1] * 1000.0;
+            assert!(
+                f64::from(i32::try_from(gap).unwrap()) >= waited,
+                "{gap} ms after a {waited} ms wait"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_scroll_page_answered_with_html_restarts_the_scroll_and_says_why() {
     let world = World::generate(2, Size::small());
     let companies = world.companies.len();
