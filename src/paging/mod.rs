@@ -59,6 +59,50 @@ pub enum Flow {
     Stop,
 }
 
+/// A list Intercom gives newest first (articles by `updated_at`, deleted conversations by
+/// `deleted_at`), read only down to a point: the pages after one that reaches below it are not
+/// wanted, as long as the order holds. Once an item comes newer than the one before it, the
+/// order is not trusted and everything is read.
+pub struct NewestFirst {
+    /// What the items are, for the warning: `articles out of updated_at order`.
+    what: &'static str,
+    previous: Option<i64>,
+    ordered: bool,
+}
+
+impl NewestFirst {
+    pub fn new(what: &'static str) -> NewestFirst {
+        NewestFirst {
+            what,
+            previous: None,
+            ordered: true,
+        }
+    }
+
+    /// Takes in a page's timestamps (Unix seconds, in the page's order) and says whether to
+    /// fetch the next page: not when this one reached below `below` in an order that held.
+    pub fn next(&mut self, job: &Job<'_>, stamps: impl Iterator<Item = i64>, below: Option<i64>) -> Flow {
+        let mut reached = false;
+        for at in stamps {
+            if self.ordered && self.previous.is_some_and(|p| at > p) {
+                self.ordered = false;
+                crate::warn!(
+                    "{}: Intercom returned {} out of order; reading them all",
+                    job.name(),
+                    self.what
+                );
+            }
+            self.previous = Some(at);
+            reached |= below.is_some_and(|b| at < b);
+        }
+        if self.ordered && reached {
+            Flow::Stop
+        } else {
+            Flow::Next
+        }
+    }
+}
+
 /// A page handed to the caller.
 pub struct Page {
     pub items: Vec<Value>,

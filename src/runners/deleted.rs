@@ -13,11 +13,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::info;
 use crate::job::Job;
 use crate::paging::links::{Links, set_query};
-use crate::paging::{First, Flow, Page, Pages, Step, walk};
+use crate::paging::{First, Flow, NewestFirst, Page, Pages, Step, walk};
 use crate::singer::catalog::DELETED_AT;
-use crate::{info, warn};
 
 /// Intercom's largest page of deleted conversations.
 const PER_PAGE: &str = "60";
@@ -35,8 +35,7 @@ pub fn run(job: &Job<'_>, path: &str) -> Result<(), Error> {
     let mut deleted = Deleted {
         job,
         since,
-        previous: None,
-        ordered: true,
+        order: NewestFirst::new("deleted conversations (by deleted_at)"),
         written: 0,
     };
     walk(job, &style, First::Fetch, &mut deleted)?;
@@ -52,35 +51,18 @@ pub fn run(job: &Job<'_>, path: &str) -> Result<(), Error> {
 struct Deleted<'a, 'b> {
     job: &'a Job<'b>,
     since: DateTime<Utc>,
-    previous: Option<i64>,
-    ordered: bool,
+    order: NewestFirst,
     written: u64,
 }
 
 impl Pages for Deleted<'_, '_> {
     /// Stops once a page reaches past the start, unless the order cannot be trusted.
     fn next(&mut self, step: &Step) -> Flow {
-        let mut reached = false;
-        for at in step
+        let stamps = step
             .items
             .iter()
-            .filter_map(|i| i.get("deleted_at").and_then(Value::as_i64))
-        {
-            if self.previous.is_some_and(|p| at > p) && self.ordered {
-                self.ordered = false;
-                warn!(
-                    "{}: Intercom listed deleted conversations out of order; reading them all",
-                    self.job.name()
-                );
-            }
-            self.previous = Some(at);
-            reached |= at < self.since.timestamp();
-        }
-        if self.ordered && reached {
-            Flow::Stop
-        } else {
-            Flow::Next
-        }
+            .filter_map(|i| i.get("deleted_at").and_then(Value::as_i64));
+        self.order.next(self.job, stamps, Some(self.since.timestamp()))
     }
 
     fn page(&mut self, page: Page) -> Result<(), Error> {
