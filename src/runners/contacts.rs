@@ -17,9 +17,9 @@ use crate::error::Error;
 use crate::http::encode;
 use crate::job::{Job, id_text};
 use crate::paging::links::{Links, set_query};
-use crate::paging::search::{self, Search};
+use crate::paging::search::Search;
 use crate::paging::{First, Page, Pages, walk};
-use crate::runners::{save_mark, search_range, started};
+use crate::runners::read_search;
 use crate::warn;
 
 /// The lists fetched from their own endpoint, and whether that endpoint is paged.
@@ -49,20 +49,13 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, role: Option<&'static str>) -
         // Contact search compares timestamps by calendar day in 2.14.
         by_day: true,
     };
-    let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(child).collect();
-    let (range, done) = search_range(&jobs);
-    search::read(
+    read_search(
         job,
+        child,
         &search,
-        range,
-        &done,
         &|items, extracted| page(job, child, items, extracted),
-        &|mark, done| save_mark(&jobs, mark, done),
-    )?;
-    for job in &jobs {
-        job.save_bookmark(started(job))?;
-    }
-    Ok(())
+        || Ok(()),
+    )
 }
 
 /// A contact of a page, and what it is read for.

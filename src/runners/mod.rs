@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::job::{Job, Range};
+use crate::paging::search::{self, Handle, Search};
 use crate::paging::slices::{Span, intersect};
 use crate::paging::{Page, Pages};
 use crate::streams::Source;
@@ -87,6 +88,26 @@ fn save_mark(jobs: &[&Job<'_>], mark: Option<i64>, done: &[Range]) -> Result<(),
         job.save_progress(at, done)?;
     }
     Ok(())
+}
+
+/// Reads `search` for a stream and the child it drives (when selected), over the range either
+/// needs, each page to `page`, keeping both bookmarks as the slices complete. `then` runs after
+/// the last page and before the bookmarks move to the sync's start, so that a run stopped in it
+/// reads it again.
+fn read_search(
+    job: &Job<'_>,
+    child: Option<&Job<'_>>,
+    search: &Search,
+    page: &Handle<'_>,
+    then: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(child).collect();
+    let (range, done) = search_range(&jobs);
+    search::read(job, search, range, &done, page, &|mark, done| {
+        save_mark(&jobs, mark, done)
+    })?;
+    then()?;
+    jobs.iter().try_for_each(|j| j.save_bookmark(started(j)))
 }
 
 /// The sync's start, for the last bookmark of a read that completed.

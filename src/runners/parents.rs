@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::http::{Request, encode};
 use crate::job::{Job, id_text};
-use crate::paging::search::{self, Search};
-use crate::runners::{deleted, save_mark, search_range, started};
+use crate::paging::search::Search;
+use crate::runners::{deleted, read_search};
 use crate::streams::Family;
 use crate::warn;
 
@@ -29,24 +29,14 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, family: Family) -> Result<(),
         role: None,
         by_day: false,
     };
-    let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(child).collect();
-    let (range, done) = search_range(&jobs);
     let family = &family;
-    search::read(
+    read_search(
         job,
+        child,
         &search,
-        range,
-        &done,
         &|items, extracted| page(job, child, family, items, extracted),
-        &|mark, done| save_mark(&jobs, mark, done),
-    )?;
-    if let Some(path) = family.deleted {
-        deleted::run(job, path)?;
-    }
-    for job in &jobs {
-        job.save_bookmark(started(job))?;
-    }
-    Ok(())
+        || family.deleted.map_or(Ok(()), |path| deleted::run(job, path)),
+    )
 }
 
 /// What each part carries of its parent, and the parts when the search brought them whole.
