@@ -243,11 +243,7 @@ fn log_format_from_the_environment_and_a_failure_as_json() {
 #[test]
 fn on_a_terminal_a_live_board_shows_each_running_stream_and_is_cleared_at_the_end() {
     // A pseudo-terminal from util-linux's `script` (always on Debian): stderr is a TTY there.
-    let options = fake_intercom::Options {
-        latency: std::time::Duration::from_millis(100),
-        ..support::test_options()
-    };
-    let fake = support::fake_with(fake_intercom::World::generate(1, fake_intercom::Size::small()), options);
+    let fake = small_fake_answering_in(100);
     let tap = Tap::against(&fake);
     let command = tap.command();
     let dir = tempfile::tempdir().unwrap();
@@ -342,11 +338,7 @@ fn the_demo_shows_progress_while_it_syncs_then_both_runs_summaries() {
 /// and each running stream's records and requests so far.
 #[test]
 fn a_long_sync_logs_progress_every_15_seconds() {
-    let options = fake_intercom::Options {
-        latency: std::time::Duration::from_millis(600),
-        ..support::test_options()
-    };
-    let fake = support::fake_with(fake_intercom::World::generate(1, fake_intercom::Size::small()), options);
+    let fake = small_fake_answering_in(600);
     let run = Tap::against(&fake)
         .catalog(support::meltano_catalog(&["conversations", "conversation_parts"], &[]))
         .set("max_concurrency", serde_json::json!(1))
@@ -377,4 +369,13 @@ fn a_long_sync_logs_progress_every_15_seconds() {
         "no stream line:\n{}",
         run.stderr
     );
+}
+
+/// The small workspace, each answer after `ms` milliseconds: a sync long enough to watch.
+fn small_fake_answering_in(ms: u64) -> fake_intercom::FakeIntercom {
+    let options = fake_intercom::Options {
+        latency: std::time::Duration::from_millis(ms),
+        ..support::test_options()
+    };
+    support::fake_with(fake_intercom::World::generate(1, fake_intercom::Size::small()), options)
 }
