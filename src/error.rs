@@ -53,13 +53,37 @@ pub enum Error {
         problem: String,
     },
 
+    /// A walk through pages that went in circles (see `paging::walk`).
+    #[error("{stream}: {request}: {problem}")]
+    Circles {
+        stream: &'static str,
+        request: String,
+        problem: String,
+    },
+
     /// A record did not fit its stream's schema and could not be converted without loss.
-    #[error("{stream}: record {record}: {problem}")]
+    /// `request` is the one whose answer held it, when known.
+    #[error("{stream}: record {record}: {problem}{}", in_answer(request))]
     BadRecord {
         stream: &'static str,
         record: String,
         problem: String,
+        request: String,
     },
+
+    /// Records of a stream that could not be written: the stream went on without them and its
+    /// bookmark stayed below the first, so that the next run reads them again. `first` is the
+    /// one with the earliest replication value, so that the same input names the same record.
+    #[error("{stream}: {} not written, the first {}", records(*count), first_of(first))]
+    NotWritten {
+        stream: &'static str,
+        count: u64,
+        first: Box<Error>,
+    },
+
+    /// Streams that failed while the others ran to completion (each error names its stream).
+    #[error("{}", streams_failed(failed, *streams))]
+    StreamsFailed { failed: Vec<Error>, streams: usize },
 
     #[error(
         "writing to stdout failed ({0}); the target reading the tap's output has stopped, so the run is not complete"
@@ -124,6 +148,47 @@ impl From<ConfigError> for Error {
     }
 }
 
+/// ` (in the answer to GET /x)`, or nothing when the request is not known.
+fn in_answer(request: &str) -> String {
+    if request.is_empty() {
+        String::new()
+    } else {
+        format!(" (in the answer to {request})")
+    }
+}
+
+fn records(count: u64) -> String {
+    if count == 1 {
+        "1 record".into()
+    } else {
+        format!("{count} records")
+    }
+}
+
+/// The first bad record's error without the stream's name, which its caller already says.
+fn first_of(first: &Error) -> String {
+    let text = first.to_string();
+    match first {
+        Error::BadRecord { stream, .. } => text
+            .strip_prefix(&format!("{stream}: "))
+            .map_or_else(|| text.clone(), str::to_owned),
+        _ => text,
+    }
+}
+
+/// A line saying how many streams failed, then a line per failed stream.
+fn streams_failed(failed: &[Error], streams: usize) -> String {
+    let mut out = format!(
+        "{} of {streams} streams failed; the others completed, and the state holds every stream's bookmark (a failed stream's below what it could not read):",
+        failed.len()
+    );
+    for err in failed {
+        out.push('\n');
+        out.push_str(&err.to_string());
+    }
+    out
+}
+
 /// `config: ` before each problem's line.
 fn config_lines(err: &ConfigError) -> String {
     err.to_string()
@@ -139,6 +204,43 @@ impl Error {
         match self {
             Error::ReadFile { .. } | Error::BadJson { .. } | Error::Input { .. } | Error::Config(_) => 2,
             _ => 1,
+        }
+    }
+
+    /// Whether this failure concerns the whole run rather than one stream, so that every
+    /// stream stops at once: a token Intercom refuses, a host that cannot be reached, a rate
+    /// limit another app uses up, a target that stopped reading, bad settings or files.
+    pub fn concerns_the_run(&self) -> bool {
+        match self {
+            Error::ReadFile { .. }
+            | Error::BadJson { .. }
+            | Error::Input { .. }
+            | Error::Config(_)
+            | Error::Check { .. }
+            | Error::Stdout(_)
+            | Error::Aborted => true,
+            Error::Api(api) => api.concerns_the_run(),
+            Error::StreamsFailed { failed, .. } => failed.iter().any(Error::concerns_the_run),
+            Error::BadResponse { .. }
+            | Error::Circles { .. }
+            | Error::BadRecord { .. }
+            | Error::NotWritten { .. }
+            | Error::Spawn { .. }
+            | Error::Internal { .. } => false,
+        }
+    }
+
+    /// The stream the error is about, when it names one.
+    pub fn stream(&self) -> Option<&'static str> {
+        match self {
+            Error::Api(api) => Some(api.stream),
+            Error::BadResponse { stream, .. }
+            | Error::Circles { stream, .. }
+            | Error::BadRecord { stream, .. }
+            | Error::NotWritten { stream, .. }
+            | Error::Spawn { stream, .. }
+            | Error::Internal { stream } => Some(stream),
+            _ => None,
         }
     }
 
@@ -181,8 +283,14 @@ pub enum Failure {
         request_id: Option<String>,
         attempts: u32,
     },
-    /// No answer: connection refused or reset, timeout, TLS trouble.
-    Transport { detail: String, attempts: u32 },
+    /// No answer: connection refused or reset, timeout, TLS trouble. `lasting` when the host
+    /// could not be reached at all (unknown, refusing connections, TLS failing), rather than
+    /// an answer lost on the way.
+    Transport {
+        detail: String,
+        attempts: u32,
+        lasting: bool,
+    },
     /// An answer whose body was cut short or was not JSON.
     BadBody { detail: String, attempts: u32 },
     /// The run is stopping because another stream failed.
@@ -218,7 +326,7 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Failure::Transport { detail, attempts } => {
+            Failure::Transport { detail, attempts, .. } => {
                 write!(f, "failed{}: {detail}", tries(*attempts))
             }
             Failure::BadBody { detail, attempts } => {
@@ -263,5 +371,17 @@ impl ApiError {
 
     pub fn is_aborted(&self) -> bool {
         matches!(*self.failure, Failure::Aborted)
+    }
+
+    /// Whether the failure concerns the whole run (see [`Error::concerns_the_run`]): a token
+    /// refused (401), a rate limit still used up after many windows (429), a host that cannot
+    /// be reached, or the run stopping.
+    pub fn concerns_the_run(&self) -> bool {
+        match &*self.failure {
+            Failure::Status { status, .. } => matches!(status, 401 | 429),
+            Failure::Transport { lasting, .. } => *lasting,
+            Failure::BadBody { .. } => false,
+            Failure::Aborted => true,
+        }
     }
 }

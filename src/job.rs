@@ -24,8 +24,63 @@ use crate::singer::Output;
 use crate::streams::Stream;
 use crate::{log, warn};
 
+/// Records not written that are named one by one in the log; the rest are counted.
+const NAMED_AT_MOST: u64 = 20;
+
 /// A span of replication-key values read completely, `[from, to)` in Unix seconds.
 pub type Range = (i64, i64);
+
+/// Where records came from: when the answer arrived (each RECORD's `time_extracted`) and the
+/// request that brought it (named when a record cannot be written).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub extracted: String,
+    /// `GET /path?query`, as errors name a request.
+    pub request: String,
+}
+
+impl Origin {
+    /// An answer to `request` that arrived now.
+    pub fn now(request: impl Into<String>) -> Origin {
+        Origin {
+            extracted: now(),
+            request: request.into(),
+        }
+    }
+}
+
+/// The time for `time_extracted`: now, to the microsecond.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The records of a stream that could not be written, and where its bookmark must stop.
+#[derive(Debug, Default)]
+struct Spoiled {
+    count: u64,
+    limit: Option<Limit>,
+    /// The error named at the end: the earliest record's, by replication value then message,
+    /// so that the same input names the same record whatever the timing.
+    first: Option<(i64, String, Error)>,
+}
+
+/// Where the bookmark of a stream with records not written must stop: at the earliest one's
+/// replication value, or, when a record's value could not be read, where the run found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Limit {
+    /// The bookmark stays where the state had it.
+    Unknown,
+    /// Not past this second.
+    At(i64),
+}
+
+/// Records Intercom returned outside the range a query asked for (far below it, or dated
+/// after the sync started): written once each, named, counted, and never moving a bookmark.
+#[derive(Debug, Default)]
+struct Strays {
+    written: HashSet<String>,
+    count: u64,
+}
 
 /// How one stream will run in this sync.
 pub struct Plan {
@@ -155,6 +210,15 @@ pub fn ranges_to_keep(done: &[Range], at: i64, limit: i64) -> Vec<Range> {
         .collect()
 }
 
+/// The parts of ranges above the second `t`: what a range holding `t` was read of, but for
+/// the record at `t` that could not be written.
+fn above(done: &[Range], t: i64) -> Vec<Range> {
+    done.iter()
+        .map(|&(from, to)| (from.max(t + 1), to))
+        .filter(|(from, to)| from < to)
+        .collect()
+}
+
 /// One stream's run: the plan, counters, and the way to the client and the output. Shared by
 /// the threads that fetch for it, so everything here takes `&self`.
 pub struct Job<'a> {
@@ -167,6 +231,8 @@ pub struct Job<'a> {
     started: Mutex<Option<Instant>>,
     /// Undeclared properties already reported, by path.
     undeclared: Mutex<HashSet<String>>,
+    spoiled: Mutex<Spoiled>,
+    strays: Mutex<Strays>,
 }
 
 impl<'a> Job<'a> {
@@ -179,6 +245,8 @@ impl<'a> Job<'a> {
             newest: Mutex::new(None),
             started: Mutex::new(None),
             undeclared: Mutex::new(HashSet::new()),
+            spoiled: Mutex::new(Spoiled::default()),
+            strays: Mutex::new(Strays::default()),
         }
     }
 
@@ -221,11 +289,6 @@ impl<'a> Job<'a> {
             .map_or(0.0, |t| t.elapsed().as_secs_f64())
     }
 
-    /// The time for `time_extracted`, taken when a page arrives.
-    pub fn now(&self) -> String {
-        Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
-    }
-
     pub fn snapshot_at(&self) -> String {
         format_datetime(self.run.started_at)
     }
@@ -264,10 +327,18 @@ impl<'a> Job<'a> {
     }
 
     /// Emits an item if its replication key is in range, and remembers the newest key seen, for
-    /// streams that read everything and emit what changed. Other streams emit every item.
-    pub fn offer(&self, item: Value, extracted: &str) -> Result<(), Error> {
+    /// streams that read everything and emit what changed. Other streams emit every item. A
+    /// time after the sync's start is impossible: the item is written, named, and the newest
+    /// key (the bookmark) does not move by it.
+    pub fn offer(&self, item: Value, origin: &Origin) -> Result<(), Error> {
         if let Some(key) = self.plan.incremental {
-            let at = self.replication_value(&item, key)?;
+            let Some(at) = self.replication_value(&item, key, origin)? else {
+                return Ok(());
+            };
+            if !self.possible(at) {
+                self.stray(&item, key, at, None, origin);
+                return self.emit(item, origin);
+            }
             let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
             *newest = Some(newest.map_or(at, |n| n.max(at)));
             drop(newest);
@@ -275,14 +346,21 @@ impl<'a> Job<'a> {
                 return Ok(());
             }
         }
-        self.emit(item, extracted)
+        self.emit(item, origin)
     }
 
-    /// An item's replication-key value, or an error naming the item.
-    pub fn replication_value(&self, item: &Value, key: &str) -> Result<DateTime<Utc>, Error> {
-        item.get(key)
-            .and_then(timestamp)
-            .ok_or_else(|| self.bad_record(item, &format!("has no readable {key}")))
+    /// An item's replication-key value. An item without a readable one cannot be placed, so
+    /// it is not written: it is named, the run will fail, and the stream's bookmark stays
+    /// where the state had it (`None` is returned; errors are the output's).
+    pub fn replication_value(&self, item: &Value, key: &str, origin: &Origin) -> Result<Option<DateTime<Utc>>, Error> {
+        if let Some(at) = item.get(key).and_then(timestamp) {
+            return Ok(Some(at));
+        }
+        let shown = item
+            .get(key)
+            .map_or_else(|| "nothing".to_owned(), |v| truncate(&v.to_string()));
+        let err = self.bad_record(item, &format!("has no readable {key} ({shown})"), origin);
+        self.spoil(err, None).map(|()| None)
     }
 
     /// Whether a replication-key value falls in this run's range (`start` to `end_date`).
@@ -290,23 +368,95 @@ impl<'a> Job<'a> {
         self.plan.start.is_none_or(|start| at >= start) && self.run.settings.end_date.is_none_or(|end| at < end)
     }
 
+    /// Whether a record can have been changed at `at`: not after the sync started (a day of
+    /// clock difference allowed).
+    pub fn possible(&self, at: DateTime<Utc>) -> bool {
+        at <= self.run.started_at + chrono::Duration::days(1)
+    }
+
+    /// Notes an item Intercom returned outside the range a query asked for (`asked`, as a
+    /// phrase: `from 2024-01-01T00:00:00Z`), or dated after the sync started when `asked` is
+    /// `None`: named in the log and counted, once per record and run. Returns whether this is
+    /// the first time, when the caller writes it. Such a value never moves a bookmark: the
+    /// callers leave it out of their progress.
+    pub fn stray(&self, item: &Value, key: &str, at: DateTime<Utc>, asked: Option<&str>, origin: &Origin) -> bool {
+        let id = record_id(item);
+        let mut strays = self.strays.lock().unwrap_or_else(PoisonError::into_inner);
+        if !strays.written.insert(id.clone()) {
+            return false;
+        }
+        strays.count += 1;
+        let count = strays.count;
+        drop(strays);
+        if count <= NAMED_AT_MOST {
+            let why = asked.map_or_else(
+                || {
+                    format!(
+                        "after the sync started at {}: an impossible time",
+                        format_datetime(self.run.started_at)
+                    )
+                },
+                |asked| format!("outside the range asked for ({key} {asked})"),
+            );
+            warn!(
+                "{}: {} returned record {id} with {key} {}, {why}; it is written, once, and moves no bookmark",
+                self.name(),
+                origin.request,
+                format_datetime(at)
+            );
+        } else if count == NAMED_AT_MOST + 1 {
+            warn!(
+                "{}: more records outside the range asked for; the summary counts them",
+                self.name()
+            );
+        }
+        true
+    }
+
+    /// Records written outside the range asked for (see [`Job::stray`]).
+    pub fn strays(&self) -> u64 {
+        self.strays.lock().unwrap_or_else(PoisonError::into_inner).count
+    }
+
     /// Reshapes an item, shapes it to the schema and writes the RECORD (unless the stream is
-    /// read only for its child).
-    pub fn emit(&self, item: Value, extracted: &str) -> Result<(), Error> {
+    /// read only for its child). An item that cannot become a record is not written: it is
+    /// named (see [`Job::spoil`]) and the stream goes on. Errors are the output's.
+    pub fn emit(&self, item: Value, origin: &Origin) -> Result<(), Error> {
         if !self.plan.emit {
             return Ok(());
         }
-        let Value::Object(mut map) = item else {
-            return Err(Error::BadRecord {
-                stream: self.name(),
-                record: "(not an object)".into(),
-                problem: format!("expected an object, got {}", truncate(&item.to_string())),
-            });
-        };
+        let at = self.place_of(&item);
+        match self.shape(item, origin) {
+            Ok(record) => {
+                self.run
+                    .output
+                    .record(self.name(), &record, self.plan.version, &origin.extracted)?;
+                self.records.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(err) => self.spoil(err, at),
+        }
+    }
+
+    /// Where a record sits in the stream's bookmark order: its replication-key value, or for a
+    /// child its parent's (`conversation_updated_at`), when readable.
+    fn place_of(&self, item: &Value) -> Option<DateTime<Utc>> {
+        let key = self.plan.incremental?;
+        let column = self.plan.stream.parent_time.unwrap_or(key);
+        item.get(column).and_then(timestamp)
+    }
+
+    /// The record an item becomes, or why it cannot become one.
+    fn shape(&self, item: Value, origin: &Origin) -> Result<Value, Error> {
         let bad = |item: &Value, problem: String| Error::BadRecord {
             stream: self.name(),
             record: record_id(item),
             problem,
+            request: origin.request.clone(),
+        };
+        let Value::Object(mut map) = item else {
+            let problem = format!("expected an object, got {}", truncate(&item.to_string()));
+            return Err(bad(&Value::Null, problem));
         };
         if let Some(id) = self.run.workspace.get() {
             map.insert(
@@ -330,6 +480,7 @@ impl<'a> Job<'a> {
                 stream: self.name(),
                 record: id,
                 problem: err.to_string(),
+                request: origin.request.clone(),
             })?;
         for path in dropped {
             self.note_undeclared(path);
@@ -344,18 +495,74 @@ impl<'a> Job<'a> {
         {
             return Err(bad(&record, format!("has no {key}, a key property of the stream")));
         }
-        self.run
-            .output
-            .record(self.name(), &record, self.plan.version, extracted)?;
-        self.records.fetch_add(1, Ordering::Relaxed);
+        Ok(record)
+    }
+
+    /// A record that cannot be written, found at `at` in the stream's bookmark order (`None`
+    /// when unknown). The stream goes on without it; its bookmark never passes it (stays
+    /// where the state had it when `at` is unknown), the log names it, and the stream fails at
+    /// its end, so that the run exits non-zero and the next run reads it again.
+    pub fn spoil(&self, err: Error, at: Option<DateTime<Utc>>) -> Result<(), Error> {
+        let key = at.map(|a| a.timestamp());
+        let limit = key.map_or(Limit::Unknown, Limit::At);
+        let message = err.to_string();
+        let mut spoiled = self.spoiled.lock().unwrap_or_else(PoisonError::into_inner);
+        spoiled.count += 1;
+        let count = spoiled.count;
+        let was = spoiled.limit;
+        spoiled.limit = Some(was.map_or(limit, |l| l.min(limit)));
+        let rank = (key.unwrap_or(i64::MIN), message.clone());
+        if spoiled
+            .first
+            .as_ref()
+            .is_none_or(|(k, m, _)| (rank.0, &rank.1) < (*k, m))
+        {
+            spoiled.first = Some((rank.0, rank.1, err));
+        }
+        drop(spoiled);
+        if count <= NAMED_AT_MOST {
+            warn!(
+                "{message}; not written: {} goes on without it, its bookmark stays below it, and the run will exit 1",
+                self.name()
+            );
+        } else if count == NAMED_AT_MOST + 1 {
+            warn!(
+                "{}: more records cannot be written; the summary counts them",
+                self.name()
+            );
+        }
+        // The first unknown place: the bookmark goes back to where the state had it.
+        if limit == Limit::Unknown && was != Some(Limit::Unknown) {
+            if let Some(key) = self.plan.incremental.filter(|_| self.plan.emit) {
+                return self.run.output.restore_bookmark(self.name(), key, self.plan.bookmark);
+            }
+        }
         Ok(())
     }
 
-    pub fn bad_record(&self, item: &Value, problem: &str) -> Error {
+    /// The stream's failure for records it could not write, if it had any.
+    pub fn not_written(&self) -> Option<Error> {
+        let mut spoiled = self.spoiled.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = spoiled.count;
+        let (_, _, first) = spoiled.first.take()?;
+        Some(Error::NotWritten {
+            stream: self.name(),
+            count,
+            first: Box::new(first),
+        })
+    }
+
+    /// Whether records of the stream could not be written.
+    pub fn spoiled(&self) -> bool {
+        self.spoiled.lock().unwrap_or_else(PoisonError::into_inner).count > 0
+    }
+
+    pub fn bad_record(&self, item: &Value, problem: &str, origin: &Origin) -> Error {
         Error::BadRecord {
             stream: self.name(),
             record: record_id(item),
             problem: problem.to_owned(),
+            request: origin.request.clone(),
         }
     }
 
@@ -389,11 +596,18 @@ impl<'a> Job<'a> {
         let Some(key) = self.plan.incremental.filter(|_| self.plan.emit) else {
             return Ok(());
         };
+        // Records not written keep the bookmark below them (see `Job::spoil`).
+        let spoiled = self.spoiled.lock().unwrap_or_else(PoisonError::into_inner).limit;
+        let (at, done) = match spoiled {
+            None => (at, done.to_vec()),
+            Some(Limit::At(t)) => (at.min(DateTime::from_timestamp(t, 0).unwrap_or(at)), above(done, t)),
+            Some(Limit::Unknown) => return Ok(()),
+        };
         let cap = self.run.bookmark_cap();
         let end = self.run.settings.end_date;
         let at = bookmark_rule(at, self.plan.bookmark, cap, end);
         let limit = end.map_or(cap, |e| e.min(cap)).timestamp();
-        let kept = ranges_to_keep(done, at.timestamp(), limit);
+        let kept = ranges_to_keep(&done, at.timestamp(), limit);
         self.run.output.bookmark(self.name(), key, at, &kept)
     }
 
@@ -442,13 +656,9 @@ fn record_id(item: &Value) -> String {
     )
 }
 
-/// A replication-key value: Unix seconds, or a date-time string.
+/// A replication-key value, read as every time value is (see [`crate::time`]).
 pub fn timestamp(v: &Value) -> Option<DateTime<Utc>> {
-    match v {
-        Value::Number(n) => n.as_i64().and_then(|s| DateTime::from_timestamp(s, 0)),
-        Value::String(s) => crate::config::parse_datetime(s),
-        _ => None,
-    }
+    crate::time::instant(v)
 }
 
 /// An id as text, whether Intercom sent a string or a number.

@@ -13,6 +13,7 @@
 //! - [`runners`]: how each kind of stream is read;
 //! - [`schema`]: shaping Intercom's items into the records the schemas promise;
 //! - [`sync`]: planning and running the selected streams;
+//! - [`time`]: the one reading of every time value Intercom sends;
 //! - [`version`]: the API versions the tap knows, and the endpoints that moved between them.
 
 pub mod about;
@@ -30,6 +31,7 @@ pub mod schema;
 pub mod singer;
 pub mod streams;
 pub mod sync;
+pub mod time;
 pub mod version;
 
 use std::io::Write;

@@ -286,52 +286,15 @@ fn describe(v: &Value) -> String {
     }
 }
 
-/// Unix seconds (integer or fractional) or a date-time string, to RFC 3339 UTC. Values too large
-/// to be seconds (beyond the year 5000) are read as milliseconds.
+/// Any time value Intercom sends (see [`crate::time`]), to RFC 3339 UTC; an empty string is no
+/// value where the schema allows none.
 fn to_datetime(value: Value, nullable: bool, path: &str) -> Result<Value, CoerceError> {
-    let parsed = match &value {
-        Value::Number(n) => n
-            .as_i64()
-            .map_or_else(|| n.as_f64().and_then(from_epoch_f64), from_epoch_i64),
-        Value::String(s) if s.trim().is_empty() && nullable => return Ok(Value::Null),
-        Value::String(s) => match s.trim().parse::<i64>() {
-            Ok(secs) => from_epoch_i64(secs),
-            Err(_) => crate::config::parse_datetime(s),
-        },
-        _ => None,
-    };
-    parsed
+    if nullable && value.as_str().is_some_and(|s| s.trim().is_empty()) {
+        return Ok(Value::Null);
+    }
+    crate::time::instant(&value)
         .map(|dt| Value::String(format_datetime(dt)))
         .ok_or_else(|| fail(path, &format!("{} is not a timestamp", describe(&value))))
-}
-
-const MILLIS_THRESHOLD: i64 = 100_000_000_000;
-
-fn from_epoch_i64(v: i64) -> Option<DateTime<Utc>> {
-    if v.abs() >= MILLIS_THRESHOLD {
-        DateTime::from_timestamp_millis(v)
-    } else {
-        DateTime::from_timestamp(v, 0)
-    }
-}
-
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
-fn from_epoch_f64(v: f64) -> Option<DateTime<Utc>> {
-    if !v.is_finite() {
-        return None;
-    }
-    let secs = if v.abs() >= MILLIS_THRESHOLD as f64 {
-        v / 1000.0
-    } else {
-        v
-    };
-    let whole = secs.floor();
-    let nanos = ((secs - whole) * 1e9).round().min(999_999_999.0) as u32;
-    DateTime::from_timestamp(whole as i64, nanos)
 }
 
 /// `2024-01-02T03:04:05Z`, with a fraction only when there is one.

@@ -4,11 +4,18 @@
 //! inside its parent's thread, and the parent is read even when only the child is selected.
 //! Threads share one [`Client`], whose pacer keeps the total within Intercom's rate limit and
 //! the requests in flight near what the budget needs, and one [`Output`], which owns stdout and
-//! the state. A stream the token may not read (403) is skipped with a warning. Any other
-//! failure stops the whole run: the other streams stop at their next request, the state they
-//! reached is written, and the run ends with the error. A monitor reports every 15 seconds what
-//! each running stream has done and at what pace the requests go.
+//! the state. A monitor reports every 15 seconds what each running stream has done and at what
+//! pace the requests go.
+//!
+//! A surprise costs one stream, never the run. A stream the token may not read (403), or whose
+//! undocumented endpoint Intercom retired (404), is skipped with a warning. A failure confined
+//! to one stream (an error answer from its endpoint, a page that cannot be read, a record that
+//! cannot be written) ends that stream with its bookmark at its last good point, while every
+//! other stream runs to its end; the run then exits 1 naming each failed stream. Only failures
+//! of the whole run (a token refused, a host that cannot be reached, a target that stopped
+//! reading) stop every stream at once. Either way the final STATE holds every bookmark.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
@@ -159,7 +166,12 @@ impl Running<'_> {
 enum Status {
     Done,
     Skipped(String),
+    /// The stream failed; the error names the cause and the request.
     Failed(Error),
+    /// Ended by another's failure: its parent's or child's (`with`), or the run's (`None`).
+    Stopped {
+        with: Option<&'static str>,
+    },
 }
 
 struct Outcome {
@@ -167,6 +179,8 @@ struct Outcome {
     records: u64,
     requests: u64,
     seconds: f64,
+    /// Records written outside the range their query asked for.
+    strays: u64,
     status: Status,
 }
 
@@ -250,13 +264,24 @@ pub fn run(
     run.output.set_currently_syncing(None);
     let final_state = run.output.write_state().and_then(|()| run.output.flush());
     summarise(&outcomes, &run, started.elapsed());
-    let first_failure = outcomes.into_iter().find_map(|o| match o.status {
-        Status::Failed(err) if !err.is_abort() => Some(err),
-        _ => None,
-    });
-    match first_failure {
-        Some(err) => Err(err),
-        None => final_state,
+    final_state?;
+    let streams = outcomes.len();
+    let mut failed: Vec<Error> = Vec::new();
+    let mut stopped = false;
+    for outcome in outcomes {
+        match outcome.status {
+            // A failure of the whole run is the one to report: the streams' failures echo it.
+            Status::Failed(err) if err.concerns_the_run() && !err.is_abort() => return Err(err),
+            Status::Failed(err) if err.is_abort() => stopped = true,
+            Status::Failed(err) => failed.push(err),
+            Status::Stopped { with: None } => stopped = true,
+            _ => {}
+        }
+    }
+    match (failed.is_empty(), stopped) {
+        (true, false) => Ok(()),
+        (true, true) => Err(Error::Aborted),
+        (false, _) => Err(Error::StreamsFailed { failed, streams }),
     }
 }
 
@@ -266,6 +291,7 @@ fn failed(name: &'static str, err: Error) -> Outcome {
         records: 0,
         requests: 0,
         seconds: 0.0,
+        strays: 0,
         status: Status::Failed(err),
     }
 }
@@ -379,12 +405,11 @@ fn u64_f64(n: u64) -> f64 {
     n as f64
 }
 
-/// Runs a task; a panic (a bug) fails its stream and stops the others, as an error would,
-/// so that the run exits non-zero instead of reporting success without the stream's records.
+/// Runs a task; a panic (a bug) fails its stream, as an error would, so that the run exits
+/// non-zero instead of reporting success without the stream's records. The other streams go on.
 fn guarded_sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Running<'_>) -> Vec<Outcome> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_task(main, child, run, running))).unwrap_or_else(
         |_| {
-            run.client.abort();
             for job in std::iter::once(main).chain(child) {
                 running.set(job.name(), false);
             }
@@ -410,7 +435,8 @@ fn sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Runni
         })
         .and_then(|()| runners::run(main, child))
         .and_then(|()| {
-            jobs.iter().try_for_each(|j| {
+            // A table version retires the rows it lacks: not when records were left out.
+            jobs.iter().filter(|j| !j.spoiled()).try_for_each(|j| {
                 let p = j.plan();
                 p.version
                     .map_or(Ok(()), |v| run.output.activate_version(p.stream.name, v))
@@ -419,29 +445,68 @@ fn sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Runni
     for job in &jobs {
         running.set(job.name(), false);
     }
-    let status = match result {
-        Ok(()) => Status::Done,
-        Err(Error::Api(err)) if err.status() == Some(403) => {
-            warn!("{}: skipped: the access token may not read it ({err})", main.name());
-            Status::Skipped(format!("403 {}", err.code().unwrap_or("forbidden")))
-        }
-        Err(err) => {
-            if !err.is_abort() {
-                run.client.abort();
-            }
-            Status::Failed(err)
-        }
-    };
-    // The first stream written carries the status; a child shares its parent's fate without
-    // reporting the same failure twice.
-    let shared = match &status {
-        Status::Done => Status::Done,
-        Status::Skipped(why) => Status::Skipped(why.clone()),
-        Status::Failed(_) => Status::Failed(Error::Aborted),
-    };
-    let mut statuses = std::iter::once(status).chain(std::iter::once(shared));
+    let statuses = statuses(main, &jobs, result, run);
     jobs.into_iter()
-        .map(|job| account(job, statuses.next().unwrap_or(Status::Done)))
+        .zip(statuses)
+        .map(|(job, status)| account(job, status))
+        .collect()
+}
+
+/// What became of each stream of a task (in the order of `jobs`), given how its run ended.
+fn statuses(main: &Job<'_>, jobs: &[&Job<'_>], result: Result<(), Error>, run: &Run) -> Vec<Status> {
+    let err = match result {
+        Ok(()) => {
+            return jobs
+                .iter()
+                .map(|j| j.not_written().map_or(Status::Done, Status::Failed))
+                .collect();
+        }
+        Err(err) => err,
+    };
+    if err.concerns_the_run() {
+        if !err.is_abort() {
+            run.client.abort();
+        }
+        // The failure is reported once, by the task's first stream.
+        let mut first = Some(Status::Failed(err));
+        return jobs
+            .iter()
+            .map(|_| first.take().unwrap_or(Status::Stopped { with: None }))
+            .collect();
+    }
+    let skipped = match err.status() {
+        Some(403) => Some(("the access token may not read it", "403")),
+        Some(404) if !main.plan().stream.documented => Some((
+            "Intercom no longer serves this endpoint, which its API description does not document",
+            "404",
+        )),
+        _ => None,
+    };
+    if let Some((why, status)) = skipped {
+        warn!("{}: skipped: {why} ({err})", main.name());
+        let code = match &err {
+            Error::Api(api) => api.code().unwrap_or("none").to_owned(),
+            _ => "none".to_owned(),
+        };
+        return jobs
+            .iter()
+            .map(|_| Status::Skipped(format!("{status} {code}")))
+            .collect();
+    }
+    // The stream the error names failed; the other of the task stopped with it.
+    let cause = err
+        .stream()
+        .filter(|s| jobs.iter().any(|j| j.name() == *s))
+        .unwrap_or(main.name());
+    let mut err = Some(err);
+    jobs.iter()
+        .map(|j| {
+            if j.name() == cause {
+                Status::Failed(err.take().unwrap_or(Error::Aborted))
+            } else {
+                Status::Stopped { with: Some(cause) }
+            }
+        })
         .collect()
 }
 
@@ -450,17 +515,24 @@ fn account(job: &Job<'_>, status: Status) -> Outcome {
     let records = job.records();
     let requests = job.requests();
     let seconds = job.seconds();
+    let strays = job.strays();
     log::counter("record_count", records, json!({"stream": name}));
-    let outcome_tag = if matches!(status, Status::Failed(_)) {
-        "failed"
-    } else {
+    if strays > 0 {
+        log::counter("records_out_of_range", strays, json!({"stream": name}));
+    }
+    let outcome_tag = if matches!(status, Status::Done | Status::Skipped(_)) {
         "succeeded"
+    } else {
+        "failed"
     };
     log::timer("sync_duration", seconds, json!({"stream": name, "status": outcome_tag}));
     match &status {
         Status::Done => info!("{name}: done, {records} records, {requests} requests, {seconds:.1}s"),
         Status::Skipped(_) => {}
-        Status::Failed(err) if err.is_abort() => info!("{name}: stopped early, {records} records"),
+        Status::Stopped { with: Some(other) } => {
+            warn!("{name}: stopped with {other}, which it shares its read with, after {records} records");
+        }
+        Status::Stopped { with: None } => info!("{name}: stopped early, {records} records"),
         Status::Failed(err) => warn!("{name}: failed after {records} records: {err}"),
     }
     Outcome {
@@ -468,6 +540,7 @@ fn account(job: &Job<'_>, status: Status) -> Outcome {
         records,
         requests,
         seconds,
+        strays,
         status,
     }
 }
@@ -482,12 +555,16 @@ fn summarise(outcomes: &[Outcome], run: &Run, elapsed: Duration) {
         run.client.rate_wait().as_secs_f64()
     );
     for o in outcomes {
-        let status = match &o.status {
+        let mut status = match &o.status {
             Status::Done => "ok".to_owned(),
             Status::Skipped(why) => format!("skipped ({why})"),
-            Status::Failed(err) if err.is_abort() => "stopped".to_owned(),
+            Status::Stopped { with: Some(other) } => format!("FAILED (stopped with {other})"),
+            Status::Stopped { with: None } => "stopped".to_owned(),
             Status::Failed(_) => "FAILED".to_owned(),
         };
+        if o.strays > 0 {
+            let _ = write!(status, ", {} outside the range asked for", o.strays);
+        }
         info!(
             "  {:<26} {:>9} records {:>7} requests {:>8.1}s  {status}",
             o.name, o.records, o.requests, o.seconds

@@ -336,7 +336,11 @@ impl Client {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let outcome = match self.transport.send(req.method, &url, &headers, body.as_deref()) {
             Err(WireError { detail, lasting }) => {
-                let failure = Failure::Transport { detail, attempts: 1 };
+                let failure = Failure::Transport {
+                    detail,
+                    attempts: 1,
+                    lasting,
+                };
                 if lasting && req.check {
                     Outcome::Final(failure)
                 } else {

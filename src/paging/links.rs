@@ -151,12 +151,12 @@ mod tests {
         let canned = Canned::new(|asked| match asked.query("page") {
             None => (
                 200,
-                json!({"data": [1, 2], "pages": {"page": 1, "total_pages": 2,
+                json!({"data": [{"id": 1}, {"id": 2}], "pages": {"page": 1, "total_pages": 2,
                                  "next": "https://elsewhere.example/tags?page=2"}}),
             ),
             Some(_) => (
                 200,
-                json!({"data": [3], "pages": {"page": 2, "total_pages": 2, "next": null}}),
+                json!({"data": [{"id": 3}], "pages": {"page": 2, "total_pages": 2, "next": null}}),
             ),
         });
         let (run, _) = canned_run(&canned, settings(json!({})), at(0));
@@ -164,7 +164,7 @@ mod tests {
         let job = Job::new(&plan, &run);
         let mut all = All(Vec::new());
         walk(&job, &Links::new("/tags", &["data"]), First::Fetch, &mut all).unwrap();
-        assert_eq!(all.0, vec![json!(1), json!(2), json!(3)]);
+        assert_eq!(all.0, vec![json!({"id": 1}), json!({"id": 2}), json!({"id": 3})]);
         // Links to another host are followed on the configured base URL only.
         assert_eq!(canned.asked()[1].target, "/tags?page=2");
 

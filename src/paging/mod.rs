@@ -4,9 +4,11 @@
 //! says to go next ([`Style`]): [`links`] (`pages.next` as a link or a cursor, for `GET`
 //! lists), [`search`] (the Search API's cursor), [`scroll`] (the companies scroll) and
 //! [`windows`] (activity logs by `created_at` window). The driver, [`walk`], owns what they
-//! share: it stops when the run is aborted, refuses to follow a page back to one already read,
-//! stamps each page's `time_extracted` when it arrives, and fetches the next page while the
-//! caller works on the current one. [`slices`] reads a range of replication-key values as many
+//! share: it stops when the run is aborted, refuses to follow a page back to one already read
+//! and stops a walk that goes in circles (pages of records it has read, or far more records
+//! than `total_count` promised), names an item that is null instead of an object, stamps each
+//! page's `time_extracted` when it arrives, and fetches the next page while the caller works
+//! on the current one. [`slices`] reads a range of replication-key values as many
 //! slices at once, each walked by this driver, and keeps the bookmark below every slice that
 //! is not complete.
 
@@ -17,13 +19,14 @@ pub mod slices;
 pub mod windows;
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::thread;
 
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{Error, kind_of};
 use crate::http::Request;
-use crate::job::Job;
+use crate::job::{Job, Origin};
 
 /// What an answer held, as its style reads it.
 #[derive(Debug, Default)]
@@ -106,12 +109,10 @@ impl NewestFirst {
 /// A page handed to the caller.
 pub struct Page {
     pub items: Vec<Value>,
-    /// When the answer arrived, for `time_extracted`.
-    pub extracted: String,
+    /// When the answer arrived, and the request that brought it.
+    pub origin: Origin,
     /// 1 for the first page of the walk.
     pub number: u64,
-    /// The request that brought it, as errors name it (`GET /path?query`).
-    pub request: String,
 }
 
 /// What the caller of [`walk`] does with the pages.
@@ -143,12 +144,13 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
         First::Got(answer, request) => (answer, request),
     };
     let mut seen = HashSet::new();
+    let mut circles = Circles::default();
     let mut number = 0;
     loop {
         job.check_abort()?;
-        let extracted = job.now();
+        let origin = Origin::now(request.describe());
         number += 1;
-        let step = style.read(job, answer, &request)?;
+        let mut step = style.read(job, answer, &request)?;
         if let Some(next) = &step.next {
             if !style.repeats() && !seen.insert(next.clone()) {
                 return Err(job.bad_response(
@@ -157,6 +159,14 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
                 ));
             }
         }
+        if let Some(why) = circles.look(&step) {
+            return Err(Error::Circles {
+                stream: job.name(),
+                request: request.describe(),
+                problem: why,
+            });
+        }
+        step.items = objects_only(job, step.items, &origin)?;
         let flow = pages.next(&step);
         let next = step
             .next
@@ -165,9 +175,8 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
             .map(|at| style.request(job, Some(at)));
         let page = Page {
             items: step.items,
-            extracted,
+            origin,
             number,
-            request: request.describe(),
         };
         let fetched = thread::scope(|scope| {
             let prefetch = next
@@ -186,6 +195,101 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
             _ => return Ok(()),
         }
     }
+}
+
+/// The items of a page that are objects. Another value (`null` above all) is no record: the
+/// stream names it (`item 2 of the page is null`) and goes on without it (see `Job::spoil`).
+fn objects_only(job: &Job<'_>, items: Vec<Value>, origin: &Origin) -> Result<Vec<Value>, Error> {
+    if items.iter().all(Value::is_object) {
+        return Ok(items);
+    }
+    let mut kept = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        if item.is_object() {
+            kept.push(item);
+            continue;
+        }
+        let what = match &item {
+            Value::Null => "null".to_owned(),
+            other => format!("{}, not an object", kind_of(other)),
+        };
+        let err = Error::BadResponse {
+            stream: job.name(),
+            request: origin.request.clone(),
+            problem: format!("item {} of the page is {what}", i + 1),
+        };
+        job.spoil(err, None)?;
+    }
+    Ok(kept)
+}
+
+/// What a walk has read, to see it going in circles: a page of records it has all read
+/// before (a scroll answering the same page again, a server ignoring the cursor), many more
+/// records than `total_count` promised, or more records read twice than once. A record is
+/// known by its `id` and `updated_at` (by its whole text when it has no id), so that a record
+/// changed while the walk ran and met again in its new version is no repeat. Each record costs
+/// eight bytes.
+#[derive(Default)]
+struct Circles {
+    seen: HashSet<u64>,
+    read: u64,
+    repeats: u64,
+    promised: Option<u64>,
+    largest_page: u64,
+}
+
+impl Circles {
+    fn look(&mut self, step: &Step) -> Option<String> {
+        if step.items.is_empty() {
+            return None;
+        }
+        let size = u64::try_from(step.items.len()).unwrap_or(u64::MAX);
+        let mut fresh = 0u64;
+        for item in &step.items {
+            if self.seen.insert(fingerprint(item)) {
+                fresh += 1;
+            }
+        }
+        self.read += size;
+        self.repeats += size - fresh;
+        self.largest_page = self.largest_page.max(size);
+        if let Some(total) = step.total_count {
+            self.promised = Some(self.promised.map_or(total, |p| p.max(total)));
+        }
+        if fresh == 0 {
+            return Some(format!(
+                "the page holds only records this walk has read already ({size} of them): it is going in circles; stopped"
+            ));
+        }
+        if let Some(promised) = self.promised {
+            if self.read > 2 * promised + 2 * self.largest_page {
+                return Some(format!(
+                    "{} records read where total_count promised {promised}: the walk is going in circles; stopped",
+                    self.read
+                ));
+            }
+        }
+        if self.repeats > self.read - self.repeats && self.read > 10 * self.largest_page {
+            return Some(format!(
+                "{} of {} records read were repeats: the walk is going in circles; stopped",
+                self.repeats, self.read
+            ));
+        }
+        None
+    }
+}
+
+/// A record's identity for [`Circles`]: its id and `updated_at`, or its whole text.
+fn fingerprint(item: &Value) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    match item.get("id").filter(|id| !id.is_null()) {
+        Some(id) => {
+            id.to_string().hash(&mut hasher);
+            item.get("updated_at").map(Value::to_string).hash(&mut hasher);
+        }
+        None => item.to_string().hash(&mut hasher),
+    }
+    hasher.finish()
 }
 
 /// Takes the array of items under `key` out of an answer: `null` is no items, anything else
@@ -351,7 +455,7 @@ mod tests {
             } else {
                 back_to.map_or(Value::Null, |b| json!(b.to_string()))
             };
-            (200, json!({"items": [from], "next": next}))
+            (200, json!({"items": [{"id": from}], "next": next}))
         })
     }
 
@@ -363,7 +467,8 @@ mod tests {
         let job = Job::new(&plan, &run);
         let mut got = Collect(Vec::new(), None);
         walk(&job, &Numbers, First::Fetch, &mut got).unwrap();
-        assert_eq!(got.0, vec![json!(0), json!(1), json!(2), json!(3), json!(4)]);
+        let ids: Vec<Value> = got.0.iter().map(|i| i["id"].clone()).collect();
+        assert_eq!(ids, vec![json!(0), json!(1), json!(2), json!(3), json!(4)]);
         assert_eq!(canned.asked().len(), 5);
     }
 

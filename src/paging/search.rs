@@ -21,13 +21,15 @@
 //!   Ties at the split point go to the next slice. Contact slices are never narrower than a few
 //!   days, since their queries reach a day beyond each end anyway.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::error::Error;
+use crate::error::{Error, kind_of};
 use crate::http::Request;
-use crate::job::{Job, Range};
+use crate::job::{Job, Origin, Range};
 use crate::paging::slices::{self, Progress, Reading, Span};
 use crate::paging::{First, Flow, Page, Pages, Step, Style, take_items, walk};
+use crate::schema::format_datetime;
 use crate::warn;
 
 /// The most Intercom returns in one page.
@@ -38,6 +40,9 @@ const PAGES_PER_SLICE: u64 = 4;
 const MOST_PARTS: u64 = 32;
 /// The narrowest contact slice: their queries reach a day past each end.
 const DAY_SLICE: i64 = 3 * 86_400;
+/// How far below its start a search compared by calendar day may legitimately return a
+/// record: the start of the start's day in the workspace's time zone (up to 14 hours from UTC).
+const DAY_REACH: i64 = 2 * 86_400;
 
 /// One search endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -52,30 +57,41 @@ pub struct Search {
 }
 
 impl Search {
-    /// The request body for one page of a slice.
+    /// The request body for one page of a slice. Each `value` array of the query holds only
+    /// filters or only groups, as Intercom's schema says: the conditions are groups of an
+    /// `AND`, a plain filter (the end by the second, the role) in a group of its own.
     pub fn body(&self, span: Span, cursor: Option<&str>) -> Value {
         let at = |operator: &str, value: i64| json!({"field": "updated_at", "operator": operator, "value": value});
-        let mut filters = vec![json!({"operator": "OR", "value": [at(">", span.from), at("=", span.from)]})];
+        let group = |operator: &str, filters: Vec<Value>| json!({"operator": operator, "value": filters});
+        let mut groups = vec![group("OR", vec![at(">", span.from), at("=", span.from)])];
         if let Some(to) = span.to {
-            filters.push(if self.by_day {
-                json!({"operator": "OR", "value": [at("<", to), at("=", to)]})
+            groups.push(if self.by_day {
+                group("OR", vec![at("<", to), at("=", to)])
             } else {
-                at("<", to)
+                group("AND", vec![at("<", to)])
             });
         }
         if let Some(role) = self.role {
-            filters.push(json!({"field": "role", "operator": "=", "value": role}));
+            groups.push(group(
+                "AND",
+                vec![json!({"field": "role", "operator": "=", "value": role})],
+            ));
         }
-        let query = if filters.len() == 1 {
-            filters.remove(0)
+        let query = if groups.len() == 1 {
+            groups.remove(0)
         } else {
-            json!({"operator": "AND", "value": filters})
+            group("AND", groups)
         };
         let mut pagination = json!({"per_page": PER_PAGE});
         if let Some(cursor) = cursor {
             pagination["starting_after"] = json!(cursor);
         }
         json!({"query": query, "pagination": pagination, "sort": {"field": "updated_at", "order": "ascending"}})
+    }
+
+    /// How far below a query's start Intercom may legitimately return records.
+    fn reach(&self) -> i64 {
+        if self.by_day { DAY_REACH } else { 0 }
     }
 
     fn min_width(&self) -> i64 {
@@ -95,17 +111,38 @@ impl Style for Query<'_> {
     }
 
     fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
-        let next = match answer.get("pages").and_then(|p| p.get("next")) {
+        let pages = answer.get("pages");
+        let next = match pages.and_then(|p| p.get("next")) {
             None | Some(Value::Null) => None,
-            Some(next) => match next.get("starting_after").and_then(Value::as_str) {
-                Some(cursor) if !cursor.is_empty() => Some(cursor.to_owned()),
-                _ => {
-                    return Err(job.bad_response(request, format!("pages.next has no starting_after cursor: {next}")));
+            Some(next) => match next.get("starting_after") {
+                Some(Value::String(cursor)) if !cursor.is_empty() => Some(cursor.clone()),
+                // No cursor (null, as the description allows, or empty): the last page.
+                None | Some(Value::Null | Value::String(_)) => None,
+                Some(other) => {
+                    return Err(job.bad_response(
+                        request,
+                        format!("pages.next.starting_after is {}, not a cursor", kind_of(other)),
+                    ));
                 }
             },
         };
+        // A last page that counts more pages after it: the rest cannot be reached, and taking
+        // it for the end would let the bookmark pass records never read.
+        let page = pages.and_then(|p| p.get("page")).and_then(Value::as_u64);
+        let total_pages = pages.and_then(|p| p.get("total_pages")).and_then(Value::as_u64);
+        if let (None, Some(page), Some(total)) = (&next, page, total_pages) {
+            if page < total {
+                return Err(job.bad_response(
+                    request,
+                    format!(
+                        "page {page} of {total} gives no cursor to the next: the rest of the search cannot be read"
+                    ),
+                ));
+            }
+        }
         Ok(Step {
             total_count: answer.get("total_count").and_then(Value::as_u64),
+            total_pages,
             items: take_items(job, request, &mut answer, self.search.records)?,
             next,
             ..Step::default()
@@ -113,8 +150,14 @@ impl Style for Query<'_> {
     }
 }
 
+/// A record of a search's answer, with its `updated_at` read.
+pub struct Dated {
+    pub item: Value,
+    pub at: DateTime<Utc>,
+}
+
 /// What the caller does with a page's records (those in the slice, in order).
-pub type Handle<'a> = dyn Fn(Vec<Value>, &str) -> Result<(), Error> + Sync + 'a;
+pub type Handle<'a> = dyn Fn(Vec<Dated>, &Origin) -> Result<(), Error> + Sync + 'a;
 
 /// Reads every record of `range` but those in `done`, in slices, handing each page's records
 /// to `handle` and the progress to `progress`.
@@ -127,12 +170,13 @@ pub fn read(
     progress: &Progress<'_>,
 ) -> Result<(), Error> {
     let readers = || readers(job);
+    let floor = range.from.saturating_sub(search.reach());
     slices::read(
         job,
         range,
         done,
         &readers,
-        &|slice| read_slice(job, search, slice, handle),
+        &|slice| read_slice(job, search, slice, floor, handle),
         progress,
     )
 }
@@ -143,7 +187,13 @@ fn readers(job: &Job<'_>) -> usize {
     (job.run().client.concurrency() / 8).clamp(4, 32)
 }
 
-fn read_slice(job: &Job<'_>, search: &Search, slice: &Reading<'_>, handle: &Handle<'_>) -> Result<(), Error> {
+fn read_slice(
+    job: &Job<'_>,
+    search: &Search,
+    slice: &Reading<'_>,
+    floor: i64,
+    handle: &Handle<'_>,
+) -> Result<(), Error> {
     let query = Query {
         search,
         span: slice.span(),
@@ -152,6 +202,7 @@ fn read_slice(job: &Job<'_>, search: &Search, slice: &Reading<'_>, handle: &Hand
         job,
         search,
         slice,
+        floor,
         handle,
         read: 0,
         newest: None,
@@ -164,11 +215,34 @@ struct SliceReader<'a, 'b> {
     job: &'a Job<'b>,
     search: &'a Search,
     slice: &'a Reading<'a>,
+    /// Below this, a record is outside what the search asked for (the range's start, less
+    /// how far a search by calendar day reaches).
+    floor: i64,
     handle: &'a Handle<'a>,
     /// Records the slice's query returned so far.
     read: u64,
     newest: Option<i64>,
     sorted: bool,
+}
+
+impl SliceReader<'_, '_> {
+    /// A record's `updated_at` as the slice's progress counts it: not a record outside the
+    /// range asked for, nor one dated after the sync started, so that neither moves a
+    /// bookmark.
+    fn counted(&self, item: &Value) -> Option<i64> {
+        let at = item.get("updated_at").and_then(crate::job::timestamp)?;
+        (at.timestamp() >= self.floor && self.job.possible(at)).then_some(at.timestamp())
+    }
+
+    /// The range a slice's query asked for, as messages say it.
+    fn asked(&self, span: Span) -> String {
+        let when = |t: i64| DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), format_datetime);
+        let floor = when(self.floor);
+        match span.to {
+            Some(to) => format!("from {floor} to {}", when(to)),
+            None => format!("from {floor}"),
+        }
+    }
 }
 
 impl Pages for SliceReader<'_, '_> {
@@ -177,11 +251,8 @@ impl Pages for SliceReader<'_, '_> {
             return Flow::Stop;
         }
         self.read += u64::try_from(step.items.len()).unwrap_or(u64::MAX);
-        let times = step
-            .items
-            .iter()
-            .map(|i| i.get("updated_at").and_then(crate::job::timestamp));
-        for at in times.flatten().map(|t| t.timestamp()) {
+        let times: Vec<i64> = step.items.iter().filter_map(|i| self.counted(i)).collect();
+        for at in times {
             if self.newest.is_some_and(|n| at < n) && self.sorted {
                 self.sorted = false;
                 warn!(
@@ -215,14 +286,30 @@ impl Pages for SliceReader<'_, '_> {
 
     fn page(&mut self, page: Page) -> Result<(), Error> {
         let span = self.slice.span();
+        let origin = &page.origin;
         let mut kept = Vec::with_capacity(page.items.len());
         for item in page.items {
-            let at = self.job.replication_value(&item, "updated_at")?.timestamp();
-            if span.contains(at) {
-                kept.push(item);
+            let Some(at) = self.job.replication_value(&item, "updated_at", origin)? else {
+                continue;
+            };
+            let t = at.timestamp();
+            if t < self.floor {
+                // Far below what the search asked for: written once, by whichever slice
+                // meets it first, and kept out of every bookmark.
+                if self.job.stray(&item, "updated_at", at, Some(&self.asked(span)), origin) {
+                    self.job.emit(item, origin)?;
+                }
+                continue;
             }
+            if !span.contains(t) {
+                continue;
+            }
+            if !self.job.possible(at) {
+                self.job.stray(&item, "updated_at", at, None, origin);
+            }
+            kept.push(Dated { item, at });
         }
-        (self.handle)(kept, &page.extracted)?;
+        (self.handle)(kept, origin)?;
         match self.newest {
             Some(last) if self.sorted => self.slice.progress(last),
             _ => Ok(()),
@@ -246,6 +333,17 @@ mod tests {
         role: None,
         by_day: true,
     };
+
+    /// Whether each `value` array of a query holds only groups or only filters.
+    fn uniform(node: &Value) -> bool {
+        match node["value"].as_array() {
+            Some(items) if node.get("field").is_none() => {
+                let groups = items.iter().filter(|i| i.get("field").is_none()).count();
+                (groups == 0 || groups == items.len()) && items.iter().all(uniform)
+            }
+            _ => true,
+        }
+    }
 
     #[test]
     fn the_query_covers_second_and_day_semantics() {
@@ -273,7 +371,12 @@ mod tests {
                 {"field": "updated_at", "operator": "<", "value": 1_700_500_000},
                 {"field": "updated_at", "operator": "=", "value": 1_700_500_000}]})
         );
-        assert_eq!(filters[2], json!({"field": "role", "operator": "=", "value": "user"}));
+        assert_eq!(
+            filters[2],
+            json!({"operator": "AND", "value": [{"field": "role", "operator": "=", "value": "user"}]})
+        );
+        // Each value array holds only groups or only filters (Intercom's schema).
+        assert!(uniform(&b["query"]), "{}", b["query"]);
         assert_eq!(b["pagination"], json!({"per_page": 150, "starting_after": "WzE3"}));
         assert_eq!(b["sort"], json!({"field": "updated_at", "order": "ascending"}));
         // By the second, the end is exact; an open slice has none.
@@ -281,10 +384,12 @@ mod tests {
             by_day: false,
             ..search
         };
+        let by_second = by_second.body(span, None);
         assert_eq!(
-            by_second.body(span, None)["query"]["value"][1],
-            json!({"field": "updated_at", "operator": "<", "value": 1_700_500_000})
+            by_second["query"]["value"][1],
+            json!({"operator": "AND", "value": [{"field": "updated_at", "operator": "<", "value": 1_700_500_000}]})
         );
+        assert!(uniform(&by_second["query"]), "{}", by_second["query"]);
         let open = CONTACTS.body(Span { from: 5, to: None }, None);
         assert_eq!(open["query"]["operator"], "OR");
         assert!(open["pagination"].get("starting_after").is_none());
@@ -300,7 +405,7 @@ mod tests {
                 _ => vec![body["query"].clone()],
             };
             let from = filters[0]["value"][0]["value"].as_i64().unwrap();
-            let to = filters.get(1).and_then(|f| f["value"].as_i64());
+            let to = filters.get(1).and_then(|f| f["value"][0]["value"].as_i64());
             let mut hits: Vec<&(String, i64)> = records
                 .iter()
                 .filter(|(_, t)| *t >= from && to.is_none_or(|to| *t < to))
@@ -346,7 +451,7 @@ mod tests {
                 got.lock().unwrap().extend(
                     items
                         .iter()
-                        .map(|i| (i["id"].as_str().unwrap().to_owned(), i["updated_at"].as_i64().unwrap())),
+                        .map(|d| (d.item["id"].as_str().unwrap().to_owned(), d.at.timestamp())),
                 );
                 Ok(())
             },

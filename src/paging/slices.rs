@@ -248,8 +248,13 @@ pub type Progress<'a> = dyn Fn(Option<i64>, &[Range]) -> Result<(), Error> + Syn
 struct Board<'a> {
     partition: Mutex<Partition>,
     wake: Condvar,
+    /// Set when the whole run stops: no slice is taken any more, and readers stop.
     failed: AtomicBool,
-    error: Mutex<Option<Error>>,
+    /// The failure to report, with where its slice starts: a slice that fails for itself
+    /// (an error answer, a page that cannot be read) stays incomplete, holding the watermark
+    /// below it, while the other slices are read to their end; the lowest failed slice's error
+    /// is reported, so that the same input reports the same failure.
+    error: Mutex<Option<(i64, Error)>>,
     active: AtomicUsize,
     /// The last progress reported, under the lock that keeps reports in order.
     reported: Mutex<Option<(Option<i64>, Vec<Range>)>>,
@@ -279,14 +284,25 @@ impl Board<'_> {
         Ok(())
     }
 
-    fn fail(&self, err: Error) {
+    fn fail(&self, from: i64, err: Error) {
+        let everything = err.concerns_the_run();
         let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
-        // The first real failure is the one to report; echoes of it are not.
-        if error.as_ref().is_none_or(Error::is_abort) {
-            *error = Some(err);
+        // A failure of the run comes first; echoes of it never replace a real failure.
+        let replace = match error.as_ref() {
+            None => true,
+            Some((_, old)) if old.is_abort() => !err.is_abort(),
+            Some((at, old)) => {
+                !err.is_abort()
+                    && (everything && !old.concerns_the_run() || (everything == old.concerns_the_run() && from < *at))
+            }
+        };
+        if replace {
+            *error = Some((from, err));
         }
         drop(error);
-        self.failed.store(true, Ordering::SeqCst);
+        if everything {
+            self.failed.store(true, Ordering::SeqCst);
+        }
         self.wake.notify_all();
     }
 }
@@ -357,15 +373,14 @@ pub fn read(
             } else {
                 board.lock().take()
             };
-            let Some((id, _)) = taken else { break };
+            let Some((id, span)) = taken else { break };
             let reading = Reading { id, board };
             let result = read_slice(&reading).and_then(|()| {
                 board.lock().finish(id);
                 board.report()
             });
             if let Err(err) = result {
-                board.fail(err);
-                break;
+                board.fail(span.from, err);
             }
         }
         drop(token);
@@ -399,10 +414,15 @@ pub fn read(
                     board.active.fetch_sub(1, Ordering::SeqCst);
                     if active == 0 {
                         drop(partition);
-                        board.fail(Error::Spawn {
-                            stream: job.name(),
-                            source,
-                        });
+                        // No thread at all: nothing more can be read.
+                        board.failed.store(true, Ordering::SeqCst);
+                        board.fail(
+                            i64::MIN,
+                            Error::Spawn {
+                                stream: job.name(),
+                                source,
+                            },
+                        );
                         return;
                     }
                 }
@@ -416,7 +436,7 @@ pub fn read(
         }
     });
     match board.error.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        Some(err) => Err(err),
+        Some((_, err)) => Err(err),
         None => Ok(()),
     }
 }

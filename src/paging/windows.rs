@@ -12,9 +12,9 @@
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::job::{Job, Range};
+use crate::job::{Job, Origin, Range};
 use crate::paging::links::Links;
-use crate::paging::search::Handle;
+use crate::paging::search::{Dated, Handle};
 use crate::paging::slices::{self, Progress, Reading, Span};
 use crate::paging::{First, Flow, Page, Pages, Step, walk};
 use crate::warn;
@@ -40,13 +40,22 @@ pub fn read(
     progress: &Progress<'_>,
 ) -> Result<(), Error> {
     let readers = || (job.run().client.concurrency() / 4).clamp(2, 16);
-    slices::read(job, range, done, &readers, &|w| read_window(job, w, handle), progress)
+    // The query reaches a second below each window: below that, a log is outside the range.
+    let floor = range.from - 1;
+    slices::read(
+        job,
+        range,
+        done,
+        &readers,
+        &|w| read_window(job, w, floor, handle),
+        progress,
+    )
 }
 
 /// A window's pages, kept until the window is known to fit.
 struct Window {
     items: Vec<Value>,
-    extracted: String,
+    origin: Origin,
     too_big: Option<u64>,
 }
 
@@ -62,17 +71,17 @@ impl Pages for Window {
 
     fn page(&mut self, page: Page) -> Result<(), Error> {
         self.items.extend(page.items);
-        self.extracted = page.extracted;
+        self.origin = page.origin;
         Ok(())
     }
 }
 
-fn read_window(job: &Job<'_>, reading: &Reading<'_>, handle: &Handle<'_>) -> Result<(), Error> {
+fn read_window(job: &Job<'_>, reading: &Reading<'_>, floor: i64, handle: &Handle<'_>) -> Result<(), Error> {
     let span = reading.span();
     let to = span.to.unwrap_or(span.from + 1);
     let mut window = Window {
         items: Vec::new(),
-        extracted: job.now(),
+        origin: Origin::default(),
         too_big: None,
     };
     walk(
@@ -100,14 +109,29 @@ fn read_window(job: &Job<'_>, reading: &Reading<'_>, handle: &Handle<'_>) -> Res
             serde_json::json!({"second": span.from}),
         );
     }
+    let origin = &window.origin;
     let mut kept = Vec::with_capacity(window.items.len());
     for item in window.items {
-        let at = job.replication_value(&item, "created_at")?.timestamp();
-        if at >= span.from && at < to {
-            kept.push(item);
+        let Some(at) = job.replication_value(&item, "created_at", origin)? else {
+            continue;
+        };
+        let t = at.timestamp();
+        if t < floor {
+            let asked = format!(
+                "from {}",
+                crate::schema::format_datetime(chrono::DateTime::from_timestamp(floor, 0).unwrap_or_default())
+            );
+            if job.stray(&item, "created_at", at, Some(&asked), origin) {
+                job.emit(item, origin)?;
+            }
+        } else if t >= span.from && t < to {
+            if !job.possible(at) {
+                job.stray(&item, "created_at", at, None, origin);
+            }
+            kept.push(Dated { item, at });
         }
     }
-    handle(kept, &window.extracted)
+    handle(kept, origin)
 }
 
 #[cfg(test)]
@@ -152,7 +176,7 @@ mod tests {
             &|items, _| {
                 got.lock()
                     .unwrap()
-                    .extend(items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+                    .extend(items.iter().map(|d| d.item["id"].as_str().unwrap().to_owned()));
                 Ok(())
             },
             &|_, _| Ok(()),

@@ -24,10 +24,10 @@ pub fn run(job: &Job<'_>) -> Result<(), Error> {
         job,
         range,
         &job.plan().done,
-        &|items, extracted| {
-            for item in items {
-                if job.in_range(job.replication_value(&item, "created_at")?) {
-                    job.emit(item, extracted)?;
+        &|items, origin| {
+            for dated in items {
+                if job.in_range(dated.at) {
+                    job.emit(dated.item, origin)?;
                 }
             }
             Ok(())

@@ -37,6 +37,6 @@ impl Pages for Articles<'_, '_> {
     fn page(&mut self, page: Page) -> Result<(), Error> {
         page.items
             .into_iter()
-            .try_for_each(|item| self.job.offer(item, &page.extracted))
+            .try_for_each(|item| self.job.offer(item, &page.origin))
     }
 }

@@ -89,7 +89,7 @@ impl Pages for Companies<'_, '_> {
         self.pages += 1;
         page.items
             .into_iter()
-            .try_for_each(|item| self.job.offer(item, &page.extracted))
+            .try_for_each(|item| self.job.offer(item, &page.origin))
     }
 }
 
@@ -111,6 +111,9 @@ fn scroll(job: &Job<'_>, restarted: bool) -> Result<(), Stop> {
 
 /// Failures that end this scroll but not the stream.
 fn restartable(err: &Error) -> Option<String> {
+    if let Error::Circles { problem, .. } = err {
+        return Some(problem.clone());
+    }
     let Error::Api(api) = err else { return None };
     match &*api.failure {
         Failure::Status { status: 404, .. } => Some("the scroll expired (404)".into()),

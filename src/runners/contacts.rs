@@ -11,13 +11,14 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::http::encode;
-use crate::job::{Job, id_text};
+use crate::job::{Job, Origin, id_text};
 use crate::paging::links::{Links, set_query};
-use crate::paging::search::Search;
+use crate::paging::search::{Dated, Search};
 use crate::paging::{First, Page, Pages, walk};
 use crate::runners::read_search;
 use crate::warn;
@@ -53,7 +54,7 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, role: Option<&'static str>) -
         job,
         child,
         &search,
-        &|items, extracted| page(job, child, items, extracted),
+        &|items, origin| page(job, child, items, origin),
         || Ok(()),
     )
 }
@@ -61,33 +62,42 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, role: Option<&'static str>) -
 /// A contact of a page, and what it is read for.
 struct Contact {
     item: Value,
+    at: DateTime<Utc>,
     /// In the contacts stream's range: written, with its cut-short lists fetched whole.
     emit: bool,
     /// In the notes stream's range, with notes: its notes are fetched and written.
     notes: bool,
+    /// A list of its could not be fetched: it is not written incomplete.
+    failed: Option<Error>,
 }
 
-fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Value>, extracted: &str) -> Result<(), Error> {
+fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Dated>, origin: &Origin) -> Result<(), Error> {
     let mut contacts = Vec::new();
-    for item in items {
-        let at = job.replication_value(&item, "updated_at")?;
+    for Dated { item, at } in items {
         let emit = job.plan().emit && job.in_range(at);
         let notes = child.is_some_and(|c| c.in_range(at)) && has_notes(&item);
         if emit || notes {
-            contacts.push(Contact { item, emit, notes });
+            contacts.push(Contact {
+                item,
+                at,
+                emit,
+                notes,
+                failed: None,
+            });
         }
     }
     // Every list to fetch of every contact at once: they do not wait on each other, so a page
     // costs one round trip more than its search, not one per list.
     let mut fetches = Vec::new();
-    for (n, contact) in contacts.iter().enumerate() {
+    for (n, contact) in contacts.iter_mut().enumerate() {
         let item = &contact.item;
         let lists = |field: &str| contact.emit && cut_short(job, item, field);
         if !contact.notes && !LISTS.iter().any(|(f, ..)| lists(f)) && !SUBSCRIPTIONS.iter().any(|(f, _)| lists(f)) {
             continue;
         }
         let Some(id) = id_text(&item["id"]).map(|id| encode(&id)) else {
-            return Err(job.bad_record(item, "has no id"));
+            contact.failed = Some(job.bad_record(item, "has no id", origin));
+            continue;
         };
         for (index, (field, ..)) in LISTS.iter().enumerate() {
             if lists(field) || (contact.notes && *field == NOTES) {
@@ -99,22 +109,33 @@ fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Value>, extracted: &s
         }
     }
     job.for_each(&fetches, |f| {
-        let items = fetch(job, &f.path, f.list.paged())?;
-        *f.items.lock().unwrap_or_else(PoisonError::into_inner) = items;
+        let outcome = fetch(job, &f.path, f.list.paged())?;
+        *f.fetched.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
         Ok(())
     })?;
     for f in fetches {
-        // A list whose contact was gone (404) stays as the search returned it.
-        let Some(items) = f.items.into_inner().unwrap_or_else(PoisonError::into_inner) else {
-            continue;
-        };
         let contact = &mut contacts[f.contact];
+        let outcome = f.fetched.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let (items, list_origin) = match outcome {
+            Some(Fetched::Items(items, list_origin)) => (items, list_origin),
+            // A list whose contact was gone (404) stays as the search returned it.
+            Some(Fetched::Gone) | None => continue,
+            Some(Fetched::Failed(err)) => {
+                if contact.notes && matches!(f.list, List::Named(i) if LISTS[i].0 == NOTES) {
+                    if let Some(child) = child {
+                        child.spoil(relabel(&err, child), Some(contact.at))?;
+                    }
+                }
+                contact.failed.get_or_insert(err);
+                continue;
+            }
+        };
         match f.list {
             List::Named(index) => {
                 let field = LISTS[index].0;
                 if field == NOTES && contact.notes {
                     if let Some(child) = child {
-                        write_notes(child, &contact.item, &items, extracted)?;
+                        write_notes(child, &contact.item, &items, &list_origin)?;
                     }
                 }
                 if contact.emit && cut_short(job, &contact.item, field) {
@@ -133,10 +154,24 @@ fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Value>, extracted: &s
             }
         }
     }
-    contacts
-        .into_iter()
-        .filter(|c| c.emit)
-        .try_for_each(|c| job.emit(c.item, extracted))
+    for contact in contacts.into_iter().filter(|c| c.emit) {
+        match contact.failed {
+            None => job.emit(contact.item, origin)?,
+            // A contact whose lists could not be read whole is not written with them cut
+            // short: it is named, and read again by the next run.
+            Some(err) => job.spoil(err, Some(contact.at))?,
+        }
+    }
+    Ok(())
+}
+
+/// An error of the contacts' request as the notes stream reports it.
+fn relabel(err: &Error, child: &Job<'_>) -> Error {
+    Error::BadResponse {
+        stream: child.name(),
+        request: String::new(),
+        problem: err.to_string(),
+    }
 }
 
 /// The contact's list of notes, as its field and endpoint name it.
@@ -150,16 +185,16 @@ fn has_notes(contact: &Value) -> bool {
         || list["has_more"] == Value::Bool(true)
 }
 
-/// Writes a contact's notes as rows of the notes stream, each with its contact.
-fn write_notes(child: &Job<'_>, contact: &Value, notes: &[Value], extracted: &str) -> Result<(), Error> {
+/// Writes a contact's notes as rows of the notes stream, each with its contact (the walk
+/// that fetched them kept only objects).
+fn write_notes(child: &Job<'_>, contact: &Value, notes: &[Value], origin: &Origin) -> Result<(), Error> {
     for note in notes {
         let mut row = note.clone();
-        let Some(map) = row.as_object_mut() else {
-            return Err(child.bad_record(note, "is not an object"));
-        };
-        map.insert("contact_id".into(), contact["id"].clone());
-        map.insert("contact_updated_at".into(), contact["updated_at"].clone());
-        child.emit(row, extracted)?;
+        if let Some(map) = row.as_object_mut() {
+            map.insert("contact_id".into(), contact["id"].clone());
+            map.insert("contact_updated_at".into(), contact["updated_at"].clone());
+        }
+        child.emit(row, origin)?;
     }
     Ok(())
 }
@@ -191,7 +226,16 @@ struct Fetch {
     contact: usize,
     list: List,
     path: String,
-    items: Mutex<Option<Vec<Value>>>,
+    fetched: Mutex<Option<Fetched>>,
+}
+
+/// What a list fetch brought.
+enum Fetched {
+    Items(Vec<Value>, Origin),
+    /// The contact was merged or deleted during the sync (404).
+    Gone,
+    /// The list could not be read (an error that concerns this contact only).
+    Failed(Error),
 }
 
 impl Fetch {
@@ -204,7 +248,7 @@ impl Fetch {
             contact,
             list,
             path: format!("/contacts/{id}/{endpoint}"),
-            items: Mutex::new(None),
+            fetched: Mutex::new(None),
         }
     }
 }
@@ -217,18 +261,19 @@ fn set_list(contact: &mut Value, field: &str, items: Vec<Value>) {
     }
 }
 
-/// Collects a list's items.
-struct Collect(Vec<Value>);
+/// Collects a list's items, and where the last page came from.
+struct Collect(Vec<Value>, Origin);
 
 impl Pages for Collect {
     fn page(&mut self, page: Page) -> Result<(), Error> {
         self.0.extend(page.items);
+        self.1 = page.origin;
         Ok(())
     }
 }
 
-/// Every item of a contact's list endpoint, or `None` when the contact is gone (404).
-fn fetch(job: &Job<'_>, path: &str, paged: bool) -> Result<Option<Vec<Value>>, Error> {
+/// Every item of a contact's list endpoint; errors are those of the whole run.
+fn fetch(job: &Job<'_>, path: &str, paged: bool) -> Result<Fetched, Error> {
     let first = if paged {
         set_query(path, "per_page", "150")
     } else {
@@ -239,16 +284,17 @@ fn fetch(job: &Job<'_>, path: &str, paged: bool) -> Result<Option<Vec<Value>>, E
         leaf: true,
         ..Links::new(first, &["data", "companies"])
     };
-    let mut items = Collect(Vec::new());
+    let mut items = Collect(Vec::new(), Origin::default());
     match walk(job, &style, First::Fetch, &mut items) {
-        Ok(()) => Ok(Some(items.0)),
+        Ok(()) => Ok(Fetched::Items(items.0, items.1)),
         Err(err) if err.status() == Some(404) => {
             warn!(
                 "{}: {path} answered 404 (contact merged or deleted during the sync); its list stays as the search returned it",
                 job.name()
             );
-            Ok(None)
+            Ok(Fetched::Gone)
         }
-        Err(err) => Err(err),
+        Err(err) if err.concerns_the_run() => Err(err),
+        Err(err) => Ok(Fetched::Failed(err)),
     }
 }

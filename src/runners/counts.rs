@@ -36,7 +36,7 @@ impl Pages for Rows<'_, '_> {
                 .rows(answer, &self.snapshot_at)
                 .map_err(|problem| Error::BadResponse {
                     stream: job.name(),
-                    request: page.request.clone(),
+                    request: page.origin.request.clone(),
                     problem,
                 })?;
             for row in rows {
@@ -56,7 +56,7 @@ impl Pages for Rows<'_, '_> {
                         );
                     }
                 }
-                job.emit(row, &page.extracted)?;
+                job.emit(row, &page.origin)?;
             }
         }
         Ok(())

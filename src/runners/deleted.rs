@@ -61,26 +61,26 @@ impl Pages for Deleted<'_, '_> {
         let stamps = step
             .items
             .iter()
-            .filter_map(|i| i.get("deleted_at").and_then(Value::as_i64));
+            .filter_map(|i| i.get("deleted_at").and_then(crate::time::instant))
+            .map(|at| at.timestamp());
         self.order.next(self.job, stamps, Some(self.since.timestamp()))
     }
 
     fn page(&mut self, page: Page) -> Result<(), Error> {
+        let origin = &page.origin;
         for item in page.items {
-            let Some(at) = item.get("deleted_at").and_then(crate::job::timestamp) else {
-                return Err(self.job.bad_record(&item, "has no readable deleted_at"));
+            let Some(at) = self.job.replication_value(&item, "deleted_at", origin)? else {
+                continue;
             };
             if at < self.since {
                 continue;
             }
-            let Some(id) = item.get("id").filter(|id| !id.is_null()) else {
-                return Err(self.job.bad_record(&item, "has no id"));
-            };
+            // A row marked deleted without an id marks nothing; emit names it (no key).
             let mut row = Map::new();
-            row.insert("id".into(), id.clone());
+            row.insert("id".into(), item.get("id").cloned().unwrap_or_default());
             row.insert("updated_at".into(), item["deleted_at"].clone());
             row.insert(DELETED_AT.into(), item["deleted_at"].clone());
-            self.job.emit(Value::Object(row), &page.extracted)?;
+            self.job.emit(Value::Object(row), origin)?;
             self.written += 1;
         }
         Ok(())

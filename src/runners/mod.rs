@@ -52,7 +52,7 @@ impl Pages for Offer<'_, '_> {
     fn page(&mut self, page: Page) -> Result<(), Error> {
         page.items
             .into_iter()
-            .try_for_each(|item| self.0.offer(item, &page.extracted))
+            .try_for_each(|item| self.0.offer(item, &page.origin))
     }
 }
 

@@ -9,12 +9,13 @@
 //! warning. Intercom returns at most the 500 newest parts of a parent; when `total_count` says
 //! there are more, or when the parts fill the cap, the log and a metric name the parent.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::error::Error;
+use crate::error::{Error, kind_of};
 use crate::http::{Request, encode};
-use crate::job::{Job, id_text};
-use crate::paging::search::Search;
+use crate::job::{Job, Origin, id_text};
+use crate::paging::search::{Dated, Search};
 use crate::runners::{deleted, read_search};
 use crate::streams::Family;
 use crate::warn;
@@ -34,7 +35,7 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, family: Family) -> Result<(),
         job,
         child,
         &search,
-        &|items, extracted| page(job, child, family, items, extracted),
+        &|items, origin| page(job, child, family, items, origin),
         || family.deleted.map_or(Ok(()), |path| deleted::run(job, path)),
     )
 }
@@ -42,6 +43,9 @@ pub fn run(job: &Job<'_>, child: Option<&Job<'_>>, family: Family) -> Result<(),
 /// What each part carries of its parent, and the parts when the search brought them whole.
 struct Parent {
     id: String,
+    /// The parent's `updated_at` as the search read it: where its parts sit in the child's
+    /// bookmark order.
+    at: DateTime<Utc>,
     created_at: Value,
     updated_at: Value,
     parts: Option<(Vec<Value>, Option<u64>)>,
@@ -59,34 +63,38 @@ fn page(
     job: &Job<'_>,
     child: Option<&Job<'_>>,
     family: &Family,
-    items: Vec<Value>,
-    extracted: &str,
+    items: Vec<Dated>,
+    origin: &Origin,
 ) -> Result<(), Error> {
     let mut parents = Vec::new();
-    for item in items {
-        let at = job.replication_value(&item, "updated_at")?;
+    for Dated { item, at } in items {
         if let Some(child) = child.filter(|c| c.in_range(at)) {
-            let id = id_text(&item["id"]).ok_or_else(|| child.bad_record(&item, "has no id"))?;
-            let parts = family
-                .embedded
-                .then(|| parts_of(family, &item))
-                .filter(|(parts, total)| !cut_short(parts.len(), *total));
-            parents.push(Parent {
-                id,
-                created_at: item["created_at"].clone(),
-                updated_at: item["updated_at"].clone(),
-                parts,
-            });
+            match id_text(&item["id"]) {
+                Some(id) => {
+                    let parts = family
+                        .embedded
+                        .then(|| parts_of(family, &item))
+                        .filter(|(parts, total)| !cut_short(parts.len(), *total));
+                    parents.push(Parent {
+                        id,
+                        at,
+                        created_at: item["created_at"].clone(),
+                        updated_at: item["updated_at"].clone(),
+                        parts,
+                    });
+                }
+                None => child.spoil(child.bad_record(&item, "has no id", origin), Some(at))?,
+            }
         }
         if job.in_range(at) {
-            job.emit(item, extracted)?;
+            job.emit(item, origin)?;
         }
     }
     let Some(child) = child else { return Ok(()) };
     let (complete, to_fetch): (Vec<Parent>, Vec<Parent>) = parents.into_iter().partition(|p| p.parts.is_some());
     for mut parent in complete {
         let (parts, total) = parent.parts.take().unwrap_or_default();
-        write_parts(child, family, &parent, parts, total, extracted)?;
+        write_parts(child, family, &parent, parts, total, origin)?;
     }
     job.for_each(&to_fetch, |parent| fetch_parts(child, family, parent))
 }
@@ -99,7 +107,14 @@ fn cut_short(returned: usize, total: Option<u64>) -> bool {
 fn fetch_parts(child: &Job<'_>, family: &Family, parent: &Parent) -> Result<(), Error> {
     let path = format!("{}{}{}", family.fetch_prefix, encode(&parent.id), family.fetch_suffix);
     let request = Request::get(child.name(), path).leaf();
-    let Some(whole) = child.send_unless_gone(&request)? else {
+    let whole = match child.send_unless_gone(&request) {
+        Ok(whole) => whole,
+        Err(err) if err.concerns_the_run() => return Err(err),
+        // This parent's parts cannot be read: the others are, and the child's bookmark stays
+        // below this parent, so that the next run reads it again.
+        Err(err) => return child.spoil(err, Some(parent.at)),
+    };
+    let Some(whole) = whole else {
         warn!(
             "{}: {} {} was deleted after the search found it; its parts are skipped",
             child.name(),
@@ -113,10 +128,11 @@ fn fetch_parts(child: &Job<'_>, family: &Family, parent: &Parent) -> Result<(), 
         );
         return Ok(());
     };
-    let extracted = child.now();
+    let origin = Origin::now(request.describe());
     let (parts, total) = parts_of(family, &whole);
     let fresh = Parent {
         id: parent.id.clone(),
+        at: parent.at,
         created_at: whole
             .get("created_at")
             .cloned()
@@ -127,7 +143,7 @@ fn fetch_parts(child: &Job<'_>, family: &Family, parent: &Parent) -> Result<(), 
             .unwrap_or_else(|| parent.updated_at.clone()),
         parts: None,
     };
-    write_parts(child, family, &fresh, parts, total, &extracted)
+    write_parts(child, family, &fresh, parts, total, &origin)
 }
 
 fn write_parts(
@@ -136,19 +152,27 @@ fn write_parts(
     parent: &Parent,
     parts: Vec<Value>,
     total: Option<u64>,
-    extracted: &str,
+    origin: &Origin,
 ) -> Result<(), Error> {
     report_truncation(child, family, &parent.id, parts.len(), total);
     report_cap_reached(child, family, &parent.id, parts.len(), total);
     let name = family.parent;
-    for mut part in parts {
-        if let Some(part) = part.as_object_mut() {
-            part.insert(format!("{name}_id"), json!(parent.id));
-            part.insert(format!("{name}_created_at"), parent.created_at.clone());
-            part.insert(format!("{name}_updated_at"), parent.updated_at.clone());
-            part.insert(format!("{name}_total_parts"), json!(total));
-        }
-        child.emit(part, extracted)?;
+    for (i, mut part) in parts.into_iter().enumerate() {
+        let Some(map) = part.as_object_mut() else {
+            let what = if part.is_null() { "null" } else { kind_of(&part) };
+            let err = Error::BadResponse {
+                stream: child.name(),
+                request: origin.request.clone(),
+                problem: format!("part {} of {name} {} is {what}, not an object", i + 1, parent.id),
+            };
+            child.spoil(err, Some(parent.at))?;
+            continue;
+        };
+        map.insert(format!("{name}_id"), json!(parent.id));
+        map.insert(format!("{name}_created_at"), parent.created_at.clone());
+        map.insert(format!("{name}_updated_at"), parent.updated_at.clone());
+        map.insert(format!("{name}_total_parts"), json!(total));
+        child.emit(part, origin)?;
     }
     Ok(())
 }

@@ -165,6 +165,14 @@ impl Output {
         inner.write_state()
     }
 
+    /// Puts a stream's bookmark back to the one the run started from (`None`: none), and
+    /// writes the whole state.
+    pub fn restore_bookmark(&self, stream: &str, key: &str, at: Option<DateTime<Utc>>) -> Result<(), Error> {
+        let mut inner = self.lock();
+        inner.state.restore_bookmark(stream, key, at);
+        inner.write_state()
+    }
+
     /// Names the stream in progress for the next STATE (without writing one).
     pub fn set_currently_syncing(&self, stream: Option<&str>) {
         self.lock().state.set_currently_syncing(stream);

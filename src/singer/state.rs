@@ -18,7 +18,6 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::config::parse_datetime;
 use crate::error::Error;
 use crate::schema::format_datetime;
 use crate::streams;
@@ -113,6 +112,20 @@ impl State {
             entry[DONE] = Value::Array(ranges);
         }
         self.bookmarks.insert(stream.to_owned(), entry);
+    }
+
+    /// Puts a stream's bookmark back to `at` (the one the run started from), or removes it
+    /// when there was none, without ranges done above it.
+    pub fn restore_bookmark(&mut self, stream: &str, key: &str, at: Option<DateTime<Utc>>) {
+        match at {
+            Some(at) => self.set_bookmark(stream, key, at, &[]),
+            None => {
+                if let Some(Value::Object(entry)) = self.bookmarks.get_mut(stream) {
+                    entry.remove(key);
+                    entry.remove(DONE);
+                }
+            }
+        }
     }
 
     /// The table version a full-table stream was last given (see `Output::begin_version`).
@@ -213,22 +226,10 @@ fn check_date(stream: &str, key: &str, value: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Unix numbers at or above this are milliseconds: as seconds they would be past the year 5000,
-/// as milliseconds they are after March 1973.
-const MILLIS_FROM: i64 = 100_000_000_000;
-
 /// A bookmark's instant: a date-time string, or a Unix number in seconds or (as some tools
-/// write them) milliseconds.
+/// write them) milliseconds, read as every time value is (see [`crate::time`]).
 fn as_datetime(value: &Value) -> Option<DateTime<Utc>> {
-    match value {
-        Value::String(s) => parse_datetime(s),
-        Value::Number(n) => match n.as_i64() {
-            Some(ms) if ms.abs() >= MILLIS_FROM => DateTime::from_timestamp_millis(ms),
-            Some(secs) => DateTime::from_timestamp(secs, 0),
-            None => None,
-        },
-        _ => None,
-    }
+    crate::time::instant(value)
 }
 
 #[cfg(test)]
@@ -236,7 +237,7 @@ mod tests {
     use super::*;
 
     fn at(s: &str) -> DateTime<Utc> {
-        parse_datetime(s).unwrap()
+        crate::config::parse_datetime(s).unwrap()
     }
 
     #[test]
