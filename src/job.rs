@@ -13,15 +13,15 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::config::Settings;
 use crate::error::{ApiError, Error};
 use crate::http::{Body, Client, Request};
 use crate::parallel::Workers;
-use crate::schema::{Node, format_datetime};
+use crate::schema::{Node, Undeclared, format_datetime};
 use crate::singer::Output;
-use crate::streams::Stream;
+use crate::streams::{Stream, UNDECLARED};
 use crate::{log, warn};
 
 /// Records not written that are named one by one in the log; the rest are counted.
@@ -472,7 +472,7 @@ impl<'a> Job<'a> {
         let item = Value::Object(map);
         let id = record_id(&item);
         let mut dropped = Vec::new();
-        let record = self
+        let mut record = self
             .plan
             .node
             .apply_noting(item, &mut dropped)
@@ -482,9 +482,7 @@ impl<'a> Job<'a> {
                 problem: err.to_string(),
                 request: origin.request.clone(),
             })?;
-        for path in dropped {
-            self.note_undeclared(path);
-        }
+        self.keep_undeclared(&mut record, dropped);
         // A row without its key cannot be loaded: a target would drop it or merge it with
         // others. Intercom always sends it, so an answer without it is an error, not a row.
         if let Some(key) = self
@@ -620,23 +618,39 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// Reports, once per path, a property Intercom sent that the stream's schema does not
-    /// declare (and so no record carries). Deselected fields are left out without a word.
-    fn note_undeclared(&self, path: String) {
-        if self.plan.full.declares(&path) {
-            return;
+    /// Keeps the properties Intercom sent that the stream's schema does not declare in the
+    /// record's `undeclared_properties`, each under its path, and reports each path once.
+    /// Deselected fields (declared, but not in this run's schema) are left out without a word.
+    fn keep_undeclared(&self, record: &mut Value, dropped: Vec<Undeclared>) {
+        let keep = self.plan.has_field(UNDECLARED);
+        let mut kept = Map::new();
+        for Undeclared { path, shape, value } in dropped {
+            if self.plan.full.declares(&shape) {
+                continue;
+            }
+            let first = self
+                .undeclared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(shape.clone());
+            if first {
+                let whereto = if keep {
+                    format!("kept in {UNDECLARED}")
+                } else {
+                    format!("left out ({UNDECLARED} is deselected)")
+                };
+                warn!(
+                    "{}: Intercom sent {shape}, which the stream's schema does not declare; {whereto} (said once)",
+                    self.name()
+                );
+                self.counter("undeclared_property", 1, json!({"path": shape}));
+            }
+            if keep {
+                kept.insert(path, value);
+            }
         }
-        let first = self
-            .undeclared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(path.clone());
-        if first {
-            warn!(
-                "{}: Intercom sent {path}, which the stream's schema does not declare; records leave it out (said once)",
-                self.name()
-            );
-            self.counter("undeclared_property", 1, json!({"path": path}));
+        if !kept.is_empty() {
+            record[UNDECLARED] = Value::Object(kept);
         }
     }
 

@@ -3,10 +3,13 @@
 //! A [`Node`] is a stream's JSON Schema (after field selection) in a form that is quick to walk.
 //! [`Node::apply`] turns an Intercom item into the record the schema promises: only declared
 //! properties survive (open objects keep everything, and an object whose other properties have a
-//! schema shapes each of them to it), Unix-second timestamps become RFC 3339
-//! strings, ids sent as numbers become strings, and numbers sent as strings become numbers.
-//! A value that cannot be converted without loss is an error naming the field, never a silently
-//! wrong record.
+//! schema shapes each of them to it; [`Node::apply_noting`] hands back the others with their
+//! paths), Unix-second timestamps become RFC 3339 strings, ids sent as numbers become strings,
+//! and numbers sent as strings become numbers. Every conversion applies wherever its value
+//! appears, at any depth: an avatar sent as its URL becomes the object its schema declares,
+//! and a list envelope that holds its items under `data` (as Intercom's examples do) or under
+//! its own name (as its schemas do) is read either way. A value that cannot be converted
+//! without loss is an error naming the field, never a silently wrong record.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -34,6 +37,11 @@ enum Kind {
     Object {
         props: Vec<(String, Node)>,
         rest: Rest,
+        /// The one array property of a list envelope (`{"type": "tag.list", "tags": [...]}`),
+        /// whose items may come under `data` instead.
+        envelope: Option<String>,
+        /// Whether the object declares `image_url` (an avatar): a URL string stands for it.
+        image: bool,
     },
     Array(Box<Node>),
 }
@@ -48,6 +56,16 @@ enum Rest {
     /// Each shaped to one schema (`additionalProperties` as a schema: a map such as an
     /// article's translations by locale).
     Shaped(Box<Node>),
+}
+
+/// A property Intercom sent that the schema does not declare, kept for the record's
+/// `undeclared_properties` (`crate::streams::UNDECLARED`): its path (`location.zip`, `tags[2].color`), the same path with
+/// array places as `[]` (`tags[].color`, one name for every item), and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undeclared {
+    pub path: String,
+    pub shape: String,
+    pub value: Value,
 }
 
 /// Why a value did not fit; `path` is like `statistics.first_close_at` or `tags[2].id`.
@@ -75,9 +93,9 @@ impl Node {
         self.apply_noting(value, &mut Vec::new())
     }
 
-    /// As [`Node::apply`], and adds to `dropped` the path of each property left out because
-    /// this schema does not declare it (`location.zip`, `tags[].name`: array places as `[]`).
-    pub fn apply_noting(&self, value: Value, dropped: &mut Vec<String>) -> Result<Value, CoerceError> {
+    /// As [`Node::apply`], and adds to `dropped` each property left out because this schema
+    /// does not declare it, with its value.
+    pub fn apply_noting(&self, value: Value, dropped: &mut Vec<Undeclared>) -> Result<Value, CoerceError> {
         let mut path = String::new();
         self.apply_at(value, &mut path, dropped)
     }
@@ -92,7 +110,7 @@ impl Node {
                 None => (part, 0),
             };
             match &node.kind {
-                Kind::Object { props, rest } => match props.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+                Kind::Object { props, rest, .. } => match props.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
                     Ok(i) => node = &props[i].1,
                     Err(_) => match rest {
                         Rest::Dropped => return false,
@@ -120,7 +138,7 @@ impl Node {
         }
     }
 
-    fn apply_at(&self, value: Value, path: &mut String, dropped: &mut Vec<String>) -> Result<Value, CoerceError> {
+    fn apply_at(&self, value: Value, path: &mut String, dropped: &mut Vec<Undeclared>) -> Result<Value, CoerceError> {
         if value.is_null() {
             return if self.nullable {
                 Ok(Value::Null)
@@ -134,10 +152,27 @@ impl Node {
             Kind::Integer => to_integer(value, path),
             Kind::Number => to_number(value, path),
             Kind::Boolean => to_boolean(value, path),
-            Kind::Object { props, rest } => {
-                let Value::Object(map) = value else {
-                    return Err(fail(path, &format!("expected an object, got {}", describe(&value))));
+            Kind::Object {
+                props,
+                rest,
+                envelope,
+                image,
+            } => {
+                let mut map = match value {
+                    Value::Object(map) => map,
+                    // An avatar sent as its URL.
+                    Value::String(url) if *image => Map::from_iter([("image_url".to_owned(), Value::String(url))]),
+                    other => {
+                        return Err(fail(path, &format!("expected an object, got {}", describe(&other))));
+                    }
                 };
+                if let Some(key) = envelope {
+                    if !map.contains_key(key) && map.get("data").is_some_and(Value::is_array) {
+                        if let Some(items) = map.remove("data") {
+                            map.insert(key.clone(), items);
+                        }
+                    }
+                }
                 let mut out = Map::new();
                 for (key, v) in map {
                     let node = match props.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
@@ -149,7 +184,15 @@ impl Node {
                                 continue;
                             }
                             Rest::Dropped => {
-                                dropped.push(shape_path(path, &key));
+                                dropped.push(Undeclared {
+                                    path: if path.is_empty() {
+                                        key.clone()
+                                    } else {
+                                        format!("{path}.{key}")
+                                    },
+                                    shape: shape_path(path, &key),
+                                    value: v,
+                                });
                                 continue;
                             }
                         },
@@ -253,7 +296,24 @@ fn compile_at(schema: &Value, path: &str) -> Result<Node, String> {
                 _ if props.is_empty() && obj.get("properties").is_none() => Rest::Kept,
                 _ => Rest::Dropped,
             };
-            Kind::Object { props, rest }
+            let arrays: Vec<&String> = props
+                .iter()
+                .filter(|(_, node)| matches!(node.kind, Kind::Array(_)))
+                .map(|(k, _)| k)
+                .collect();
+            // A list envelope: one array beside what envelopes carry about it.
+            let about = |k: &str| matches!(k, "type" | "total_count" | "has_more" | "url");
+            let envelope = match arrays.as_slice() {
+                [one] if props.iter().all(|(k, _)| k == *one || about(k)) => Some((*one).clone()),
+                _ => None,
+            };
+            let image = props.iter().any(|(k, _)| k == "image_url");
+            Kind::Object {
+                props,
+                rest,
+                envelope,
+                image,
+            }
         }
         "array" => {
             let items = obj.get("items").ok_or_else(|| format!("{at}: an array needs items"))?;
@@ -466,6 +526,90 @@ mod tests {
         assert_eq!(err.path, "tags[1].applied_at");
         let err = n.apply(json!({"id": null})).unwrap_err();
         assert_eq!(err.path, "id");
+    }
+
+    #[test]
+    fn an_avatar_sent_as_its_url_becomes_its_object_at_any_depth() {
+        let avatar = json!({"type": ["object", "null"], "properties": {
+            "type": {"type": ["string", "null"]}, "image_url": {"type": ["string", "null"]}}});
+        let n = node(json!({"type": "object", "properties": {
+            "avatar": avatar,
+            "notes": {"type": "object", "properties": {"data": {"type": "array", "items": {
+                "type": "object", "properties": {"author": {"type": "object", "properties": {
+                    "avatar": avatar}}}}}}}}}));
+        let out = n
+            .apply(json!({"avatar": "https://x/a.png",
+                          "notes": {"data": [{"author": {"avatar": "https://x/b.png"}},
+                                             {"author": {"avatar": {"type": "avatar", "image_url": "https://x/c.png"}}}]}}))
+            .unwrap();
+        assert_eq!(out["avatar"], json!({"image_url": "https://x/a.png"}));
+        assert_eq!(
+            out["notes"]["data"][0]["author"]["avatar"],
+            json!({"image_url": "https://x/b.png"})
+        );
+        assert_eq!(
+            out["notes"]["data"][1]["author"]["avatar"],
+            json!({"type": "avatar", "image_url": "https://x/c.png"})
+        );
+        // A string where an object without image_url belongs is still an error.
+        let n = node(
+            json!({"type": "object", "properties": {"plan": {"type": "object", "properties": {
+            "name": {"type": "string"}}}}}),
+        );
+        assert_eq!(n.apply(json!({"plan": "gold"})).unwrap_err().path, "plan");
+    }
+
+    #[test]
+    fn an_envelope_reads_its_items_under_data_or_its_own_name() {
+        let n = node(
+            json!({"type": "object", "properties": {"ticket_type": {"type": "object", "properties": {
+            "attributes": {"type": "object", "properties": {
+                "type": {"type": "string"},
+                "ticket_type_attributes": {"type": "array", "items": {"type": "object", "properties": {
+                    "created_at": {"type": "string", "format": "date-time"}}}}}}}}}}),
+        );
+        for key in ["ticket_type_attributes", "data"] {
+            let out = n
+                .apply(json!({"ticket_type": {"attributes": {"type": "list", key: [{"created_at": 1_700_000_000}]}}}))
+                .unwrap();
+            assert_eq!(
+                out["ticket_type"]["attributes"],
+                json!({"type": "list", "ticket_type_attributes": [{"created_at": "2023-11-14T22:13:20Z"}]}),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn undeclared_properties_come_back_with_their_paths_and_values() {
+        let n = node(json!({"type": "object", "properties": {
+            "id": {"type": "string"},
+            "location": {"type": "object", "properties": {"city": {"type": "string"}}},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}}}}}}));
+        let mut dropped = Vec::new();
+        let out = n
+            .apply_noting(
+                json!({"id": "1", "new": {"a": [1]}, "location": {"city": "Lyon", "zip": "69001"},
+                       "tags": [{"id": "t"}, {"id": "u", "color": "red"}]}),
+                &mut dropped,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"id": "1", "location": {"city": "Lyon"}, "tags": [{"id": "t"}, {"id": "u"}]})
+        );
+        let got: Vec<(&str, &str, &Value)> = dropped
+            .iter()
+            .map(|u| (u.path.as_str(), u.shape.as_str(), &u.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("new", "new", &json!({"a": [1]})),
+                ("location.zip", "location.zip", &json!("69001")),
+                ("tags[1].color", "tags[].color", &json!("red")),
+            ]
+        );
     }
 
     #[test]

@@ -51,12 +51,26 @@ struct Parent {
     parts: Option<(Vec<Value>, Option<u64>)>,
 }
 
-fn parts_of(family: &Family, item: &Value) -> (Vec<Value>, Option<u64>) {
-    let list = &item[family.parts];
-    (
-        list[family.parts].as_array().cloned().unwrap_or_default(),
-        list["total_count"].as_u64(),
-    )
+/// The parts a parent carries and their `total_count`; `Ok(None)` when it carries no list
+/// (then it is fetched whole), an error when the list is not one.
+fn parts_of(family: &Family, item: &Value) -> Result<Option<(Vec<Value>, Option<u64>)>, String> {
+    let Some(list) = item.get(family.parts).filter(|l| !l.is_null()) else {
+        return Ok(None);
+    };
+    let total = list["total_count"].as_u64();
+    // Under its own name as the schemas have it, or under `data` as some examples do.
+    match [family.parts, "data"]
+        .iter()
+        .find_map(|k| list.get(*k).filter(|v| !v.is_null()))
+    {
+        None if list.is_object() => Ok(Some((Vec::new(), total))),
+        Some(Value::Array(parts)) => Ok(Some((parts.clone(), total))),
+        _ => Err(format!(
+            "{}: the list of parts is {}, not a list",
+            family.parts,
+            crate::error::cut_short(&list.to_string())
+        )),
+    }
 }
 
 fn page(
@@ -69,21 +83,21 @@ fn page(
     let mut parents = Vec::new();
     for Dated { item, at } in items {
         if let Some(child) = child.filter(|c| c.in_range(at)) {
-            match id_text(&item["id"]) {
-                Some(id) => {
-                    let parts = family
-                        .embedded
-                        .then(|| parts_of(family, &item))
-                        .filter(|(parts, total)| !cut_short(parts.len(), *total));
-                    parents.push(Parent {
-                        id,
-                        at,
-                        created_at: item["created_at"].clone(),
-                        updated_at: item["updated_at"].clone(),
-                        parts,
-                    });
-                }
-                None => child.spoil(child.bad_record(&item, "has no id", origin), Some(at))?,
+            let parts = if family.embedded {
+                parts_of(family, &item)
+            } else {
+                Ok(None)
+            };
+            match (id_text(&item["id"]), parts) {
+                (Some(id), Ok(parts)) => parents.push(Parent {
+                    id,
+                    at,
+                    created_at: item["created_at"].clone(),
+                    updated_at: item["updated_at"].clone(),
+                    parts: parts.filter(|(parts, total)| !cut_short(parts.len(), *total)),
+                }),
+                (None, _) => child.spoil(child.bad_record(&item, "has no id", origin), Some(at))?,
+                (_, Err(problem)) => child.spoil(child.bad_record(&item, &problem, origin), Some(at))?,
             }
         }
         if job.in_range(at) {
@@ -129,7 +143,10 @@ fn fetch_parts(child: &Job<'_>, family: &Family, parent: &Parent) -> Result<(), 
         return Ok(());
     };
     let origin = Origin::now(request.describe());
-    let (parts, total) = parts_of(family, &whole);
+    let (parts, total) = match parts_of(family, &whole) {
+        Ok(parts) => parts.unwrap_or_default(),
+        Err(problem) => return child.spoil(child.bad_record(&whole, &problem, &origin), Some(parent.at)),
+    };
     let fresh = Parent {
         id: parent.id.clone(),
         at: parent.at,

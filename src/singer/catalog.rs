@@ -404,7 +404,10 @@ mod tests {
         let stream = streams::find("segments").unwrap();
         let projected = project(&stream.schema(), c.entry("segments"), &["id", "updated_at"]);
         let names: Vec<&String> = projected["properties"].as_object().unwrap().keys().collect();
-        assert_eq!(names, ["id", "type", "created_at", "updated_at"]);
+        assert_eq!(
+            names,
+            ["id", "type", "created_at", "updated_at", "undeclared_properties"]
+        );
     }
 
     #[test]

@@ -12,6 +12,11 @@ use serde_json::Value;
 pub use report::Report;
 pub use reshape::Reshape;
 
+/// The column of every stream that keeps what Intercom sent and the stream's schema file does
+/// not declare: an object of values by path (`location.zip`, `tags[2].color`). A property a
+/// later release declares gets its own column and leaves this one; no column changes type.
+pub const UNDECLARED: &str = "undeclared_properties";
+
 /// How a stream is replicated by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replication {
@@ -79,10 +84,18 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// The stream's schema.
+    /// The stream's schema: its file's, with the column that keeps what Intercom sends and
+    /// the file does not declare (`undeclared_properties`).
     pub fn schema(&self) -> Value {
         // The table test parses every schema, so this cannot fail in a released binary.
-        serde_json::from_str(self.schema_file.text).expect("schemas/ hold valid JSON (tested)")
+        let mut schema: Value = serde_json::from_str(self.schema_file.text).expect("schemas/ hold valid JSON (tested)");
+        if let Some(props) = schema["properties"].as_object_mut() {
+            props.insert(
+                UNDECLARED.into(),
+                serde_json::json!({"type": ["object", "null"], "additionalProperties": true}),
+            );
+        }
+        schema
     }
 }
 
@@ -229,17 +242,13 @@ const CONTACT_RESHAPE: &[Reshape] = &[
         field: "opted_out_subscription_types",
         inner: &["data"],
     },
-    Reshape::AvatarObject("avatar"),
 ];
 
 const ATTRIBUTE_KEY: &[&str] = &["_sdc_record_hash"];
 
 /// Every stream of the tap, in the order of the catalog.
 pub static ALL: &[Stream] = &[
-    Stream {
-        reshape: &[Reshape::AvatarObject("avatar")],
-        ..full("admins", schema!("admins"), list("/admins", "admins"))
-    },
+    full("admins", schema!("admins"), list("/admins", "admins")),
     full("teams", schema!("teams"), list("/teams", "teams")),
     full("tags", schema!("tags"), list("/tags", "data")),
     incremental(

@@ -23,8 +23,6 @@ pub enum Reshape {
         from: &'static str,
         to: &'static str,
     },
-    /// `avatar` is a URL string in some answers and an object in others; make it the object.
-    AvatarObject(&'static str),
     /// Fills `model` when Intercom leaves it out (the attribute streams ask for one model each).
     DefaultModel(&'static str),
     /// singer-io's key for the attribute streams: SHA-256 of `id`, `name` and `description`
@@ -44,9 +42,7 @@ impl Reshape {
     /// The property this reshaping fills or changes.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Reshape::Unwrap { field, .. } | Reshape::RenameInner { field, .. } | Reshape::AvatarObject(field) => {
-                Some(field)
-            }
+            Reshape::Unwrap { field, .. } | Reshape::RenameInner { field, .. } => Some(field),
             Reshape::DefaultModel(_) => Some("model"),
             Reshape::OptionObjects => Some("list_options"),
             // Left out: no property of the record.
@@ -69,15 +65,6 @@ impl Reshape {
                         if let Some(list) = inner.remove(from) {
                             inner.insert(to.into(), list);
                         }
-                    }
-                }
-            }
-            Reshape::AvatarObject(field) => {
-                if let Some(value) = item.get_mut(field) {
-                    if let Value::String(url) = value {
-                        let mut object = Map::new();
-                        object.insert("image_url".into(), Value::String(std::mem::take(url)));
-                        *value = Value::Object(object);
                     }
                 }
             }
@@ -267,14 +254,5 @@ mod tests {
             rule.apply(&mut map).unwrap();
             assert_eq!(map["teammates"], json!({"type": "admin.list", "admins": [1]}));
         }
-    }
-
-    #[test]
-    fn avatars_become_objects() {
-        let Value::Object(mut map) = json!({"avatar": "https://x/y.png"}) else {
-            panic!()
-        };
-        Reshape::AvatarObject("avatar").apply(&mut map).unwrap();
-        assert_eq!(map["avatar"], json!({"image_url": "https://x/y.png"}));
     }
 }
