@@ -48,12 +48,15 @@ struct Parent {
     at: DateTime<Utc>,
     created_at: Value,
     updated_at: Value,
-    parts: Option<(Vec<Value>, Option<u64>)>,
+    parts: Option<Parts>,
 }
+
+/// A parent's parts and their `total_count`.
+type Parts = (Vec<Value>, Option<u64>);
 
 /// The parts a parent carries and their `total_count`; `Ok(None)` when it carries no list
 /// (then it is fetched whole), an error when the list is not one.
-fn parts_of(family: &Family, item: &Value) -> Result<Option<(Vec<Value>, Option<u64>)>, String> {
+fn parts_of(family: &Family, item: &Value) -> Result<Option<Parts>, String> {
     let Some(list) = item.get(family.parts).filter(|l| !l.is_null()) else {
         return Ok(None);
     };
