@@ -5,6 +5,9 @@
 //! limit with 429s, and can be told to misbehave on any endpoint: error statuses, 429 bursts,
 //! bodies cut short or not JSON, dropped connections, slow answers ([`Fault`]). Tests can read
 //! every request it received and change the workspace while a sync runs ([`FakeIntercom::on_request`]).
+//! Faults also send what real Intercom and its descriptions allow but a tap may not expect: a
+//! scroll stuck on one page, a null cursor, a time filter ignored, a null among the items, and
+//! one value changed anywhere ([`mutate`]).
 
 #![recursion_limit = "512"]
 
@@ -118,6 +121,26 @@ pub enum FaultKind {
     /// The real answer with its JSON changed in one place, chosen by this seed: a value of
     /// another type, a key removed, a string emptied (the fuzz tests' corrupted answers).
     Mutated(u64),
+    /// `GET /companies/scroll` with a `scroll_param` answers the page it answered last, with the
+    /// same companies and the same `scroll_param`, and the scroll does not move on: a scroll
+    /// stuck on one page (Intercom may send the same `scroll_param` on every page, so only the
+    /// repeated companies tell). The request that opens a scroll counts but is answered as usual;
+    /// with many `times`, the scroll never ends by itself.
+    RepeatPage,
+    /// On the search endpoints, the last page's `pages.next` is `{"page": n + 1,
+    /// "starting_after": null}` instead of absent: the descriptions type the cursor as nullable,
+    /// and a null one means there is no next page. Pages with a next page are unchanged.
+    NullCursor,
+    /// On the search endpoints, conditions on `updated_at` and `created_at` are ignored however
+    /// they are nested, the others (`role = user`) apply, and sort, paging, `total_count` and
+    /// cursors work over the larger result: a server that ignores the time filter and answers
+    /// with records outside the range asked for.
+    IgnoreFilter,
+    /// The answer's items (the first array of `data`, `conversations`, `tickets`, `admins`,
+    /// `teams`, `segments`, `activity_logs`, `companies`) get a `null` at index 1, or at the end
+    /// when there are none: an item that is null, which no description forbids, and which a tap
+    /// must neither fail on nor take for a record.
+    NullItem,
 }
 
 impl Fault {
@@ -287,12 +310,12 @@ impl FakeIntercom {
         lock(&self.shared.scroll).open_foreign();
     }
 
-    /// Every request received so far.
     /// The changes `FaultKind::Mutated` made so far: each request and the JSON pointer changed.
     pub fn mutations(&self) -> Vec<(String, String)> {
         lock(&self.shared.mutations).clone()
     }
 
+    /// Every request received so far.
     pub fn requests(&self) -> Vec<Logged> {
         lock(&self.shared.log).clone()
     }
@@ -411,18 +434,17 @@ fn answer(shared: &Shared, req: &Request) -> Response {
             delivery: Delivery::Dropped,
             delay: Duration::ZERO,
         },
-        _ => from_the_world(shared, req),
+        _ => from_the_world(shared, req, fault),
     };
     match fault {
         Some(FaultKind::Truncated) => response.delivery = Delivery::Truncated,
         Some(FaultKind::Slow(d)) => response.delay = d,
-        Some(FaultKind::Mutated(seed)) => {
-            if let Ok(mut body) = serde_json::from_slice::<Value>(&response.body) {
-                let at = mutate::one_change(&mut body, seed);
-                response.body = serde_json::to_vec(&body).unwrap_or_default();
-                lock(&shared.mutations).push((format!("{} {}", req.method, req.target), at));
-            }
-        }
+        Some(FaultKind::Mutated(seed)) => rewrite(&mut response, |body| {
+            let at = mutate::one_change(body, seed);
+            lock(&shared.mutations).push((format!("{} {}", req.method, req.target), at));
+        }),
+        Some(FaultKind::NullCursor) => rewrite(&mut response, null_cursor),
+        Some(FaultKind::NullItem) => rewrite(&mut response, null_item),
         _ => {}
     }
     if let Some((mut headers, _)) = rate {
@@ -440,8 +462,54 @@ fn answer(shared: &Shared, req: &Request) -> Response {
     response
 }
 
+/// Changes the JSON of an answer after it is made; a body that is not JSON stays as it is.
+fn rewrite(response: &mut Response, change: impl FnOnce(&mut Value)) {
+    if let Ok(mut body) = serde_json::from_slice::<Value>(&response.body) {
+        change(&mut body);
+        response.body = serde_json::to_vec(&body).unwrap_or_default();
+    }
+}
+
+/// `FaultKind::NullCursor`: a page without `pages.next` (a search's last) gets one whose
+/// cursor is null.
+fn null_cursor(body: &mut Value) {
+    let Some(pages) = body.get_mut("pages").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !pages.contains_key("next") {
+        let page = pages.get("page").and_then(Value::as_u64).unwrap_or(1);
+        pages.insert(
+            "next".into(),
+            serde_json::json!({"page": page + 1, "starting_after": null}),
+        );
+    }
+}
+
+/// The top-level keys that hold an answer's items, in the order `FaultKind::NullItem` looks.
+const ITEM_KEYS: [&str; 8] = [
+    "data",
+    "conversations",
+    "tickets",
+    "admins",
+    "teams",
+    "segments",
+    "activity_logs",
+    "companies",
+];
+
+/// `FaultKind::NullItem`: a `null` at index 1 of the answer's items, or at the end of fewer.
+fn null_item(body: &mut Value) {
+    let Some(map) = body.as_object_mut() else {
+        return;
+    };
+    let key = ITEM_KEYS.iter().find(|k| map.get(**k).is_some_and(Value::is_array));
+    if let Some(items) = key.and_then(|k| map.get_mut(*k)).and_then(Value::as_array_mut) {
+        items.insert(items.len().min(1), Value::Null);
+    }
+}
+
 /// The answer the workspace gives, in the version the request asks for.
-fn from_the_world(shared: &Shared, req: &Request) -> Response {
+fn from_the_world(shared: &Shared, req: &Request, fault: Option<FaultKind>) -> Response {
     let api_version = match versions::of(req) {
         Ok(v) => v,
         Err(refused) => return refused,
@@ -454,6 +522,7 @@ fn from_the_world(shared: &Shared, req: &Request) -> Response {
         now: now_secs_i64(),
         version: shared.version.load(Ordering::SeqCst),
         searches: &shared.searches,
+        fault,
     };
     let mut answer = versions::route(api_version, req, &world).unwrap_or_else(|| api::route(req, &world, &ctx));
     versions::adapt(api_version, req, &world, &mut answer);
@@ -502,4 +571,236 @@ fn rate_headers(shared: &Shared, force_limited: bool) -> Option<(Vec<(String, St
         ],
         over,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A fake without a rate limit, with enough companies for a few scroll pages.
+    fn fake() -> FakeIntercom {
+        let size = Size {
+            companies: 120,
+            ..Size::small()
+        };
+        let options = Options {
+            rate_limit: None,
+            ..Options::default()
+        };
+        FakeIntercom::start(World::generate(4, size), options).unwrap()
+    }
+
+    /// One request answered as the server answers it, without the network: status and JSON.
+    fn call(fake: &FakeIntercom, method: &str, target: &str, body: &Value) -> (u16, Value) {
+        let req = Request {
+            method: method.into(),
+            target: target.into(),
+            headers: vec![("authorization".into(), format!("Bearer {TOKEN}"))],
+            body: if body.is_null() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(body).unwrap()
+            },
+        };
+        let answer = handle(&fake.shared, &req);
+        (
+            answer.status,
+            serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// A sync's search: updated at or after `t` (and a role, if given), oldest first.
+    fn since(t: i64, role: Option<&str>, per_page: usize) -> Value {
+        let range = json!({"operator": "OR", "value": [
+            {"field": "updated_at", "operator": ">", "value": t},
+            {"field": "updated_at", "operator": "=", "value": t}]});
+        let query = match role {
+            Some(role) => {
+                json!({"operator": "AND", "value": [{"field": "role", "operator": "=", "value": role}, range]})
+            }
+            None => range,
+        };
+        json!({"query": query, "sort": {"field": "updated_at", "order": "ascending"},
+               "pagination": {"per_page": per_page}})
+    }
+
+    /// Every page of a search: the answers, in order.
+    fn pages(fake: &FakeIntercom, path: &str, mut body: Value) -> Vec<Value> {
+        let mut answers = Vec::new();
+        loop {
+            let (status, answer) = call(fake, "POST", path, &body);
+            assert_eq!(status, 200, "{answer}");
+            let cursor = answer["pages"]["next"]["starting_after"].clone();
+            answers.push(answer);
+            if !cursor.is_string() {
+                return answers;
+            }
+            body["pagination"]["starting_after"] = cursor;
+        }
+    }
+
+    /// The items of a search's pages, under `key`.
+    fn items(answers: &[Value], key: &str) -> Vec<Value> {
+        answers
+            .iter()
+            .flat_map(|a| a[key].as_array().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_scroll_page_keeps_its_companies_and_its_scroll_param() {
+        let fake = fake();
+        // The opening request counts, and is answered as usual.
+        fake.add_fault(Fault::new("/companies/scroll", FaultKind::RepeatPage).times(3));
+        let (_, first) = call(&fake, "GET", "/companies/scroll", &Value::Null);
+        assert_eq!(first["data"].as_array().unwrap().len(), 50);
+        let param = first["scroll_param"].as_str().unwrap().to_owned();
+        let next = format!("/companies/scroll?scroll_param={param}");
+        for _ in 0..2 {
+            let (status, again) = call(&fake, "GET", &next, &Value::Null);
+            assert_eq!(status, 200);
+            assert_eq!(again["data"], first["data"]);
+            assert_eq!(again["scroll_param"], first["scroll_param"]);
+        }
+        // The fault spent, the scroll goes on from where it was, to its end.
+        let (_, second) = call(&fake, "GET", &next, &Value::Null);
+        assert_ne!(second["scroll_param"], first["scroll_param"]);
+        assert_eq!(second["data"][0], fake.world().companies[50]);
+        let mut param = second["scroll_param"].as_str().unwrap().to_owned();
+        let mut seen = 100;
+        loop {
+            let (_, page) = call(
+                &fake,
+                "GET",
+                &format!("/companies/scroll?scroll_param={param}"),
+                &Value::Null,
+            );
+            let n = page["data"].as_array().unwrap().len();
+            if n == 0 {
+                break;
+            }
+            seen += n;
+            param = page["scroll_param"].as_str().unwrap().to_owned();
+        }
+        assert_eq!(seen, 120);
+    }
+
+    #[test]
+    fn a_scroll_repeating_its_page_never_ends_by_itself() {
+        let fake = fake();
+        fake.add_fault(
+            Fault::new("/companies/scroll", FaultKind::RepeatPage)
+                .skip(2)
+                .times(usize::MAX / 2),
+        );
+        let (_, first) = call(&fake, "GET", "/companies/scroll", &Value::Null);
+        let (_, second) = call(
+            &fake,
+            "GET",
+            &format!(
+                "/companies/scroll?scroll_param={}",
+                first["scroll_param"].as_str().unwrap()
+            ),
+            &Value::Null,
+        );
+        let next = format!(
+            "/companies/scroll?scroll_param={}",
+            second["scroll_param"].as_str().unwrap()
+        );
+        for _ in 0..50 {
+            let (status, page) = call(&fake, "GET", &next, &Value::Null);
+            assert_eq!(status, 200);
+            assert_eq!(page["data"], second["data"]);
+            assert_eq!(page["scroll_param"], second["scroll_param"]);
+        }
+    }
+
+    #[test]
+    fn a_null_cursor_ends_the_last_search_page_and_no_other() {
+        let fake = fake();
+        for (path, key) in [
+            ("/contacts/search", "data"),
+            ("/conversations/search", "conversations"),
+            ("/tickets/search", "tickets"),
+        ] {
+            fake.add_fault(Fault::new(path, FaultKind::NullCursor).times(100));
+            let answers = pages(&fake, path, since(0, None, 7));
+            assert!(answers.len() > 1, "{path}");
+            for answer in &answers[..answers.len() - 1] {
+                assert!(answer["pages"]["next"]["starting_after"].is_string(), "{path}");
+            }
+            let last = &answers[answers.len() - 1]["pages"];
+            assert_eq!(
+                last["next"],
+                json!({"page": last["page"].as_u64().unwrap() + 1, "starting_after": null})
+            );
+            let total = answers[0]["total_count"].as_u64().unwrap();
+            assert_eq!(items(&answers, key).len() as u64, total, "{path}: nothing lost");
+        }
+    }
+
+    #[test]
+    fn an_ignored_time_filter_answers_records_below_the_range_and_keeps_the_others() {
+        let fake = fake();
+        let (contacts, users) = {
+            let world = fake.world();
+            let users = world.contacts.iter().filter(|c| c["role"] == "user").count();
+            (world.contacts.clone(), users)
+        };
+        let mut times: Vec<i64> = contacts.iter().map(|c| c["updated_at"].as_i64().unwrap()).collect();
+        times.sort_unstable();
+        let mid = times[times.len() / 2];
+        let honest = pages(&fake, "/contacts/search", since(mid, Some("user"), 9));
+        assert!(honest[0]["total_count"].as_u64().unwrap() < users as u64);
+        fake.add_fault(Fault::new("/contacts/search", FaultKind::IgnoreFilter).times(100));
+        let answers = pages(&fake, "/contacts/search", since(mid, Some("user"), 9));
+        let found = items(&answers, "data");
+        assert_eq!(answers[0]["total_count"], json!(users));
+        assert_eq!(found.len(), users, "paging walks the larger result");
+        assert!(found.iter().all(|c| c["role"] == "user"), "the other conditions apply");
+        // Below the range asked for (the contact search compares days: well below).
+        assert!(
+            found
+                .iter()
+                .any(|c| c["updated_at"].as_i64().unwrap() < mid - 2 * 86_400)
+        );
+        let sorted = found
+            .windows(2)
+            .all(|w| w[0]["updated_at"].as_i64() <= w[1]["updated_at"].as_i64());
+        assert!(sorted, "the sort applies");
+        let conversations = pages(&fake, "/conversations/search", since(i64::MAX / 2, None, 20));
+        assert_eq!(
+            items(&conversations, "conversations").len(),
+            0,
+            "the fault is on contacts only"
+        );
+    }
+
+    #[test]
+    fn a_null_item_goes_second_or_alone() {
+        let fake = fake();
+        let contact_without_notes = fake.world().contacts[0]["id"].as_str().unwrap().to_owned();
+        for (method, target, key, body) in [
+            ("GET", "/admins".to_owned(), "admins", Value::Null),
+            ("GET", "/tags".to_owned(), "data", Value::Null),
+            ("GET", "/segments".to_owned(), "segments", Value::Null),
+            ("POST", "/tickets/search".to_owned(), "tickets", since(0, None, 5)),
+            (
+                "GET",
+                format!("/contacts/{contact_without_notes}/notes"),
+                "data",
+                Value::Null,
+            ),
+        ] {
+            let (_, plain) = call(&fake, method, &target, &body);
+            fake.add_fault(Fault::new(&target, FaultKind::NullItem));
+            let (status, answer) = call(&fake, method, &target, &body);
+            assert_eq!(status, 200);
+            let mut expected = plain[key].as_array().unwrap().clone();
+            expected.insert(expected.len().min(1), Value::Null);
+            assert_eq!(answer[key], json!(expected), "{target}");
+        }
+    }
 }
