@@ -8,11 +8,23 @@
 //! Faults also send what real Intercom and its descriptions allow but a tap may not expect: a
 //! scroll stuck on one page, a null cursor, a time filter ignored, a null among the items, and
 //! one value changed anywhere ([`mutate`]).
+//!
+//! Control endpoints, for checks that run the fake as its own process (with the bearer token):
+//!
+//! - `POST /_fake/evolve?every=N` moves the workspace on as between two syncs ([`World::evolve`])
+//!   and answers with the ids it changed and added.
+//! - `GET /_fake/summary` gives the records per stream a full sync reads ([`World::summary`]).
+//! - `POST /_fake/fault?path=P&kind=K[&status=N][&method=GET|POST][&times=N][&skip=N]` adds a
+//!   [`Fault`] as [`FakeIntercom::add_fault`] does. `kind` is `status` (with `status`),
+//!   `null_item`, `null_cursor`, `ignore_filter`, `repeat_page`, `not_json`, `truncated` or
+//!   `dropped`; `times` is 1 and `skip` 0 unless given. It answers `{"ok": true, "fault": "…"}`
+//!   naming the fault, or 400 with Intercom's error envelope for a bad query.
 
 #![recursion_limit = "512"]
 
 pub mod api;
 mod base64;
+mod control;
 pub mod counts;
 pub mod mutate;
 mod reply;
@@ -175,6 +187,22 @@ impl Fault {
 
     fn matches(&self, req: &Request) -> bool {
         path_matches(&self.path, req.path()) && self.method.is_none_or(|m| m == req.method)
+    }
+}
+
+impl std::fmt::Display for Fault {
+    /// What the fault does, where and when: `Status(503) on POST /contacts/search after 2, 1
+    /// time(s)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} on {} {} after {}, {} time(s)",
+            self.kind,
+            self.method.unwrap_or("any method"),
+            self.path,
+            self.skip,
+            self.times
+        )
     }
 }
 
@@ -387,6 +415,17 @@ fn answer(shared: &Shared, req: &Request) -> Response {
     if req.method == "GET" && req.path() == "/_fake/summary" {
         return api::ok(read(&shared.world).summary());
     }
+    if req.method == "POST" && req.path() == "/_fake/fault" {
+        // For checks that run the fake as its own process: what `add_fault` does in a test.
+        return match control::fault(req) {
+            Ok(fault) => {
+                let said = fault.to_string();
+                lock(&shared.faults).push(fault);
+                api::ok(serde_json::json!({"ok": true, "fault": said}))
+            }
+            Err(problem) => api::error(400, "parameter_invalid", &problem),
+        };
+    }
     let fault = {
         let mut faults = lock(&shared.faults);
         faults.iter_mut().find_map(|f| {
@@ -575,6 +614,9 @@ fn rate_headers(shared: &Shared, force_limited: bool) -> Option<(Vec<(String, St
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+
     use serde_json::json;
 
     use super::*;
@@ -802,5 +844,107 @@ mod tests {
             expected.insert(expected.len().min(1), Value::Null);
             assert_eq!(answer[key], json!(expected), "{target}");
         }
+    }
+
+    /// One request over the network, as a check running the fake as its own process sends it.
+    fn over_tcp(fake: &FakeIntercom, method: &str, target: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(fake.server.addr()).unwrap();
+        write!(
+            stream,
+            "{method} {target} HTTP/1.1\r\nHost: fake\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let status = line.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut length = 0;
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = n.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn the_control_endpoint_adds_faults() {
+        let fake = fake();
+        let (status, answer) = over_tcp(
+            &fake,
+            "POST",
+            "/_fake/fault?path=%2Fadmins&kind=status&status=503&times=2",
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["ok"], json!(true));
+        assert_eq!(answer["fault"], "Status(503) on any method /admins after 0, 2 time(s)");
+        let statuses: Vec<u16> = (0..3).map(|_| call(&fake, "GET", "/admins", &Value::Null).0).collect();
+        assert_eq!(statuses, [503, 503, 200]);
+
+        let (status, answer) = call(
+            &fake,
+            "POST",
+            "/_fake/fault?path=/teams&kind=null_item&method=get&skip=1",
+            &Value::Null,
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["fault"], "NullItem on GET /teams after 1, 1 time(s)");
+        let nulls: Vec<bool> = (0..3)
+            .map(|_| call(&fake, "GET", "/teams", &Value::Null).1["teams"][1].is_null())
+            .collect();
+        assert_eq!(nulls, [false, true, false]);
+
+        for (query, kind) in [
+            ("kind=null_cursor", FaultKind::NullCursor),
+            ("kind=ignore_filter&method=POST", FaultKind::IgnoreFilter),
+            ("kind=repeat_page", FaultKind::RepeatPage),
+            ("kind=not_json", FaultKind::NotJson),
+            ("kind=truncated", FaultKind::Truncated),
+            ("kind=dropped", FaultKind::Dropped),
+        ] {
+            let (status, _) = call(&fake, "POST", &format!("/_fake/fault?path=/x&{query}"), &Value::Null);
+            assert_eq!(status, 200, "{query}");
+            assert_eq!(lock(&fake.shared.faults).last().unwrap().kind, kind);
+        }
+    }
+
+    #[test]
+    fn the_control_endpoint_refuses_a_bad_query_with_intercoms_envelope() {
+        let fake = fake();
+        for query in [
+            "kind=null_item",
+            "path=/admins",
+            "path=admins&kind=null_item",
+            "path=/admins&kind=status",
+            "path=/admins&kind=status&status=five",
+            "path=/admins&kind=status&status=99",
+            "path=/admins&kind=null_item&status=503",
+            "path=/admins&kind=slow",
+            "path=/admins&kind=dropped&method=PUT",
+            "path=/admins&kind=dropped&times=-1",
+            "path=/admins&kind=dropped&skip=x",
+        ] {
+            let (status, answer) = call(&fake, "POST", &format!("/_fake/fault?{query}"), &Value::Null);
+            assert_eq!(status, 400, "{query}");
+            assert_eq!(answer["type"], "error.list", "{query}");
+            assert_eq!(answer["errors"][0]["code"], "parameter_invalid", "{query}");
+            assert!(answer["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        assert!(lock(&fake.shared.faults).is_empty());
+        let req = Request {
+            method: "POST".into(),
+            target: "/_fake/fault?path=/admins&kind=dropped".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        assert_eq!(handle(&fake.shared, &req).status, 401, "the token is needed");
+        assert!(lock(&fake.shared.faults).is_empty());
     }
 }
