@@ -130,8 +130,10 @@ pub enum FaultKind {
     /// The real answer, saying that no request is left until a reset an hour away: a window
     /// that Intercom's 10-second windows never have.
     FarReset,
-    /// The real answer with its JSON changed in one place, chosen by this seed: a value of
-    /// another type, a key removed, a string emptied (the fuzz tests' corrupted answers).
+    /// The real answer with its JSON changed in one place, chosen by this seed (the fuzz tests'
+    /// corrupted answers): a value of another type, a key removed, or what real answers and the
+    /// descriptions allow: a null item, an undeclared property, an avatar as its bare URL, a
+    /// timestamp in another form, a null cursor ([`mutate::one_change`]).
     Mutated(u64),
     /// `GET /companies/scroll` with a `scroll_param` answers the page it answered last, with the
     /// same companies and the same `scroll_param`, and the scroll does not move on: a scroll
@@ -338,7 +340,8 @@ impl FakeIntercom {
         lock(&self.shared.scroll).open_foreign();
     }
 
-    /// The changes `FaultKind::Mutated` made so far: each request and the JSON pointer changed.
+    /// The changes `FaultKind::Mutated` made so far: each request, and the JSON pointer changed
+    /// with the kind of change after it (`/data/3/updated_at (milliseconds)`).
     pub fn mutations(&self) -> Vec<(String, String)> {
         lock(&self.shared.mutations).clone()
     }
