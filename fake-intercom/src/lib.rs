@@ -512,13 +512,14 @@ fn rewrite(response: &mut Response, change: impl FnOnce(&mut Value)) {
     }
 }
 
-/// `FaultKind::NullCursor`: a page without `pages.next` (a search's last) gets one whose
-/// cursor is null.
+/// `FaultKind::NullCursor`: a page whose `pages` object has no `next` (a search's last) gets
+/// one whose cursor is null. Page-number lists always have a `next`, and the counts' `pages`
+/// is not a `pages` object (its links are one level down).
 fn null_cursor(body: &mut Value) {
     let Some(pages) = body.get_mut("pages").and_then(Value::as_object_mut) else {
         return;
     };
-    if !pages.contains_key("next") {
+    if pages.get("type").is_some_and(|t| t == "pages") && !pages.contains_key("next") {
         let page = pages.get("page").and_then(Value::as_u64).unwrap_or(1);
         pages.insert(
             "next".into(),
@@ -783,6 +784,12 @@ mod tests {
             );
             let total = answers[0]["total_count"].as_u64().unwrap();
             assert_eq!(items(&answers, key).len() as u64, total, "{path}: nothing lost");
+        }
+        // Lists whose `pages` always say `next`, or hold it one level down, keep their pages.
+        for target in ["/articles", "/counts?type=company&count=user"] {
+            let (_, plain) = call(&fake, "GET", target, &Value::Null);
+            fake.add_fault(Fault::new(target.split('?').next().unwrap(), FaultKind::NullCursor));
+            assert_eq!(call(&fake, "GET", target, &Value::Null).1, plain, "{target}");
         }
     }
 
