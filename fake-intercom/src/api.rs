@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::Options;
 pub use crate::reply::{LINK_BASE, error, not_found, ok};
 use crate::search::{self, Rules};
 use crate::server::{Request, Response};
 use crate::world::World;
+use crate::{FaultKind, Options};
 
 /// What an answer may need besides the workspace.
 pub struct Ctx<'a> {
@@ -21,6 +21,9 @@ pub struct Ctx<'a> {
     /// The workspace's version, for the search cache.
     pub version: u64,
     pub searches: &'a Mutex<SearchCache>,
+    /// The fault this request gets, for those an endpoint plays itself because they change its
+    /// own work (`RepeatPage`, `IgnoreFilter`); the others are played around the answer.
+    pub fault: Option<FaultKind>,
 }
 
 /// Search orders by endpoint and query, and positions by id, reused while the workspace does
@@ -69,7 +72,10 @@ pub struct Scroll {
 #[derive(Debug)]
 struct OpenScroll {
     param: String,
+    /// Where the next page starts.
     position: usize,
+    /// Where the last page answered started, for `FaultKind::RepeatPage`.
+    page_start: usize,
     last_used: Instant,
 }
 
@@ -79,6 +85,7 @@ impl Scroll {
         self.open = Some(OpenScroll {
             param: "someone-elses-scroll".into(),
             position: 0,
+            page_start: 0,
             last_used: Instant::now(),
         });
     }
@@ -165,6 +172,7 @@ const BY_SECOND_20: Rules = Rules {
     by_day: false,
     utc_offset_secs: 0,
     default_per_page: 20,
+    ignore_time_filters: false,
 };
 
 fn contact_rules(ctx: &Ctx<'_>) -> Rules {
@@ -172,6 +180,7 @@ fn contact_rules(ctx: &Ctx<'_>) -> Rules {
         by_day: true,
         utc_offset_secs: ctx.options.workspace_utc_offset_secs,
         default_per_page: 50,
+        ignore_time_filters: false,
     }
 }
 
@@ -245,7 +254,17 @@ fn search_endpoint(
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return error(400, "parameter_invalid", "The request body is not valid JSON");
     };
-    let cache_key = format!("{}|{}|{}", req.path(), body["query"], body["sort"]);
+    let rules = Rules {
+        ignore_time_filters: ctx.fault == Some(FaultKind::IgnoreFilter),
+        ..rules
+    };
+    let cache_key = format!(
+        "{}|{}|{}|{}",
+        req.path(),
+        body["query"],
+        body["sort"],
+        rules.ignore_time_filters
+    );
     let cached = {
         let cache = ctx.searches.lock().unwrap_or_else(PoisonError::into_inner);
         cache
@@ -286,7 +305,9 @@ fn search_endpoint(
     }
 }
 
-/// Companies scrolled 50 a page; a new `scroll_param` on every page.
+/// Companies scrolled 50 a page; a new `scroll_param` on every page. With
+/// `FaultKind::RepeatPage`, a request that continues the scroll gets the last page again, under
+/// the same `scroll_param`, and the scroll stays where it was.
 fn scroll(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
     let mut guard = ctx.scroll.lock().unwrap_or_else(PoisonError::into_inner);
     let scroll = &mut *guard;
@@ -306,6 +327,7 @@ fn scroll(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
             scroll.open.insert(OpenScroll {
                 param: format!("scroll-{}-0", scroll.opened),
                 position: 0,
+                page_start: 0,
                 last_used: Instant::now(),
             })
         }
@@ -314,10 +336,15 @@ fn scroll(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
             _ => return error(404, "not_found", "scroll parameter not found"),
         },
     };
-    let data: Vec<Value> = world.companies.iter().skip(open.position).take(50).cloned().collect();
-    open.position += data.len();
+    let repeat = ctx.fault == Some(FaultKind::RepeatPage) && req.query("scroll_param").is_some();
+    let start = if repeat { open.page_start } else { open.position };
+    let data: Vec<Value> = world.companies.iter().skip(start).take(50).cloned().collect();
     open.last_used = Instant::now();
-    open.param = format!("scroll-{}-{}", scroll.opened, open.position);
+    if !repeat {
+        open.page_start = open.position;
+        open.position += data.len();
+        open.param = format!("scroll-{}-{}", scroll.opened, open.position);
+    }
     let param = open.param.clone();
     if data.is_empty() {
         scroll.open = None;

@@ -5,11 +5,26 @@
 //! limit with 429s, and can be told to misbehave on any endpoint: error statuses, 429 bursts,
 //! bodies cut short or not JSON, dropped connections, slow answers ([`Fault`]). Tests can read
 //! every request it received and change the workspace while a sync runs ([`FakeIntercom::on_request`]).
+//! Faults also send what real Intercom and its descriptions allow but a tap may not expect: a
+//! scroll stuck on one page, a null cursor, a time filter ignored, a null among the items, and
+//! one value changed anywhere ([`mutate`]).
+//!
+//! Control endpoints, for checks that run the fake as its own process (with the bearer token):
+//!
+//! - `POST /_fake/evolve?every=N` moves the workspace on as between two syncs ([`World::evolve`])
+//!   and answers with the ids it changed and added.
+//! - `GET /_fake/summary` gives the records per stream a full sync reads ([`World::summary`]).
+//! - `POST /_fake/fault?path=P&kind=K[&status=N][&method=GET|POST][&times=N][&skip=N]` adds a
+//!   [`Fault`] as [`FakeIntercom::add_fault`] does. `kind` is `status` (with `status`),
+//!   `null_item`, `null_cursor`, `ignore_filter`, `repeat_page`, `not_json`, `truncated` or
+//!   `dropped`; `times` is 1 and `skip` 0 unless given. It answers `{"ok": true, "fault": "…"}`
+//!   naming the fault, or 400 with Intercom's error envelope for a bad query.
 
 #![recursion_limit = "512"]
 
 pub mod api;
 mod base64;
+mod control;
 pub mod counts;
 pub mod mutate;
 mod reply;
@@ -115,9 +130,31 @@ pub enum FaultKind {
     /// The real answer, saying that no request is left until a reset an hour away: a window
     /// that Intercom's 10-second windows never have.
     FarReset,
-    /// The real answer with its JSON changed in one place, chosen by this seed: a value of
-    /// another type, a key removed, a string emptied (the fuzz tests' corrupted answers).
+    /// The real answer with its JSON changed in one place, chosen by this seed (the fuzz tests'
+    /// corrupted answers): a value of another type, a key removed, or what real answers and the
+    /// descriptions allow: a null item, an undeclared property, an avatar as its bare URL, a
+    /// timestamp in another form, a null cursor ([`mutate::one_change`]).
     Mutated(u64),
+    /// `GET /companies/scroll` with a `scroll_param` answers the page it answered last, with the
+    /// same companies and the same `scroll_param`, and the scroll does not move on: a scroll
+    /// stuck on one page (Intercom may send the same `scroll_param` on every page, so only the
+    /// repeated companies tell). The request that opens a scroll counts but is answered as usual;
+    /// with many `times`, the scroll never ends by itself.
+    RepeatPage,
+    /// On the search endpoints, the last page's `pages.next` is `{"page": n + 1,
+    /// "starting_after": null}` instead of absent: the descriptions type the cursor as nullable,
+    /// and a null one means there is no next page. Pages with a next page are unchanged.
+    NullCursor,
+    /// On the search endpoints, conditions on `updated_at` and `created_at` are ignored however
+    /// they are nested, the others (`role = user`) apply, and sort, paging, `total_count` and
+    /// cursors work over the larger result: a server that ignores the time filter and answers
+    /// with records outside the range asked for.
+    IgnoreFilter,
+    /// The answer's items (the first array of `data`, `conversations`, `tickets`, `admins`,
+    /// `teams`, `segments`, `activity_logs`, `companies`) get a `null` at index 1, or at the end
+    /// when there are none: an item that is null, which no description forbids, and which a tap
+    /// must neither fail on nor take for a record.
+    NullItem,
 }
 
 impl Fault {
@@ -152,6 +189,22 @@ impl Fault {
 
     fn matches(&self, req: &Request) -> bool {
         path_matches(&self.path, req.path()) && self.method.is_none_or(|m| m == req.method)
+    }
+}
+
+impl std::fmt::Display for Fault {
+    /// What the fault does, where and when: `Status(503) on POST /contacts/search after 2, 1
+    /// time(s)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} on {} {} after {}, {} time(s)",
+            self.kind,
+            self.method.unwrap_or("any method"),
+            self.path,
+            self.skip,
+            self.times
+        )
     }
 }
 
@@ -287,12 +340,13 @@ impl FakeIntercom {
         lock(&self.shared.scroll).open_foreign();
     }
 
-    /// Every request received so far.
-    /// The changes `FaultKind::Mutated` made so far: each request and the JSON pointer changed.
+    /// The changes `FaultKind::Mutated` made so far: each request, and the JSON pointer changed
+    /// with the kind of change after it (`/data/3/updated_at (milliseconds)`).
     pub fn mutations(&self) -> Vec<(String, String)> {
         lock(&self.shared.mutations).clone()
     }
 
+    /// Every request received so far.
     pub fn requests(&self) -> Vec<Logged> {
         lock(&self.shared.log).clone()
     }
@@ -364,6 +418,17 @@ fn answer(shared: &Shared, req: &Request) -> Response {
     if req.method == "GET" && req.path() == "/_fake/summary" {
         return api::ok(read(&shared.world).summary());
     }
+    if req.method == "POST" && req.path() == "/_fake/fault" {
+        // For checks that run the fake as its own process: what `add_fault` does in a test.
+        return match control::fault(req) {
+            Ok(fault) => {
+                let said = fault.to_string();
+                lock(&shared.faults).push(fault);
+                api::ok(serde_json::json!({"ok": true, "fault": said}))
+            }
+            Err(problem) => api::error(400, "parameter_invalid", &problem),
+        };
+    }
     let fault = {
         let mut faults = lock(&shared.faults);
         faults.iter_mut().find_map(|f| {
@@ -411,18 +476,17 @@ fn answer(shared: &Shared, req: &Request) -> Response {
             delivery: Delivery::Dropped,
             delay: Duration::ZERO,
         },
-        _ => from_the_world(shared, req),
+        _ => from_the_world(shared, req, fault),
     };
     match fault {
         Some(FaultKind::Truncated) => response.delivery = Delivery::Truncated,
         Some(FaultKind::Slow(d)) => response.delay = d,
-        Some(FaultKind::Mutated(seed)) => {
-            if let Ok(mut body) = serde_json::from_slice::<Value>(&response.body) {
-                let at = mutate::one_change(&mut body, seed);
-                response.body = serde_json::to_vec(&body).unwrap_or_default();
-                lock(&shared.mutations).push((format!("{} {}", req.method, req.target), at));
-            }
-        }
+        Some(FaultKind::Mutated(seed)) => rewrite(&mut response, |body| {
+            let at = mutate::one_change(body, seed);
+            lock(&shared.mutations).push((format!("{} {}", req.method, req.target), at));
+        }),
+        Some(FaultKind::NullCursor) => rewrite(&mut response, null_cursor),
+        Some(FaultKind::NullItem) => rewrite(&mut response, null_item),
         _ => {}
     }
     if let Some((mut headers, _)) = rate {
@@ -440,8 +504,55 @@ fn answer(shared: &Shared, req: &Request) -> Response {
     response
 }
 
+/// Changes the JSON of an answer after it is made; a body that is not JSON stays as it is.
+fn rewrite(response: &mut Response, change: impl FnOnce(&mut Value)) {
+    if let Ok(mut body) = serde_json::from_slice::<Value>(&response.body) {
+        change(&mut body);
+        response.body = serde_json::to_vec(&body).unwrap_or_default();
+    }
+}
+
+/// `FaultKind::NullCursor`: a page whose `pages` object has no `next` (a search's last) gets
+/// one whose cursor is null. Page-number lists always have a `next`, and the counts' `pages`
+/// is not a `pages` object (its links are one level down).
+fn null_cursor(body: &mut Value) {
+    let Some(pages) = body.get_mut("pages").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if pages.get("type").is_some_and(|t| t == "pages") && !pages.contains_key("next") {
+        let page = pages.get("page").and_then(Value::as_u64).unwrap_or(1);
+        pages.insert(
+            "next".into(),
+            serde_json::json!({"page": page + 1, "starting_after": null}),
+        );
+    }
+}
+
+/// The top-level keys that hold an answer's items, in the order `FaultKind::NullItem` looks.
+const ITEM_KEYS: [&str; 8] = [
+    "data",
+    "conversations",
+    "tickets",
+    "admins",
+    "teams",
+    "segments",
+    "activity_logs",
+    "companies",
+];
+
+/// `FaultKind::NullItem`: a `null` at index 1 of the answer's items, or at the end of fewer.
+fn null_item(body: &mut Value) {
+    let Some(map) = body.as_object_mut() else {
+        return;
+    };
+    let key = ITEM_KEYS.iter().find(|k| map.get(**k).is_some_and(Value::is_array));
+    if let Some(items) = key.and_then(|k| map.get_mut(*k)).and_then(Value::as_array_mut) {
+        items.insert(items.len().min(1), Value::Null);
+    }
+}
+
 /// The answer the workspace gives, in the version the request asks for.
-fn from_the_world(shared: &Shared, req: &Request) -> Response {
+fn from_the_world(shared: &Shared, req: &Request, fault: Option<FaultKind>) -> Response {
     let api_version = match versions::of(req) {
         Ok(v) => v,
         Err(refused) => return refused,
@@ -454,6 +565,7 @@ fn from_the_world(shared: &Shared, req: &Request) -> Response {
         now: now_secs_i64(),
         version: shared.version.load(Ordering::SeqCst),
         searches: &shared.searches,
+        fault,
     };
     let mut answer = versions::route(api_version, req, &world).unwrap_or_else(|| api::route(req, &world, &ctx));
     versions::adapt(api_version, req, &world, &mut answer);
@@ -502,4 +614,347 @@ fn rate_headers(shared: &Shared, force_limited: bool) -> Option<(Vec<(String, St
         ],
         over,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A fake without a rate limit, with enough companies for a few scroll pages.
+    fn fake() -> FakeIntercom {
+        let size = Size {
+            companies: 120,
+            ..Size::small()
+        };
+        let options = Options {
+            rate_limit: None,
+            ..Options::default()
+        };
+        FakeIntercom::start(World::generate(4, size), options).unwrap()
+    }
+
+    /// One request answered as the server answers it, without the network: status and JSON.
+    fn call(fake: &FakeIntercom, method: &str, target: &str, body: &Value) -> (u16, Value) {
+        let req = Request {
+            method: method.into(),
+            target: target.into(),
+            headers: vec![("authorization".into(), format!("Bearer {TOKEN}"))],
+            body: if body.is_null() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(body).unwrap()
+            },
+        };
+        let answer = handle(&fake.shared, &req);
+        (
+            answer.status,
+            serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// A sync's search: updated at or after `t` (and a role, if given), oldest first.
+    fn since(t: i64, role: Option<&str>, per_page: usize) -> Value {
+        let range = json!({"operator": "OR", "value": [
+            {"field": "updated_at", "operator": ">", "value": t},
+            {"field": "updated_at", "operator": "=", "value": t}]});
+        let query = match role {
+            Some(role) => {
+                json!({"operator": "AND", "value": [{"field": "role", "operator": "=", "value": role}, range]})
+            }
+            None => range,
+        };
+        json!({"query": query, "sort": {"field": "updated_at", "order": "ascending"},
+               "pagination": {"per_page": per_page}})
+    }
+
+    /// Every page of a search: the answers, in order.
+    fn pages(fake: &FakeIntercom, path: &str, mut body: Value) -> Vec<Value> {
+        let mut answers = Vec::new();
+        loop {
+            let (status, answer) = call(fake, "POST", path, &body);
+            assert_eq!(status, 200, "{answer}");
+            let cursor = answer["pages"]["next"]["starting_after"].clone();
+            answers.push(answer);
+            if !cursor.is_string() {
+                return answers;
+            }
+            body["pagination"]["starting_after"] = cursor;
+        }
+    }
+
+    /// The items of a search's pages, under `key`.
+    fn items(answers: &[Value], key: &str) -> Vec<Value> {
+        answers
+            .iter()
+            .flat_map(|a| a[key].as_array().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_scroll_page_keeps_its_companies_and_its_scroll_param() {
+        let fake = fake();
+        // The opening request counts, and is answered as usual.
+        fake.add_fault(Fault::new("/companies/scroll", FaultKind::RepeatPage).times(3));
+        let (_, first) = call(&fake, "GET", "/companies/scroll", &Value::Null);
+        assert_eq!(first["data"].as_array().unwrap().len(), 50);
+        let param = first["scroll_param"].as_str().unwrap().to_owned();
+        let next = format!("/companies/scroll?scroll_param={param}");
+        for _ in 0..2 {
+            let (status, again) = call(&fake, "GET", &next, &Value::Null);
+            assert_eq!(status, 200);
+            assert_eq!(again["data"], first["data"]);
+            assert_eq!(again["scroll_param"], first["scroll_param"]);
+        }
+        // The fault spent, the scroll goes on from where it was, to its end.
+        let (_, second) = call(&fake, "GET", &next, &Value::Null);
+        assert_ne!(second["scroll_param"], first["scroll_param"]);
+        assert_eq!(second["data"][0], fake.world().companies[50]);
+        let mut param = second["scroll_param"].as_str().unwrap().to_owned();
+        let mut seen = 100;
+        loop {
+            let (_, page) = call(
+                &fake,
+                "GET",
+                &format!("/companies/scroll?scroll_param={param}"),
+                &Value::Null,
+            );
+            let n = page["data"].as_array().unwrap().len();
+            if n == 0 {
+                break;
+            }
+            seen += n;
+            param = page["scroll_param"].as_str().unwrap().to_owned();
+        }
+        assert_eq!(seen, 120);
+    }
+
+    #[test]
+    fn a_scroll_repeating_its_page_never_ends_by_itself() {
+        let fake = fake();
+        fake.add_fault(
+            Fault::new("/companies/scroll", FaultKind::RepeatPage)
+                .skip(2)
+                .times(usize::MAX / 2),
+        );
+        let (_, first) = call(&fake, "GET", "/companies/scroll", &Value::Null);
+        let (_, second) = call(
+            &fake,
+            "GET",
+            &format!(
+                "/companies/scroll?scroll_param={}",
+                first["scroll_param"].as_str().unwrap()
+            ),
+            &Value::Null,
+        );
+        let next = format!(
+            "/companies/scroll?scroll_param={}",
+            second["scroll_param"].as_str().unwrap()
+        );
+        for _ in 0..50 {
+            let (status, page) = call(&fake, "GET", &next, &Value::Null);
+            assert_eq!(status, 200);
+            assert_eq!(page["data"], second["data"]);
+            assert_eq!(page["scroll_param"], second["scroll_param"]);
+        }
+    }
+
+    #[test]
+    fn a_null_cursor_ends_the_last_search_page_and_no_other() {
+        let fake = fake();
+        for (path, key) in [
+            ("/contacts/search", "data"),
+            ("/conversations/search", "conversations"),
+            ("/tickets/search", "tickets"),
+        ] {
+            fake.add_fault(Fault::new(path, FaultKind::NullCursor).times(100));
+            let answers = pages(&fake, path, since(0, None, 7));
+            assert!(answers.len() > 1, "{path}");
+            for answer in &answers[..answers.len() - 1] {
+                assert!(answer["pages"]["next"]["starting_after"].is_string(), "{path}");
+            }
+            let last = &answers[answers.len() - 1]["pages"];
+            assert_eq!(
+                last["next"],
+                json!({"page": last["page"].as_u64().unwrap() + 1, "starting_after": null})
+            );
+            let total = answers[0]["total_count"].as_u64().unwrap();
+            assert_eq!(items(&answers, key).len() as u64, total, "{path}: nothing lost");
+        }
+        // Lists whose `pages` always say `next`, or hold it one level down, keep their pages.
+        for target in ["/articles", "/counts?type=company&count=user"] {
+            let (_, plain) = call(&fake, "GET", target, &Value::Null);
+            fake.add_fault(Fault::new(target.split('?').next().unwrap(), FaultKind::NullCursor));
+            assert_eq!(call(&fake, "GET", target, &Value::Null).1, plain, "{target}");
+        }
+    }
+
+    #[test]
+    fn an_ignored_time_filter_answers_records_below_the_range_and_keeps_the_others() {
+        let fake = fake();
+        let (contacts, users) = {
+            let world = fake.world();
+            let users = world.contacts.iter().filter(|c| c["role"] == "user").count();
+            (world.contacts.clone(), users)
+        };
+        let mut times: Vec<i64> = contacts.iter().map(|c| c["updated_at"].as_i64().unwrap()).collect();
+        times.sort_unstable();
+        let mid = times[times.len() / 2];
+        let honest = pages(&fake, "/contacts/search", since(mid, Some("user"), 9));
+        assert!(honest[0]["total_count"].as_u64().unwrap() < users as u64);
+        fake.add_fault(Fault::new("/contacts/search", FaultKind::IgnoreFilter).times(100));
+        let answers = pages(&fake, "/contacts/search", since(mid, Some("user"), 9));
+        let found = items(&answers, "data");
+        assert_eq!(answers[0]["total_count"], json!(users));
+        assert_eq!(found.len(), users, "paging walks the larger result");
+        assert!(found.iter().all(|c| c["role"] == "user"), "the other conditions apply");
+        // Below the range asked for (the contact search compares days: well below).
+        assert!(
+            found
+                .iter()
+                .any(|c| c["updated_at"].as_i64().unwrap() < mid - 2 * 86_400)
+        );
+        let sorted = found
+            .windows(2)
+            .all(|w| w[0]["updated_at"].as_i64() <= w[1]["updated_at"].as_i64());
+        assert!(sorted, "the sort applies");
+        let conversations = pages(&fake, "/conversations/search", since(i64::MAX / 2, None, 20));
+        assert_eq!(
+            items(&conversations, "conversations").len(),
+            0,
+            "the fault is on contacts only"
+        );
+    }
+
+    #[test]
+    fn a_null_item_goes_second_or_alone() {
+        let fake = fake();
+        let contact_without_notes = fake.world().contacts[0]["id"].as_str().unwrap().to_owned();
+        for (method, target, key, body) in [
+            ("GET", "/admins".to_owned(), "admins", Value::Null),
+            ("GET", "/tags".to_owned(), "data", Value::Null),
+            ("GET", "/segments".to_owned(), "segments", Value::Null),
+            ("POST", "/tickets/search".to_owned(), "tickets", since(0, None, 5)),
+            (
+                "GET",
+                format!("/contacts/{contact_without_notes}/notes"),
+                "data",
+                Value::Null,
+            ),
+        ] {
+            let (_, plain) = call(&fake, method, &target, &body);
+            fake.add_fault(Fault::new(&target, FaultKind::NullItem));
+            let (status, answer) = call(&fake, method, &target, &body);
+            assert_eq!(status, 200);
+            let mut expected = plain[key].as_array().unwrap().clone();
+            expected.insert(expected.len().min(1), Value::Null);
+            assert_eq!(answer[key], json!(expected), "{target}");
+        }
+    }
+
+    /// One request over the network, as a check running the fake as its own process sends it.
+    fn over_tcp(fake: &FakeIntercom, method: &str, target: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(fake.server.addr()).unwrap();
+        write!(
+            stream,
+            "{method} {target} HTTP/1.1\r\nHost: fake\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let status = line.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut length = 0;
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = n.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn the_control_endpoint_adds_faults() {
+        let fake = fake();
+        let (status, answer) = over_tcp(
+            &fake,
+            "POST",
+            "/_fake/fault?path=%2Fadmins&kind=status&status=503&times=2",
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["ok"], json!(true));
+        assert_eq!(answer["fault"], "Status(503) on any method /admins after 0, 2 time(s)");
+        let statuses: Vec<u16> = (0..3).map(|_| call(&fake, "GET", "/admins", &Value::Null).0).collect();
+        assert_eq!(statuses, [503, 503, 200]);
+
+        let (status, answer) = call(
+            &fake,
+            "POST",
+            "/_fake/fault?path=/teams&kind=null_item&method=get&skip=1",
+            &Value::Null,
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["fault"], "NullItem on GET /teams after 1, 1 time(s)");
+        let nulls: Vec<bool> = (0..3)
+            .map(|_| call(&fake, "GET", "/teams", &Value::Null).1["teams"][1].is_null())
+            .collect();
+        assert_eq!(nulls, [false, true, false]);
+
+        for (query, kind) in [
+            ("kind=null_cursor", FaultKind::NullCursor),
+            ("kind=ignore_filter&method=POST", FaultKind::IgnoreFilter),
+            ("kind=repeat_page", FaultKind::RepeatPage),
+            ("kind=not_json", FaultKind::NotJson),
+            ("kind=truncated", FaultKind::Truncated),
+            ("kind=dropped", FaultKind::Dropped),
+        ] {
+            let (status, _) = call(&fake, "POST", &format!("/_fake/fault?path=/x&{query}"), &Value::Null);
+            assert_eq!(status, 200, "{query}");
+            assert_eq!(lock(&fake.shared.faults).last().unwrap().kind, kind);
+        }
+    }
+
+    #[test]
+    fn the_control_endpoint_refuses_a_bad_query_with_intercoms_envelope() {
+        let fake = fake();
+        for query in [
+            "kind=null_item",
+            "path=/admins",
+            "path=admins&kind=null_item",
+            "path=/admins&kind=status",
+            "path=/admins&kind=status&status=five",
+            "path=/admins&kind=status&status=99",
+            "path=/admins&kind=null_item&status=503",
+            "path=/admins&kind=slow",
+            "path=/admins&kind=dropped&method=PUT",
+            "path=/admins&kind=dropped&times=-1",
+            "path=/admins&kind=dropped&skip=x",
+        ] {
+            let (status, answer) = call(&fake, "POST", &format!("/_fake/fault?{query}"), &Value::Null);
+            assert_eq!(status, 400, "{query}");
+            assert_eq!(answer["type"], "error.list", "{query}");
+            assert_eq!(answer["errors"][0]["code"], "parameter_invalid", "{query}");
+            assert!(answer["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        assert!(lock(&fake.shared.faults).is_empty());
+        let req = Request {
+            method: "POST".into(),
+            target: "/_fake/fault?path=/admins&kind=dropped".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        assert_eq!(handle(&fake.shared, &req).status, 401, "the token is needed");
+        assert!(lock(&fake.shared.faults).is_empty());
+    }
 }

@@ -9,6 +9,10 @@
 //! then serves until it is killed. `POST /_fake/evolve?every=N` (with the token) edits every
 //! N-th record of the incremental streams and adds new ones, as happens between two syncs; it
 //! answers with the ids it changed and added. `GET /_fake/summary` gives the records per stream.
+//! `POST /_fake/fault?path=P&kind=K[&status=N][&method=GET|POST][&times=N][&skip=N]` (with the
+//! token) makes the requests to `P` misbehave: the first `skip` (0) pass, the next `times` (1)
+//! get `kind`, one of `status` (with `status=N`), `null_item`, `null_cursor`, `ignore_filter`,
+//! `repeat_page`, `not_json`, `truncated`, `dropped`.
 
 #![allow(clippy::print_stdout)] // the fake is not the tap: its stdout is for the person running it
 
@@ -16,6 +20,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use fake_intercom::{FakeIntercom, Options, RateLimit, Size, TOKEN, World};
+
+/// The control endpoints, for `--help`.
+const CONTROL_HELP: &str = "\
+Control endpoints (with the token):
+  POST /_fake/evolve?every=N   edit every N-th record and add new ones, as between two syncs
+  GET  /_fake/summary          the records per stream a full sync reads
+  POST /_fake/fault?path=P&kind=K[&status=N][&method=GET|POST][&times=N][&skip=N]
+                               after the first `skip` (0) requests to P, the next `times` (1) get K:
+                               status (with status=N), null_item, null_cursor, ignore_filter,
+                               repeat_page, not_json, truncated or dropped";
 
 fn main() -> ExitCode {
     match run() {
@@ -61,6 +75,7 @@ fn run() -> Result<(), String> {
                     "fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N] [--jitter-ms N] [--rate-limit N-per-10s] [--port-file PATH]"
                 );
                 println!("Serves a fake Intercom workspace; the token is {TOKEN}.");
+                println!("{CONTROL_HELP}");
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other}")),

@@ -16,7 +16,13 @@ pub struct Rules {
     /// The workspace's offset from UTC, for days.
     pub utc_offset_secs: i64,
     pub default_per_page: usize,
+    /// Conditions on `updated_at` and `created_at` count as met wherever they are in the query,
+    /// the others apply: a server that ignores the time filter (`FaultKind::IgnoreFilter`).
+    pub ignore_time_filters: bool,
 }
+
+/// The fields whose conditions `Rules::ignore_time_filters` ignores: those a sync's range is on.
+const TIME_FILTERED: [&str; 2] = ["updated_at", "created_at"];
 
 pub struct Found {
     pub items: Vec<Value>,
@@ -154,7 +160,13 @@ fn matches(query: &Value, item: &Value, rules: Rules, depth: usize) -> Result<bo
         });
     }
     let name = query["field"].as_str().ok_or("a filter needs a field")?;
-    let wanted = &query["value"];
+    // Checked even when ignored: a server that drops the filter still refuses a malformed one.
+    let met = condition(name, operator, &query["value"], item, rules)?;
+    Ok(met || (rules.ignore_time_filters && TIME_FILTERED.contains(&name)))
+}
+
+/// Whether `item` meets one condition, `name operator wanted`.
+fn condition(name: &str, operator: &str, wanted: &Value, item: &Value, rules: Rules) -> Result<bool, String> {
     let actual = field(item, name);
     if is_timestamp(name) {
         let (Some(a), Some(w)) = (number(actual), number(wanted)) else {
@@ -214,11 +226,13 @@ mod tests {
         by_day: false,
         utc_offset_secs: 0,
         default_per_page: 20,
+        ignore_time_filters: false,
     };
     const BY_DAY: Rules = Rules {
         by_day: true,
         utc_offset_secs: -5 * 3600,
         default_per_page: 50,
+        ignore_time_filters: false,
     };
 
     fn items() -> Vec<Value> {
@@ -268,6 +282,56 @@ mod tests {
         data[9]["_indexed_at"] = json!(5_000);
         assert_eq!(search(&since(0), &data, BY_SECOND, 4_000).unwrap().total, 9);
         assert_eq!(search(&since(0), &data, BY_SECOND, 6_000).unwrap().total, 10);
+    }
+
+    #[test]
+    fn ignored_time_filters_leave_the_other_conditions() {
+        let ignoring = Rules {
+            ignore_time_filters: true,
+            ..BY_SECOND
+        };
+        assert_eq!(
+            search(&since(1_070_000), &items(), ignoring, i64::MAX).unwrap().total,
+            10
+        );
+        // A range and a role, nested as a sync's slice asks: only the role applies.
+        let mut body = since(1_070_000);
+        body["query"] = json!({"operator": "AND", "value": [
+            {"field": "role", "operator": "=", "value": "user"},
+            {"operator": "OR", "value": [
+                {"field": "updated_at", "operator": ">", "value": 1_070_000},
+                {"field": "created_at", "operator": "=", "value": 1_070_000}]},
+            {"field": "updated_at", "operator": "<", "value": 1_080_000}]});
+        let mut body_all = body.clone();
+        body_all["pagination"]["per_page"] = json!(150);
+        let found = search(&body_all, &items(), ignoring, i64::MAX).unwrap();
+        assert_eq!(found.total, 5);
+        assert!(found.items.iter().all(|i| i["role"] == "user"));
+        assert!(
+            found
+                .items
+                .iter()
+                .any(|i| i["updated_at"].as_i64().unwrap() < 1_070_000)
+        );
+        assert_eq!(search(&body_all, &items(), BY_SECOND, i64::MAX).unwrap().total, 0);
+        // Paging walks the larger result as usual.
+        let mut seen = 0;
+        loop {
+            let found = search(&body, &items(), ignoring, i64::MAX).unwrap();
+            seen += found.items.len();
+            match found.next {
+                Some(c) => body["pagination"]["starting_after"] = json!(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, 5);
+        // A malformed time condition is still refused.
+        let bad = json!({"query": {"field": "updated_at", "operator": ">=", "value": 1}});
+        let by_day_ignoring = Rules {
+            ignore_time_filters: true,
+            ..BY_DAY
+        };
+        assert!(search(&bad, &items(), by_day_ignoring, 0).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! 2.15 and 2.16, as Intercom's descriptions of those versions change them (`intercom-api.md`
 //! §4, and Intercom's own descriptions of each version in `intercom/Intercom-OpenAPI`):
 //!
-//! - 2.15: conversations carry their `company`.
+//! - 2.15: conversations carry their `company` (the one their `company_id` names).
 //! - 2.16: contacts' `owner_id` is a string; tickets' assignee ids are integers (`0` when
 //!   unassigned); conversations' `priority` is `none` to `urgent` and their assignee ids `0`
 //!   instead of null, with `sales_agent*`, `channel`, `external_references` and more in
@@ -191,12 +191,23 @@ fn contact(version: Version, c: &mut Value, _: &World, req: &Request) {
     }
 }
 
+/// The company with this Intercom id: found by the number the generator puts in its ids
+/// (`6` and the index in hex), else by looking through them all.
+fn company_by_id<'w>(world: &'w World, id: &str) -> Option<&'w Value> {
+    let by_number = id
+        .strip_prefix('6')
+        .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+        .and_then(|i| world.companies.get(i))
+        .filter(|c| c["id"] == id);
+    by_number.or_else(|| world.companies.iter().find(|c| c["id"] == id))
+}
+
 fn conversation(version: Version, c: &mut Value, world: &World, _: &Request) {
     let n = number_of(&c["id"]);
-    c["company"] = world
-        .companies
-        .get(usize::try_from(n % 7).unwrap_or(0))
-        .filter(|_| n % 3 != 0)
+    // The company the conversation's `company_id` names, so that the two never disagree.
+    c["company"] = c["company_id"]
+        .as_str()
+        .and_then(|id| company_by_id(world, id))
         .map_or(Value::Null, |company| {
             let mut company = company.clone();
             if let Some(map) = company.as_object_mut() {
@@ -311,5 +322,57 @@ fn company(version: Version, c: &mut Value, _: &World, _: &Request) {
 fn note(version: Version, n: &mut Value, _: &World, _: &Request) {
     if version >= Version::V2_16 {
         n["company"] = Value::Null;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::Size;
+
+    fn request(method: &str, path: &str) -> Request {
+        Request {
+            method: method.into(),
+            target: path.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// The items of `key` in a search answer adapted to `version`.
+    fn adapted(world: &World, path: &str, key: &str, items: &[Value], version: Version) -> Vec<Value> {
+        let mut answer = ok(json!({"type": "list", key: items}));
+        adapt(version, &request("POST", path), world, &mut answer);
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        body[key].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn newer_versions_keep_the_fields_no_description_lists() {
+        let world = World::generate(11, Size::small());
+        for version in [Version::V2_15, Version::V2_16] {
+            let contacts = adapted(&world, "/contacts/search", "data", &world.contacts, version);
+            for (old, new) in world.contacts.iter().zip(&contacts) {
+                assert_eq!(old["sms_consent"], new["sms_consent"]);
+                assert_eq!(old["unsubscribed_from_sms"], new["unsubscribed_from_sms"]);
+            }
+            let conversations = adapted(
+                &world,
+                "/conversations/search",
+                "conversations",
+                &world.conversations,
+                version,
+            );
+            for (old, new) in world.conversations.iter().zip(&conversations) {
+                assert_eq!(old["assignee"], new["assignee"], "{version:?}");
+                assert_eq!(old["company_id"], new["company_id"], "{version:?}");
+                // A null company has no id either.
+                assert_eq!(new["company"]["id"], old["company_id"], "{version:?}: the two agree");
+            }
+            let tickets = adapted(&world, "/tickets/search", "tickets", &world.tickets, version);
+            for (old, new) in world.tickets.iter().zip(&tickets) {
+                assert_eq!(old["company_id"], new["company_id"], "{version:?}");
+            }
+        }
     }
 }

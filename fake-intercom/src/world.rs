@@ -731,6 +731,32 @@ fn company(rng: &mut Rng, i: usize, tags: &[Value], segments: &[Value]) -> Value
     })
 }
 
+/// Draws for the fields added after the generator's first version (`sms_consent`, `assignee`,
+/// `company_id`), from their own stream seeded by a value the record already drew (`salt` tells
+/// the fields apart): seed-dependent as the rest, while the main stream, and so every field
+/// every workspace had before, stays as it was.
+fn side_rng(drawn: i64, salt: u64) -> Rng {
+    Rng::new(u64::try_from(drawn).unwrap_or(0) ^ salt)
+}
+
+/// The Intercom id of one of the workspace's companies for about two records in three, null
+/// for the others: the `company_id` of conversations and tickets.
+fn some_company_id(rng: &mut Rng, companies: &[Value]) -> Value {
+    if companies.is_empty() || rng.chance(35) {
+        return Value::Null;
+    }
+    rng.pick(companies)["id"].clone()
+}
+
+/// A conversation's `assignee` as Intercom sends it beside `admin_assignee_id`: the admin, with
+/// its id as a string, or the `nobody_admin` with a null id when no admin is assigned.
+fn assignee(admin_assignee_id: &Value) -> Value {
+    match admin_assignee_id.as_i64() {
+        Some(id) => json!({"type": "admin", "id": id.to_string()}),
+        None => json!({"type": "nobody_admin", "id": null}),
+    }
+}
+
 /// Sets a record's creation and last change to `now`.
 fn stamp(item: &mut Value, now: i64) {
     item["created_at"] = json!(now);
@@ -800,6 +826,8 @@ fn contact(rng: &mut Rng, i: usize, w: &World) -> Value {
         .map(|s| s["id"].clone())
         .collect();
     let (country, code, continent) = *rng.pick(COUNTRIES);
+    let mut side = side_rng(created, 0x5345);
+    let sms_consent = side.chance(30);
     let contact = json!({
         "type": "contact",
         "id": id,
@@ -814,6 +842,9 @@ fn contact(rng: &mut Rng, i: usize, w: &World) -> Value {
         "has_hard_bounced": false,
         "marked_email_as_spam": false,
         "unsubscribed_from_emails": i % 10 == 0,
+        // Sent by Intercom, listed by no description.
+        "sms_consent": sms_consent,
+        "unsubscribed_from_sms": !sms_consent && side.chance(20),
         "created_at": created,
         "updated_at": updated,
         "signed_up_at": if role == "user" { json!(created) } else { Value::Null },
@@ -872,6 +903,8 @@ fn conversation(rng: &mut Rng, i: usize, parts_avg: usize, w: &World) -> Value {
         .collect();
     let updated = t;
     let open = i % 3 != 0;
+    let admin_assignee_id = if i % 6 == 0 { Value::Null } else { admin_id };
+    let company_id = some_company_id(&mut side_rng(created, 0xc0c0), &w.companies);
     let tags: Vec<Value> = w.tags.iter().skip(i % 4).step_by(9).take(2)
         .map(|tag| json!({"type": "tag", "id": tag["id"], "name": tag["name"], "applied_at": created + 10, "applied_by": {"type": "admin", "id": admin.map_or(json!("1"), |a| a["id"].clone())}}))
         .collect();
@@ -887,7 +920,10 @@ fn conversation(rng: &mut Rng, i: usize, parts_avg: usize, w: &World) -> Value {
         "state": if open { "open" } else { "closed" },
         "read": i % 2 == 0,
         "priority": if i % 5 == 0 { "priority" } else { "not_priority" },
-        "admin_assignee_id": if i % 6 == 0 { Value::Null } else { admin_id },
+        // Sent by Intercom, listed by no description: who is assigned, and the company.
+        "assignee": assignee(&admin_assignee_id),
+        "company_id": company_id,
+        "admin_assignee_id": admin_assignee_id,
         "team_assignee_id": if i % 2 == 0 { json!(100) } else { Value::Null },
         "tags": {"type": "tag.list", "tags": tags},
         "conversation_rating": if i % 5 == 1 { json!({"rating": 4, "remark": "ok", "created_at": updated, "contact": contact_ref, "teammate": {"type": "admin", "id": admin.map_or(json!("1"), |a| a["id"].clone())}}) } else { Value::Null },
@@ -962,6 +998,7 @@ fn ticket(rng: &mut Rng, i: usize, w: &World) -> Value {
                "assigned_to": Value::Null, "author": admin.map_or(Value::Null, |a| json!({"type": "admin", "id": a["id"], "name": a["name"], "email": a["email"]})),
                "attachments": [], "external_id": Value::Null, "redacted": false})
     }).collect();
+    let company_id = some_company_id(&mut side_rng(created, 0x7c7c), &w.companies);
     let mut ticket_type_full = ticket_type.clone();
     ticket_type_full["ticket_states"] = json!({"type": "list", "data": []});
     json!({
@@ -975,6 +1012,8 @@ fn ticket(rng: &mut Rng, i: usize, w: &World) -> Value {
         "contacts": {"type": "contact.list", "contacts": contact.map_or(json!([]), |c| json!([{"type": "contact", "id": c["id"], "external_id": c["external_id"]}]))},
         "admin_assignee_id": if i % 3 == 0 { json!("0") } else { admin.map_or(json!("0"), |a| a["id"].clone()) },
         "team_assignee_id": "0",
+        // Sent by Intercom, listed by no description.
+        "company_id": company_id,
         "created_at": created,
         "updated_at": t,
         "open": i % 4 != 3,
@@ -1087,6 +1126,46 @@ mod tests {
             "part ids stay unique, evolution after evolution"
         );
         assert_eq!(w.activity_logs.len(), before.activity_logs.len() + 1);
+    }
+
+    /// Whether every record carries the fields real Intercom sends beyond the descriptions, in
+    /// their shapes, with some of each kind of value.
+    fn check_undescribed_fields(w: &World) {
+        let company_ids: Vec<&Value> = w.companies.iter().map(|c| &c["id"]).collect();
+        for c in &w.contacts {
+            assert!(c["sms_consent"].is_boolean(), "{}", c["id"]);
+            assert!(c["unsubscribed_from_sms"].is_boolean(), "{}", c["id"]);
+        }
+        assert!(w.contacts.iter().any(|c| c["sms_consent"] == true));
+        assert!(w.contacts.iter().any(|c| c["unsubscribed_from_sms"] == true));
+        for c in &w.conversations {
+            let expected = match c["admin_assignee_id"].as_i64() {
+                Some(id) => json!({"type": "admin", "id": id.to_string()}),
+                None => json!({"type": "nobody_admin", "id": null}),
+            };
+            assert_eq!(c["assignee"], expected, "{}", c["id"]);
+        }
+        assert!(w.conversations.iter().any(|c| c["assignee"]["type"] == "nobody_admin"));
+        for items in [&w.conversations, &w.tickets] {
+            for item in items {
+                let id = &item["company_id"];
+                assert!(id.is_null() || company_ids.contains(&id), "{}: {id}", item["id"]);
+            }
+            assert!(items.iter().any(|i| i["company_id"].is_null()));
+            assert!(items.iter().any(|i| i["company_id"].is_string()));
+        }
+    }
+
+    #[test]
+    fn records_carry_the_fields_intercom_sends_beyond_the_descriptions() {
+        let mut w = World::generate(5, Size::small());
+        check_undescribed_fields(&w);
+        w.evolve(BASE + 86_400, 3);
+        check_undescribed_fields(&w);
+        for items in [&w.contacts, &w.conversations, &w.tickets] {
+            let added = items.last().unwrap();
+            assert_eq!(added["created_at"], json!(BASE + 86_400), "the last one is the new one");
+        }
     }
 
     #[test]
