@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{ConfigError, Error, kind_of};
+use crate::error::{ConfigError, Error, kind_of, quote};
 use crate::jsonfile;
 use crate::version::ApiVersion;
 
@@ -465,16 +465,6 @@ fn header_problem(value: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// A value as messages quote it: in quotes, escaped, and cut short after 60 characters.
-pub fn quote(value: &str) -> String {
-    const SHOWN: usize = 60;
-    if value.chars().count() <= SHOWN {
-        return format!("{value:?}");
-    }
-    let head: String = value.chars().take(SHOWN).collect();
-    format!("{head:?}... ({} bytes in all)", value.len())
 }
 
 /// A URL as messages show it: without the user and password it may carry, cut short.
