@@ -188,3 +188,39 @@ fn every_bad_setting_is_reported_at_once_one_per_line() {
         );
     }
 }
+
+#[test]
+fn a_base_url_the_http_client_would_refuse_later_is_refused_at_once() {
+    let huge = format!("http://127.0.0.1:1/{}", "x".repeat(10 * 1024 * 1024));
+    for (url, problem) in [
+        ("http://127.0.0.1:1\t/intercom", "control characters"),
+        (
+            "http://127.0.0.1:99999",
+            "port \"99999\", which is not a number from 1 to 65535",
+        ),
+        (
+            "http://127.0.0.1:0",
+            "port \"0\", which is not a number from 1 to 65535",
+        ),
+        ("http://127.0.0.1:/intercom", "a ':' after its host but no port"),
+        ("http://local host:1", "contains spaces"),
+        ("http://127.0.0.1:1/a%zz", "'%' in its path"),
+        ("http://lócalhost:1", "not ASCII"),
+        (huge.as_str(), "longer than the 2048 bytes a base URL may have"),
+    ] {
+        let out = Tap::new().config(json!({"access_token": TOKEN, "base_url": url})).run();
+        let shown: String = url.chars().take(40).collect();
+        assert_eq!(out.code, Some(2), "{shown:?}: {}", out.stderr);
+        let line = out.only_line();
+        assert!(
+            line.contains("config: base_url: ") && line.contains(problem),
+            "{shown:?}: {line}"
+        );
+        assert!(
+            line.len() < 400,
+            "{shown:?}: the value is cut short: {} bytes",
+            line.len()
+        );
+        assert!(!line.contains(TOKEN), "{line}");
+    }
+}
