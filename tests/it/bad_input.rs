@@ -224,3 +224,64 @@ fn a_base_url_the_http_client_would_refuse_later_is_refused_at_once() {
         assert!(!line.contains(TOKEN), "{line}");
     }
 }
+
+#[test]
+fn a_catalog_value_of_ten_megabytes_is_named_cut_short() {
+    let huge = "x".repeat(10 * 1024 * 1024);
+    let selected = json!([{"breadcrumb": [], "metadata": {"selected": true}}]);
+    let cases = [
+        ("tap_stream_id", json!({"tap_stream_id": huge, "metadata": selected})),
+        ("stream", json!({"stream": huge, "metadata": selected})),
+        (
+            "key_properties",
+            json!({"tap_stream_id": "tags", "key_properties": [huge], "metadata": selected}),
+        ),
+        (
+            "replication_key",
+            json!({"tap_stream_id": "contacts", "replication_key": huge, "metadata": selected}),
+        ),
+        (
+            "replication_method",
+            json!({"tap_stream_id": "tags", "replication_method": huge, "metadata": selected}),
+        ),
+        (
+            "inclusion",
+            json!({"tap_stream_id": "tags", "metadata": [
+                {"breadcrumb": [], "metadata": {"selected": true}},
+                {"breadcrumb": ["properties", "name"], "metadata": {"inclusion": huge}},
+            ]}),
+        ),
+        (
+            "breadcrumb",
+            json!({"tap_stream_id": "tags", "metadata": [
+                {"breadcrumb": [], "metadata": {"selected": true}},
+                {"breadcrumb": ["properties", huge], "metadata": {"selected": "yes"}},
+            ]}),
+        ),
+    ];
+    for (what, stream) in cases {
+        let out = Tap::new()
+            .config(json!({"access_token": TOKEN}))
+            .catalog(json!({"streams": [stream]}))
+            .run();
+        assert_eq!(
+            out.code,
+            Some(2),
+            "{what}: {}",
+            out.stderr.chars().take(500).collect::<String>()
+        );
+        let line = out.only_line();
+        let head: String = line.chars().take(1_000).collect();
+        assert!(
+            line.contains("catalog file") && line.contains("xxxxxxxxxx"),
+            "{what}: {head}"
+        );
+        assert!(line.contains("bytes in all"), "{what}: the length is said: {head}");
+        // An unknown name is followed by the list of the tap's streams, about 450 bytes.
+        assert!(
+            line.len() < 1_000,
+            "{what}: the value is cut short: {} bytes",
+            line.len()
+        );
+    }
+}
