@@ -6,6 +6,8 @@
 //! (stream metadata, the legacy top-level flag or the legacy schema flag); a field is emitted
 //! when it is `automatic` (keys and the replication key, whatever the catalog says), never when
 //! `unsupported`, else by its own `selected`, else `selected-by-default`, else as its parent.
+//! A `selected` or `selected-by-default` that is there must be `true` or `false`; a null is
+//! refused rather than read as absent.
 //! Replication settings are read top-level first, then from metadata, as the SDK does.
 
 use std::collections::HashMap;
@@ -213,10 +215,13 @@ fn find_stream(obj: &Map<String, Value>) -> Result<&'static Stream, String> {
     })
 }
 
-/// A metadata value that must be `true` or `false` when it is there.
+/// A selection flag (`selected`, `selected-by-default`), which must be `true` or `false` when
+/// it is there. A null is refused rather than read as absent: no tool writes one (Meltano,
+/// singer-python and the SDK write booleans or leave the key out), and read as absent it
+/// would skip a stream, or keep a field, without a word.
 fn boolean(value: Option<&Value>, name: &str) -> Result<Option<bool>, String> {
     match value {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(other) => Err(format!("{name} must be true or false, not {}", shown(other))),
     }
@@ -409,6 +414,50 @@ mod tests {
         .unwrap();
         let selected: Vec<&str> = c.entries.iter().filter(|e| e.selected).map(|e| e.stream.name).collect();
         assert_eq!(selected, ["admins", "tags", "segments"]);
+    }
+
+    #[test]
+    fn a_selection_flag_of_null_is_refused_naming_stream_and_breadcrumb() {
+        let root = |meta: Value| json!({"streams": [{"tap_stream_id": "tags", "metadata": [{"breadcrumb": [], "metadata": meta}]}]});
+        let field = |meta: Value| {
+            json!({"streams": [{"tap_stream_id": "tags", "metadata": [
+                {"breadcrumb": [], "metadata": {"selected": true}},
+                {"breadcrumb": ["properties", "name"], "metadata": meta},
+            ]}]})
+        };
+        for (given, expected) in [
+            (
+                root(json!({"selected": null})),
+                "stream tags: metadata breadcrumb [] selected must be true or false, not null",
+            ),
+            (
+                root(json!({"selected": true, "selected-by-default": null})),
+                "stream tags: metadata breadcrumb [] selected-by-default must be true or false, not null",
+            ),
+            (
+                json!({"streams": [{"tap_stream_id": "tags", "selected": null}]}),
+                "stream tags: selected must be true or false, not null",
+            ),
+            (
+                json!({"streams": [{"tap_stream_id": "tags", "schema": {"selected": null}}]}),
+                "stream tags: schema.selected must be true or false, not null",
+            ),
+            (
+                field(json!({"selected": null})),
+                "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected must be true or false, not null",
+            ),
+            (
+                field(json!({"selected-by-default": null})),
+                "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected-by-default must be true or false, not null",
+            ),
+        ] {
+            let err = catalog(given).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        // Absent stays absent: not selected for a stream, as its parent for a field.
+        let c = catalog(field(json!({"inclusion": "available"}))).unwrap();
+        assert!(c.entries[0].selected);
+        assert!(!catalog(root(json!({}))).unwrap().entries[0].selected);
     }
 
     #[test]

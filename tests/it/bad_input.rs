@@ -285,3 +285,48 @@ fn a_catalog_value_of_ten_megabytes_is_named_cut_short() {
         );
     }
 }
+
+#[test]
+fn a_selected_of_null_is_refused_naming_the_stream_and_the_breadcrumb() {
+    let field = |key: &str| {
+        json!({"tap_stream_id": "tags", "metadata": [
+            {"breadcrumb": [], "metadata": {"selected": true}},
+            {"breadcrumb": ["properties", "name"], "metadata": {key: null}},
+        ]})
+    };
+    let cases = [
+        (
+            json!({"tap_stream_id": "tags", "metadata": [{"breadcrumb": [], "metadata": {"selected": null}}]}),
+            "stream tags: metadata breadcrumb [] selected must be true or false, not null",
+        ),
+        (
+            json!({"tap_stream_id": "tags", "selected": null}),
+            "stream tags: selected must be true or false, not null",
+        ),
+        (
+            json!({"tap_stream_id": "tags", "schema": {"selected": null}}),
+            "stream tags: schema.selected must be true or false, not null",
+        ),
+        (
+            field("selected"),
+            "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected must be true or false, not null",
+        ),
+        (
+            field("selected-by-default"),
+            "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected-by-default must be true or false",
+        ),
+    ];
+    for (stream, expected) in cases {
+        // Every other stream has its selected: null too, as a generated catalog would.
+        let mut streams = vec![stream];
+        streams.push(json!({"tap_stream_id": "admins", "selected": null}));
+        // Were the catalog taken, the run would stop at a closed port, not at Intercom.
+        let out = Tap::new()
+            .config(json!({"access_token": TOKEN, "base_url": "http://127.0.0.1:1", "max_retries": 0}))
+            .catalog(json!({"streams": streams}))
+            .run();
+        assert_eq!(out.code, Some(2), "{expected}: {}", out.stderr);
+        let line = out.only_line();
+        assert!(line.contains("catalog file") && line.contains(expected), "{line}");
+    }
+}
