@@ -6,6 +6,7 @@
 //! module sees a raw setting string, and no error or log line ever shows the token.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{ConfigError, Error, kind_of};
+use crate::error::{ConfigError, Error, kind_of, quote};
 use crate::jsonfile;
 use crate::version::ApiVersion;
 
@@ -467,16 +468,6 @@ fn header_problem(value: &str) -> Option<&'static str> {
     }
 }
 
-/// A value as messages quote it: in quotes, escaped, and cut short after 60 characters.
-pub fn quote(value: &str) -> String {
-    const SHOWN: usize = 60;
-    if value.chars().count() <= SHOWN {
-        return format!("{value:?}");
-    }
-    let head: String = value.chars().take(SHOWN).collect();
-    format!("{head:?}... ({} bytes in all)", value.len())
-}
-
 /// A URL as messages show it: without the user and password it may carry, cut short.
 fn shown_url(url: &str) -> String {
     let redacted = match url.split_once("://") {
@@ -557,32 +548,195 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
         .map(|naive| naive.and_utc())
 }
 
+/// The longest base URL accepted: far above any real one (a proxy's host and a path prefix),
+/// far below what a request line may carry once the tap's own paths are added.
+const URL_MAX: usize = 2048;
+
 /// Accepts `https://host[:port][/prefix]`, and `http://` only for loopback hosts, so that the
 /// token never crosses a network in clear text.
+///
+/// The URL is checked here as the HTTP client would read it, so that a typo is named now, as
+/// the setting, rather than at the first request: ASCII without spaces or control characters,
+/// a host that is a DNS name, an IPv4 address or an IPv6 address in brackets, a port from 1 to
+/// 65535, and a path of RFC 3986 characters with well-formed percent escapes.
 fn check_base_url(url: &str) -> Result<String, ConfigError> {
     let url = url.trim().trim_end_matches('/');
     let invalid = |problem: &str| ConfigError::Invalid {
         key: "base_url",
         problem: format!("{} {problem}", shown_url(url)),
     };
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("is not an http(s) URL"))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
+    if url.len() > URL_MAX {
+        return Err(invalid(&format!(
+            "is longer than the {URL_MAX} bytes a base URL may have"
+        )));
+    }
+    if url.chars().any(char::is_control) {
+        return Err(invalid("contains control characters (such as a tab or a line break)"));
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err(invalid("contains spaces"));
+    }
+    if !url.is_ascii() {
         return Err(invalid(
-            "must be scheme://host[:port][/path] without credentials or query",
+            "contains characters that are not ASCII (write an international host name in its xn-- form and percent-encode a path)",
         ));
     }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(url.to_owned()),
-        "http" if matches!(host, "127.0.0.1" | "localhost" | "::1") || host.starts_with("127.") => Ok(url.to_owned()),
-        "http" => Err(invalid("uses plain http to a host that is not loopback; use https")),
-        _ => Err(invalid("is not an http(s) URL")),
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| invalid("is not an http(s) URL (expected https://host[:port][/path])"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return Err(invalid("is not an http(s) URL"));
     }
+    if rest.contains(['?', '#']) {
+        return Err(invalid(
+            "must be scheme://host[:port][/path] without a query (?) or fragment (#)",
+        ));
+    }
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err(invalid(
+            "must be scheme://host[:port][/path] without credentials (a user or password before @)",
+        ));
+    }
+    let host = authority_host(authority).map_err(|problem| invalid(&problem))?;
+    if let Some(problem) = path_problem(path) {
+        return Err(invalid(&problem));
+    }
+    let loopback = match host {
+        Host::Ip(ip) => ip.is_loopback(),
+        Host::Name(name) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+    };
+    if scheme == "http" && !loopback {
+        return Err(invalid("uses plain http to a host that is not loopback; use https"));
+    }
+    Ok(url.to_owned())
+}
+
+/// The host of a base URL: a name or an address.
+enum Host<'a> {
+    Name(&'a str),
+    Ip(IpAddr),
+}
+
+/// The host of `host[:port]` or `[v6][:port]`, once both parts are checked.
+fn authority_host(authority: &str) -> Result<Host<'_>, String> {
+    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+        let (v6, after) = inner
+            .split_once(']')
+            .ok_or("has a '[' without its ']' (an IPv6 address is written as in http://[::1]:8080)")?;
+        let ip: Ipv6Addr = v6
+            .parse()
+            .map_err(|_| format!("has {} in brackets, which is not an IPv6 address", quote(v6)))?;
+        let port = match after {
+            "" => None,
+            after => Some(after.strip_prefix(':').ok_or_else(|| {
+                format!(
+                    "has {} after its IPv6 address, where only :port may follow",
+                    quote(after)
+                )
+            })?),
+        };
+        (Host::Ip(IpAddr::V6(ip)), port)
+    } else {
+        let (name, port) = match authority.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        };
+        if port.is_some_and(|p| p.contains(':')) {
+            return Err(
+                "has more than one ':' in its host (an IPv6 address is written in brackets, as in http://[::1]:8080)"
+                    .into(),
+            );
+        }
+        (name_or_ipv4(name)?, port)
+    };
+    if let Some(port) = port {
+        if port.is_empty() {
+            return Err("has a ':' after its host but no port".into());
+        }
+        // Digits only: `parse` alone would take a sign.
+        let number = port
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| port.parse::<u16>().ok())
+            .flatten();
+        if number.is_none_or(|n| n == 0) {
+            return Err(format!(
+                "has port {}, which is not a number from 1 to 65535",
+                quote(port)
+            ));
+        }
+    }
+    Ok(host)
+}
+
+/// A DNS name (letters, digits, `-` and `_` in labels of at most 63, at most 253 in all, an
+/// optional final dot), or an IPv4 address when the last label is a number, as URL parsers
+/// read it.
+fn name_or_ipv4(host: &str) -> Result<Host<'_>, String> {
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels
+        .last()
+        .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return name
+            .parse::<Ipv4Addr>()
+            .map(|ip| Host::Ip(IpAddr::V4(ip)))
+            .map_err(|_| {
+                "has a host that ends in a number but is not an IPv4 address (four numbers from 0 to 255)".into()
+            });
+    }
+    if name.len() > 253 {
+        return Err("has a host name longer than the 253 characters DNS allows".into());
+    }
+    for label in labels {
+        if label.is_empty() {
+            return Err("has an empty label in its host name (a dot first, or two in a row)".into());
+        }
+        if label.len() > 63 {
+            return Err("has a label longer than the 63 characters DNS allows in its host name".into());
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
+        {
+            return Err(format!(
+                "has {c:?} in its host, where only letters, digits, '-', '_' and '.' may be"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("has a label that starts or ends with '-' in its host name".into());
+        }
+    }
+    Ok(Host::Name(host))
+}
+
+/// Why a path prefix is not one a URL may carry, if it is not: RFC 3986 path characters
+/// only, and `%` only before two hex digits.
+fn path_problem(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let allowed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b);
+        if !allowed {
+            return Some(format!(
+                "has {:?} in its path, which a URL must percent-encode",
+                char::from(b)
+            ));
+        }
+        if b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
+            return Some("has a '%' in its path that is not followed by two hex digits".into());
+        }
+    }
+    None
 }
 
 /// One source of settings, in the order given on the command line.
@@ -753,6 +907,102 @@ mod tests {
         assert!(settings(json!({"base_url": "http://example.com"})).is_err());
         assert!(settings(json!({"base_url": "ftp://example.com"})).is_err());
         assert!(settings(json!({"base_url": "https://user:pw@example.com"})).is_err());
+    }
+
+    #[test]
+    fn base_urls_that_work_are_accepted() {
+        for (given, kept) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            (" https://api.eu.intercom.io\n", "https://api.eu.intercom.io"),
+            ("https://api.intercom.io:443", "https://api.intercom.io:443"),
+            (
+                "https://proxy.example.com/intercom/",
+                "https://proxy.example.com/intercom",
+            ),
+            (
+                "https://proxy.example.com/a%2Fb/v1",
+                "https://proxy.example.com/a%2Fb/v1",
+            ),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("http://[::1]", "http://[::1]"),
+            ("http://localhost:1", "http://localhost:1"),
+            ("http://LOCALHOST", "http://LOCALHOST"),
+            ("http://127.1.2.3:65535", "http://127.1.2.3:65535"),
+            ("HTTPS://API.INTERCOM.IO", "HTTPS://API.INTERCOM.IO"),
+            ("https://api.intercom.io.", "https://api.intercom.io."),
+            ("https://my_proxy:8443", "https://my_proxy:8443"),
+            ("https://10.0.0.1", "https://10.0.0.1"),
+            ("https://[2001:db8::1]:443/x", "https://[2001:db8::1]:443/x"),
+        ] {
+            match check_base_url(given) {
+                Ok(url) => assert_eq!(url, kept, "{given:?}"),
+                Err(err) => panic!("{given:?} refused: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn base_urls_that_would_fail_later_are_refused_naming_the_problem() {
+        let long = format!("https://{}.com", "x".repeat(10 * 1024 * 1024));
+        for (given, problem) in [
+            ("http://127.0.0.1:80\t80", "control characters"),
+            ("http://127.0.0.1\u{0}", "control characters"),
+            ("https://exa mple.com", "contains spaces"),
+            ("https://api.intercom.io/a b", "contains spaces"),
+            ("https://intercöm.io", "not ASCII"),
+            (
+                "http://127.0.0.1:99999",
+                "port \"99999\", which is not a number from 1 to 65535",
+            ),
+            ("http://127.0.0.1:0", "port \"0\""),
+            ("http://127.0.0.1:-1", "port \"-1\""),
+            ("http://127.0.0.1:80x", "port \"80x\""),
+            ("http://127.0.0.1:", "a ':' after its host but no port"),
+            ("https://api.intercom.io:/v1", "a ':' after its host but no port"),
+            ("http://::1:8080", "more than one ':'"),
+            ("http://[::1:8080", "'[' without its ']'"),
+            ("http://[::g]:8080", "not an IPv6 address"),
+            ("http://[fe80::1%25eth0]", "not an IPv6 address"),
+            ("http://[::1]x", "only :port may follow"),
+            ("https://", "not an http(s) URL"),
+            ("https:///intercom", "has no host"),
+            ("https://:443", "has no host"),
+            ("https://exa%20mple.com", "'%' in its host"),
+            ("https://exa<mple.com", "'<' in its host"),
+            ("https://a..b", "empty label"),
+            ("https://.a.b", "empty label"),
+            ("https://-a.b", "starts or ends with '-'"),
+            ("http://999.0.0.1", "not an IPv4 address"),
+            ("http://127.1", "not an IPv4 address"),
+            ("https://proxy.example.com/a%zz", "'%' in its path"),
+            ("https://proxy.example.com/a%2", "'%' in its path"),
+            ("https://proxy.example.com/<x>", "'<' in its path"),
+            ("https://api.intercom.io?x=1", "query"),
+            ("https://api.intercom.io/#top", "fragment"),
+            ("https://user:pw@example.com", "credentials"),
+            ("http://127.evil.example.com", "plain http"),
+            ("http://localhost.evil.example.com", "plain http"),
+            ("http://10.0.0.1", "plain http"),
+            ("ftp://example.com", "not an http(s) URL"),
+            ("example.com", "not an http(s) URL"),
+            (long.as_str(), "longer than the 2048 bytes a base URL may have"),
+        ] {
+            let err = check_base_url(given).map_or_else(|e| e.to_string(), |ok| panic!("{given:?} accepted as {ok}"));
+            assert!(
+                err.starts_with("base_url: ") && err.contains(problem),
+                "{given:?}: {err}"
+            );
+            assert!(err.len() < 300, "{given:?}: the value is cut short: {err}");
+        }
+        let label = format!("https://{}.com", "a".repeat(64));
+        assert!(check_base_url(&label).is_err());
+        let name = format!("https://{}com", "abcdefghi.".repeat(26));
+        assert!(check_base_url(&name).is_err());
+        let err = check_base_url("https://user:secret-pw@exa mple.com")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret-pw"), "{err}");
     }
 
     #[test]

@@ -129,6 +129,17 @@ pub fn cut_short(text: &str) -> String {
     }
 }
 
+/// A value as messages quote it: in quotes, escaped, and cut short after 60 characters with
+/// its length in bytes, so that a huge setting or name never fills a log line.
+pub fn quote(value: &str) -> String {
+    const SHOWN: usize = 60;
+    if value.chars().nth(SHOWN).is_none() {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(SHOWN).collect();
+    format!("{head:?}... ({} bytes in all)", value.len())
+}
+
 /// What kind of JSON value this is, as messages name it (`a string`, `an array`).
 pub fn kind_of(v: &serde_json::Value) -> &'static str {
     use serde_json::Value;

@@ -6,6 +6,8 @@
 //! (stream metadata, the legacy top-level flag or the legacy schema flag); a field is emitted
 //! when it is `automatic` (keys and the replication key, whatever the catalog says), never when
 //! `unsupported`, else by its own `selected`, else `selected-by-default`, else as its parent.
+//! A `selected` or `selected-by-default` that is there must be `true` or `false`; a null is
+//! refused rather than read as absent.
 //! Replication settings are read top-level first, then from metadata, as the SDK does.
 
 use std::collections::HashMap;
@@ -13,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::{Error, cut_short, kind_of};
+use crate::error::{Error, cut_short, kind_of, quote};
 use crate::streams::{self, Replication, Stream};
 
 /// The replication method a catalog may ask for.
@@ -86,19 +88,8 @@ impl Catalog {
 impl Entry {
     fn parse(raw: &Value) -> Result<Entry, String> {
         let obj = raw.as_object().ok_or("a stream must be an object")?;
-        let name = obj
-            .get("tap_stream_id")
-            .or_else(|| obj.get("stream"))
-            .and_then(Value::as_str)
-            .ok_or("has no tap_stream_id")?;
-        let stream = streams::find(name).ok_or_else(|| {
-            let known: Vec<&str> = streams::ALL.iter().map(|s| s.name).collect();
-            format!(
-                "{name:?} is not a stream of tap-intercom (streams: {})",
-                known.join(", ")
-            )
-        })?;
-        let at = |e: String| format!("stream {name}: {e}");
+        let stream = find_stream(obj)?;
+        let at = |e: String| format!("stream {}: {e}", stream.name);
         let mut fields = HashMap::new();
         let mut root = Map::new();
         if let Some(metadata) = obj.get("metadata") {
@@ -118,7 +109,8 @@ impl Entry {
                 if breadcrumb.is_empty() {
                     root.clone_from(meta);
                 } else {
-                    let field = field_meta(meta).map_err(|e| at(format!("metadata breadcrumb {breadcrumb:?}: {e}")))?;
+                    let field = field_meta(meta)
+                        .map_err(|e| at(format!("metadata breadcrumb {}: {e}", shown_breadcrumb(&breadcrumb))))?;
                     fields.insert(breadcrumb, field);
                 }
             }
@@ -146,9 +138,13 @@ impl Entry {
         if let Some(asked) = replication_key.filter(|k| Some(*k) != stream.replication.key()) {
             return Err(at(match stream.replication.key() {
                 Some(key) => format!(
-                    "replication key {asked:?} is not one this stream can use (valid-replication-keys: [{key:?}])"
+                    "replication key {} is not one this stream can use (valid-replication-keys: [{key:?}])",
+                    quote(asked)
                 ),
-                None => format!("replication key {asked:?} given, but this stream is FULL_TABLE only and has none"),
+                None => format!(
+                    "replication key {} given, but this stream is FULL_TABLE only and has none",
+                    quote(asked)
+                ),
             }));
         }
         let key_properties = obj
@@ -171,7 +167,8 @@ impl Entry {
             let known = schema.property_names();
             if let Some(missing) = names.iter().find(|n| !known.contains(&n.as_str())) {
                 return Err(at(format!(
-                    "key_properties names {missing:?}, which is not a property of this stream (its key is {:?})",
+                    "key_properties names {}, which is not a property of this stream (its key is {:?})",
+                    quote(missing),
                     stream.key
                 )));
             }
@@ -199,10 +196,32 @@ impl Entry {
     }
 }
 
-/// A metadata value that must be `true` or `false` when it is there.
+/// The tap's stream that a catalog entry names by `tap_stream_id` (or `stream`).
+fn find_stream(obj: &Map<String, Value>) -> Result<&'static Stream, String> {
+    let (key, id) = ["tap_stream_id", "stream"]
+        .into_iter()
+        .find_map(|key| obj.get(key).filter(|v| !v.is_null()).map(|v| (key, v)))
+        .ok_or("has no tap_stream_id")?;
+    let name = id
+        .as_str()
+        .ok_or_else(|| format!("{key} must be a string, not {}", shown(id)))?;
+    streams::find(name).ok_or_else(|| {
+        let known: Vec<&str> = streams::ALL.iter().map(|s| s.name).collect();
+        format!(
+            "{} is not a stream of tap-intercom (streams: {})",
+            quote(name),
+            known.join(", ")
+        )
+    })
+}
+
+/// A selection flag (`selected`, `selected-by-default`), which must be `true` or `false` when
+/// it is there. A null is refused rather than read as absent: no tool writes one (Meltano,
+/// singer-python and the SDK write booleans or leave the key out), and read as absent it
+/// would skip a stream, or keep a field, without a word.
 fn boolean(value: Option<&Value>, name: &str) -> Result<Option<bool>, String> {
     match value {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(other) => Err(format!("{name} must be true or false, not {}", shown(other))),
     }
@@ -219,7 +238,21 @@ fn text<'a>(value: Option<&'a Value>, name: &str) -> Result<Option<&'a str>, Str
 
 /// A JSON value as an error message shows it: a short form of it and its type.
 fn shown(value: &Value) -> String {
-    format!("{} ({})", cut_short(&value.to_string()), kind_of(value))
+    match value {
+        Value::Null => "null".into(),
+        Value::String(s) => format!("{} (a string)", quote(s)),
+        other => format!("{} ({})", cut_short(&other.to_string()), kind_of(other)),
+    }
+}
+
+/// A breadcrumb as error messages show it: its first names, each quoted and cut short.
+fn shown_breadcrumb(breadcrumb: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let mut names: Vec<String> = breadcrumb.iter().take(SHOWN).map(|name| quote(name)).collect();
+    if breadcrumb.len() > SHOWN {
+        names.push(format!("... ({} names in all)", breadcrumb.len()));
+    }
+    format!("[{}]", names.join(", "))
 }
 
 fn field_meta(meta: &Map<String, Value>) -> Result<FieldMeta, String> {
@@ -230,7 +263,8 @@ fn field_meta(meta: &Map<String, Value>) -> Result<FieldMeta, String> {
         Some("unsupported") => Some(Inclusion::Unsupported),
         Some(other) => {
             return Err(format!(
-                "inclusion {other:?} is not available, automatic or unsupported"
+                "inclusion {} is not available, automatic or unsupported",
+                quote(other)
             ));
         }
     };
@@ -246,7 +280,10 @@ fn parse_method(v: &Value) -> Result<Method, String> {
         Some("FULL_TABLE") => Ok(Method::FullTable),
         Some("INCREMENTAL") => Ok(Method::Incremental),
         Some("LOG_BASED") => Err("LOG_BASED replication is not supported by Intercom".into()),
-        _ => Err(format!("replication method {v} is not FULL_TABLE or INCREMENTAL")),
+        _ => Err(format!(
+            "replication method {} is not FULL_TABLE or INCREMENTAL",
+            v.as_str().map_or_else(|| shown(v), quote)
+        )),
     }
 }
 
@@ -380,6 +417,50 @@ mod tests {
     }
 
     #[test]
+    fn a_selection_flag_of_null_is_refused_naming_stream_and_breadcrumb() {
+        let root = |meta: Value| json!({"streams": [{"tap_stream_id": "tags", "metadata": [{"breadcrumb": [], "metadata": meta}]}]});
+        let field = |meta: Value| {
+            json!({"streams": [{"tap_stream_id": "tags", "metadata": [
+                {"breadcrumb": [], "metadata": {"selected": true}},
+                {"breadcrumb": ["properties", "name"], "metadata": meta},
+            ]}]})
+        };
+        for (given, expected) in [
+            (
+                root(json!({"selected": null})),
+                "stream tags: metadata breadcrumb [] selected must be true or false, not null",
+            ),
+            (
+                root(json!({"selected": true, "selected-by-default": null})),
+                "stream tags: metadata breadcrumb [] selected-by-default must be true or false, not null",
+            ),
+            (
+                json!({"streams": [{"tap_stream_id": "tags", "selected": null}]}),
+                "stream tags: selected must be true or false, not null",
+            ),
+            (
+                json!({"streams": [{"tap_stream_id": "tags", "schema": {"selected": null}}]}),
+                "stream tags: schema.selected must be true or false, not null",
+            ),
+            (
+                field(json!({"selected": null})),
+                "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected must be true or false, not null",
+            ),
+            (
+                field(json!({"selected-by-default": null})),
+                "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected-by-default must be true or false, not null",
+            ),
+        ] {
+            let err = catalog(given).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        // Absent stays absent: not selected for a stream, as its parent for a field.
+        let c = catalog(field(json!({"inclusion": "available"}))).unwrap();
+        assert!(c.entries[0].selected);
+        assert!(!catalog(root(json!({}))).unwrap().entries[0].selected);
+    }
+
+    #[test]
     fn unknown_streams_and_bad_metadata_are_refused() {
         let err = catalog(json!({"streams": [{"tap_stream_id": "bananas"}]})).unwrap_err();
         assert!(err.contains("\"bananas\" is not a stream"), "{err}");
@@ -388,6 +469,34 @@ mod tests {
         let err =
             catalog(json!({"streams": [{"tap_stream_id": "admins", "replication_method": "LOG_BASED"}]})).unwrap_err();
         assert!(err.contains("LOG_BASED"), "{err}");
+    }
+
+    #[test]
+    fn values_named_in_errors_are_cut_short() {
+        let long = "y".repeat(100_000);
+        let many: Vec<&str> = std::iter::repeat_n("properties", 10_000).collect();
+        for stream in [
+            json!({"tap_stream_id": long}),
+            json!({"stream": long}),
+            json!({"tap_stream_id": [long]}),
+            json!({"tap_stream_id": "tags", "key_properties": [long]}),
+            json!({"tap_stream_id": "contacts", "replication_key": long}),
+            json!({"tap_stream_id": "admins", "replication_key": long}),
+            json!({"tap_stream_id": "tags", "replication_method": long}),
+            json!({"tap_stream_id": "tags", "replication_method": [long]}),
+            json!({"tap_stream_id": "tags", "metadata": [{"breadcrumb": ["properties", "name"], "metadata": {"inclusion": long}}]}),
+            json!({"tap_stream_id": "tags", "metadata": [{"breadcrumb": ["properties", long], "metadata": {"selected": 1}}]}),
+            json!({"tap_stream_id": "tags", "metadata": [{"breadcrumb": many, "metadata": {"selected": 1}}]}),
+        ] {
+            let err = catalog(json!({"streams": [stream]})).unwrap_err();
+            let head: String = err.chars().take(700).collect();
+            assert!(err.len() < 700, "{} bytes: {head}", err.len());
+        }
+        let err = catalog(json!({"streams": [{"tap_stream_id": 7}]})).unwrap_err();
+        assert!(
+            err.contains("tap_stream_id must be a string, not 7 (a number)"),
+            "{err}"
+        );
     }
 
     #[test]

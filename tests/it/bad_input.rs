@@ -188,3 +188,145 @@ fn every_bad_setting_is_reported_at_once_one_per_line() {
         );
     }
 }
+
+#[test]
+fn a_base_url_the_http_client_would_refuse_later_is_refused_at_once() {
+    let huge = format!("http://127.0.0.1:1/{}", "x".repeat(10 * 1024 * 1024));
+    for (url, problem) in [
+        ("http://127.0.0.1:1\t/intercom", "control characters"),
+        (
+            "http://127.0.0.1:99999",
+            "port \"99999\", which is not a number from 1 to 65535",
+        ),
+        (
+            "http://127.0.0.1:0",
+            "port \"0\", which is not a number from 1 to 65535",
+        ),
+        ("http://127.0.0.1:/intercom", "a ':' after its host but no port"),
+        ("http://local host:1", "contains spaces"),
+        ("http://127.0.0.1:1/a%zz", "'%' in its path"),
+        ("http://lócalhost:1", "not ASCII"),
+        (huge.as_str(), "longer than the 2048 bytes a base URL may have"),
+    ] {
+        let out = Tap::new().config(json!({"access_token": TOKEN, "base_url": url})).run();
+        let shown: String = url.chars().take(40).collect();
+        assert_eq!(out.code, Some(2), "{shown:?}: {}", out.stderr);
+        let line = out.only_line();
+        assert!(
+            line.contains("config: base_url: ") && line.contains(problem),
+            "{shown:?}: {line}"
+        );
+        assert!(
+            line.len() < 400,
+            "{shown:?}: the value is cut short: {} bytes",
+            line.len()
+        );
+        assert!(!line.contains(TOKEN), "{line}");
+    }
+}
+
+#[test]
+fn a_catalog_value_of_ten_megabytes_is_named_cut_short() {
+    let huge = "x".repeat(10 * 1024 * 1024);
+    let selected = json!([{"breadcrumb": [], "metadata": {"selected": true}}]);
+    let cases = [
+        ("tap_stream_id", json!({"tap_stream_id": huge, "metadata": selected})),
+        ("stream", json!({"stream": huge, "metadata": selected})),
+        (
+            "key_properties",
+            json!({"tap_stream_id": "tags", "key_properties": [huge], "metadata": selected}),
+        ),
+        (
+            "replication_key",
+            json!({"tap_stream_id": "contacts", "replication_key": huge, "metadata": selected}),
+        ),
+        (
+            "replication_method",
+            json!({"tap_stream_id": "tags", "replication_method": huge, "metadata": selected}),
+        ),
+        (
+            "inclusion",
+            json!({"tap_stream_id": "tags", "metadata": [
+                {"breadcrumb": [], "metadata": {"selected": true}},
+                {"breadcrumb": ["properties", "name"], "metadata": {"inclusion": huge}},
+            ]}),
+        ),
+        (
+            "breadcrumb",
+            json!({"tap_stream_id": "tags", "metadata": [
+                {"breadcrumb": [], "metadata": {"selected": true}},
+                {"breadcrumb": ["properties", huge], "metadata": {"selected": "yes"}},
+            ]}),
+        ),
+    ];
+    for (what, stream) in cases {
+        let out = Tap::new()
+            .config(json!({"access_token": TOKEN}))
+            .catalog(json!({"streams": [stream]}))
+            .run();
+        assert_eq!(
+            out.code,
+            Some(2),
+            "{what}: {}",
+            out.stderr.chars().take(500).collect::<String>()
+        );
+        let line = out.only_line();
+        let head: String = line.chars().take(1_000).collect();
+        assert!(
+            line.contains("catalog file") && line.contains("xxxxxxxxxx"),
+            "{what}: {head}"
+        );
+        assert!(line.contains("bytes in all"), "{what}: the length is said: {head}");
+        // An unknown name is followed by the list of the tap's streams, about 450 bytes.
+        assert!(
+            line.len() < 1_000,
+            "{what}: the value is cut short: {} bytes",
+            line.len()
+        );
+    }
+}
+
+#[test]
+fn a_selected_of_null_is_refused_naming_the_stream_and_the_breadcrumb() {
+    let field = |key: &str| {
+        json!({"tap_stream_id": "tags", "metadata": [
+            {"breadcrumb": [], "metadata": {"selected": true}},
+            {"breadcrumb": ["properties", "name"], "metadata": {key: null}},
+        ]})
+    };
+    let cases = [
+        (
+            json!({"tap_stream_id": "tags", "metadata": [{"breadcrumb": [], "metadata": {"selected": null}}]}),
+            "stream tags: metadata breadcrumb [] selected must be true or false, not null",
+        ),
+        (
+            json!({"tap_stream_id": "tags", "selected": null}),
+            "stream tags: selected must be true or false, not null",
+        ),
+        (
+            json!({"tap_stream_id": "tags", "schema": {"selected": null}}),
+            "stream tags: schema.selected must be true or false, not null",
+        ),
+        (
+            field("selected"),
+            "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected must be true or false, not null",
+        ),
+        (
+            field("selected-by-default"),
+            "stream tags: metadata breadcrumb [\"properties\", \"name\"]: selected-by-default must be true or false",
+        ),
+    ];
+    for (stream, expected) in cases {
+        // Every other stream has its selected: null too, as a generated catalog would.
+        let mut streams = vec![stream];
+        streams.push(json!({"tap_stream_id": "admins", "selected": null}));
+        // Were the catalog taken, the run would stop at a closed port, not at Intercom.
+        let out = Tap::new()
+            .config(json!({"access_token": TOKEN, "base_url": "http://127.0.0.1:1", "max_retries": 0}))
+            .catalog(json!({"streams": streams}))
+            .run();
+        assert_eq!(out.code, Some(2), "{expected}: {}", out.stderr);
+        let line = out.only_line();
+        assert!(line.contains("catalog file") && line.contains(expected), "{line}");
+    }
+}

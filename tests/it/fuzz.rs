@@ -139,6 +139,8 @@ fn odd_value(rng: &mut Rng) -> Value {
         json!({"a": 1}),
         json!("http://127.0.0.1:1"),
         json!("https://user:pw@127.0.0.1"),
+        json!("http://127.0.0.1:1\t/intercom"),
+        json!("http://127.0.0.1:99999"),
     ];
     rng.pick(&values).clone()
 }
