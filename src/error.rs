@@ -74,7 +74,7 @@ pub enum Error {
     /// Records of a stream that could not be written: the stream went on without them and its
     /// bookmark stayed below the first, so that the next run reads them again. `first` is the
     /// one with the earliest replication value, so that the same input names the same record.
-    #[error("{stream}: {} not written, the first {}", records(*count), first_of(first))]
+    #[error("{stream}: {}", not_written(*count, first))]
     NotWritten {
         stream: &'static str,
         count: u64,
@@ -168,11 +168,16 @@ fn in_answer(request: &str) -> String {
     }
 }
 
-fn records(count: u64) -> String {
+/// `record 603 not written: ...`, or `3 records not written; the first: record 603: ...`.
+fn not_written(count: u64, first: &Error) -> String {
+    let first = first_of(first);
     if count == 1 {
-        "1 record".into()
+        match first.split_once(": ") {
+            Some((what, why)) if what.starts_with("record ") => format!("{what} not written: {why}"),
+            _ => format!("not written: {first}"),
+        }
     } else {
-        format!("{count} records")
+        format!("{count} records not written; the first: {first}")
     }
 }
 

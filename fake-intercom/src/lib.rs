@@ -19,6 +19,7 @@
 //!   `null_item`, `null_cursor`, `ignore_filter`, `repeat_page`, `not_json`, `truncated` or
 //!   `dropped`; `times` is 1 and `skip` 0 unless given. It answers `{"ok": true, "fault": "…"}`
 //!   naming the fault, or 400 with Intercom's error envelope for a bad query.
+//! - `DELETE /_fake/fault` removes every fault, so that a check can see the tap recover.
 
 #![recursion_limit = "512"]
 
@@ -316,6 +317,11 @@ impl FakeIntercom {
         lock(&self.shared.faults).push(fault);
     }
 
+    /// Removes every fault: the fake behaves again.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
     /// Changes the workspace when the `nth` request (from 1) to `path` (or under it, when it
     /// ends with `/`) arrives, before answering it: for records edited while a sync runs.
     pub fn on_request(
@@ -400,34 +406,44 @@ fn handle(shared: &Shared, req: &Request) -> Response {
     response
 }
 
-fn answer(shared: &Shared, req: &Request) -> Response {
-    let expected = format!("Bearer {}", shared.options.token);
-    if req.header("authorization") != Some(expected.as_str()) {
-        // No rate-limit headers on unauthenticated answers, as with Intercom.
-        return api::error(401, "unauthorized", "Access Token Invalid");
-    }
-    if req.method == "POST" && req.path() == "/_fake/evolve" {
-        // The fake's own control endpoint: move the workspace on between two syncs.
-        let every = req.query("every").and_then(|n| n.parse().ok()).unwrap_or(10);
-        let mut world = write(&shared.world);
-        // Bumped under the lock: no search can cache the old workspace under the new version.
-        shared.version.fetch_add(1, Ordering::SeqCst);
-        let report = world.evolve(now_secs_i64(), every);
-        return api::ok(report);
-    }
-    if req.method == "GET" && req.path() == "/_fake/summary" {
-        return api::ok(read(&shared.world).summary());
-    }
-    if req.method == "POST" && req.path() == "/_fake/fault" {
-        // For checks that run the fake as its own process: what `add_fault` does in a test.
-        return match control::fault(req) {
+/// The fake's own control endpoints (`/_fake/...`), for checks that run it as its own process;
+/// `None` for every other request.
+fn control(shared: &Shared, req: &Request) -> Option<Response> {
+    match (req.method.as_str(), req.path()) {
+        ("POST", "/_fake/evolve") => {
+            // Move the workspace on between two syncs.
+            let every = req.query("every").and_then(|n| n.parse().ok()).unwrap_or(10);
+            let mut world = write(&shared.world);
+            // Bumped under the lock: no search can cache the old workspace under the new version.
+            shared.version.fetch_add(1, Ordering::SeqCst);
+            Some(api::ok(world.evolve(now_secs_i64(), every)))
+        }
+        ("GET", "/_fake/summary") => Some(api::ok(read(&shared.world).summary())),
+        ("DELETE", "/_fake/fault") => {
+            let removed = std::mem::take(&mut *lock(&shared.faults)).len();
+            Some(api::ok(serde_json::json!({"ok": true, "removed": removed})))
+        }
+        // What `add_fault` does in a test.
+        ("POST", "/_fake/fault") => Some(match control::fault(req) {
             Ok(fault) => {
                 let said = fault.to_string();
                 lock(&shared.faults).push(fault);
                 api::ok(serde_json::json!({"ok": true, "fault": said}))
             }
             Err(problem) => api::error(400, "parameter_invalid", &problem),
-        };
+        }),
+        _ => None,
+    }
+}
+
+fn answer(shared: &Shared, req: &Request) -> Response {
+    let expected = format!("Bearer {}", shared.options.token);
+    if req.header("authorization") != Some(expected.as_str()) {
+        // No rate-limit headers on unauthenticated answers, as with Intercom.
+        return api::error(401, "unauthorized", "Access Token Invalid");
+    }
+    if let Some(answer) = control(shared, req) {
+        return answer;
     }
     let fault = {
         let mut faults = lock(&shared.faults);
@@ -897,6 +913,11 @@ mod tests {
         assert_eq!(answer["fault"], "Status(503) on any method /admins after 0, 2 time(s)");
         let statuses: Vec<u16> = (0..3).map(|_| call(&fake, "GET", "/admins", &Value::Null).0).collect();
         assert_eq!(statuses, [503, 503, 200]);
+        // DELETE removes every fault.
+        over_tcp(&fake, "POST", "/_fake/fault?path=/tags&kind=status&status=500&times=9");
+        let (status, answer) = over_tcp(&fake, "DELETE", "/_fake/fault");
+        assert_eq!((status, answer["removed"].clone()), (200, json!(2)), "{answer}");
+        assert_eq!(call(&fake, "GET", "/tags", &Value::Null).0, 200);
 
         let (status, answer) = call(
             &fake,

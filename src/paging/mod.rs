@@ -292,13 +292,23 @@ fn fingerprint(item: &Value) -> u64 {
     hasher.finish()
 }
 
-/// Takes the array of items under `key` out of an answer: `null` is no items, anything else
-/// but an array is an error.
+/// Takes the array of items under `key` out of an answer: `null` is no items (unless the
+/// answer's `total_count` promises some: then the page cannot be read), anything else but an
+/// array is an error.
 pub fn take_items(job: &Job<'_>, request: &Request, answer: &mut Value, key: &str) -> Result<Vec<Value>, Error> {
+    let promised = answer.get("total_count").and_then(Value::as_u64).unwrap_or(0);
     match answer.get_mut(key).map(Value::take) {
         Some(Value::Array(items)) => Ok(items),
-        Some(Value::Null) => Ok(Vec::new()),
-        _ => Err(job.bad_response(request, format!("the answer has no {key:?} array"))),
+        Some(Value::Null) if promised == 0 => Ok(Vec::new()),
+        Some(Value::Null) => Err(job.bad_response(
+            request,
+            format!("the answer's {key:?} is null where total_count promises {promised} records"),
+        )),
+        Some(other) => Err(job.bad_response(
+            request,
+            format!("the answer has no {key:?} array ({key:?} is {})", kind_of(&other)),
+        )),
+        None => Err(job.bad_response(request, format!("the answer has no {key:?} array"))),
     }
 }
 

@@ -341,6 +341,11 @@ pub static ALL: &[Stream] = &[
             },
             // The parts are the rows of ticket_parts.
             Reshape::Omit("ticket_parts"),
+            // Older answers give the state as its category alone.
+            Reshape::TextAsObject {
+                field: "ticket_state",
+                key: "category",
+            },
         ],
         ..incremental("tickets", schema!("tickets"), Source::Parents(TICKETS))
     },

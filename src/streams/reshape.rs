@@ -23,6 +23,10 @@ pub enum Reshape {
         from: &'static str,
         to: &'static str,
     },
+    /// A field given as text where an object belongs, in an older shape of Intercom's answers:
+    /// the text becomes the object's `key` (a ticket's `ticket_state` as its category alone,
+    /// `"submitted"`, becomes `{"category": "submitted"}`).
+    TextAsObject { field: &'static str, key: &'static str },
     /// Fills `model` when Intercom leaves it out (the attribute streams ask for one model each).
     DefaultModel(&'static str),
     /// singer-io's key for the attribute streams: SHA-256 of `id`, `name` and `description`
@@ -42,7 +46,9 @@ impl Reshape {
     /// The property this reshaping fills or changes.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Reshape::Unwrap { field, .. } | Reshape::RenameInner { field, .. } => Some(field),
+            Reshape::Unwrap { field, .. }
+            | Reshape::RenameInner { field, .. }
+            | Reshape::TextAsObject { field, .. } => Some(field),
             Reshape::DefaultModel(_) => Some("model"),
             Reshape::OptionObjects => Some("list_options"),
             // Left out: no property of the record.
@@ -65,6 +71,14 @@ impl Reshape {
                         if let Some(list) = inner.remove(from) {
                             inner.insert(to.into(), list);
                         }
+                    }
+                }
+            }
+            Reshape::TextAsObject { field, key } => {
+                if let Some(value) = item.get_mut(field) {
+                    if let Value::String(text) = value {
+                        let text = std::mem::take(text);
+                        *value = Value::Object(Map::from_iter([(key.to_owned(), Value::String(text))]));
                     }
                 }
             }
@@ -237,6 +251,25 @@ mod tests {
         };
         rule.apply(&mut map).unwrap();
         assert_eq!(map["a"], json!([]));
+    }
+
+    #[test]
+    fn a_ticket_state_given_as_its_category_becomes_the_object() {
+        let rule = Reshape::TextAsObject {
+            field: "ticket_state",
+            key: "category",
+        };
+        let Value::Object(mut map) = json!({"ticket_state": "submitted"}) else {
+            panic!()
+        };
+        rule.apply(&mut map).unwrap();
+        assert_eq!(map["ticket_state"], json!({"category": "submitted"}));
+        let whole = json!({"ticket_state": {"id": "7", "category": "resolved"}});
+        let Value::Object(mut map) = whole.clone() else {
+            panic!()
+        };
+        rule.apply(&mut map).unwrap();
+        assert_eq!(Value::Object(map), whole);
     }
 
     #[test]

@@ -17,4 +17,5 @@ mod selection;
 mod slices;
 mod state;
 mod support;
+mod surprises;
 mod versions;

@@ -431,3 +431,47 @@ pub fn run_until_killed(tap: &Tap, stop: impl Fn(&[Value]) -> bool) -> Run {
         messages,
     }
 }
+
+/// The streams a run's summary reports `ok` (done, whatever else the run did), from its log.
+pub fn ok_streams(run: &Run) -> std::collections::BTreeSet<String> {
+    summary_lines(run)
+        .filter(|(_, status)| status == "ok" || status.starts_with("ok,"))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Each stream of a run's summary with its status (`ok`, `FAILED`, `skipped (403 ...)`).
+pub fn summary_lines(run: &Run) -> impl Iterator<Item = (String, String)> + '_ {
+    run.stderr
+        .lines()
+        .skip_while(|l| !l.contains("sync summary:"))
+        .skip(1)
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(" INFO ")?;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            // name, N records, N requests, seconds, status...
+            (words.len() >= 7 && words[2] == "records" && words[4] == "requests")
+                .then(|| (words[0].to_owned(), words[6..].join(" ")))
+        })
+}
+
+/// A run's records as comparable text, each stream's sorted, with what depends on the moment
+/// of the run (`snapshot_at`) left out: equal for two runs that wrote the same rows.
+pub fn rows(run: &Run) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut rows: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for m in &run.messages {
+        if m["type"] == "RECORD" {
+            let mut record = m["record"].clone();
+            if let Some(map) = record.as_object_mut() {
+                map.remove("snapshot_at");
+            }
+            rows.entry(m["stream"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push(record.to_string());
+        }
+    }
+    for list in rows.values_mut() {
+        list.sort();
+    }
+    rows
+}
