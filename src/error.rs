@@ -99,8 +99,9 @@ pub enum Error {
     )]
     Internal { stream: &'static str },
 
-    /// Another stream failed and this one stopped early to let the run end.
-    #[error("stopped because another stream failed")]
+    /// The whole run is stopping (a failure that concerns every stream, met by another): this
+    /// stream stopped early to let it end.
+    #[error("stopped because the run is stopping")]
     Aborted,
 }
 
@@ -309,7 +310,7 @@ pub enum Failure {
     },
     /// An answer whose body was cut short or was not JSON.
     BadBody { detail: String, attempts: u32 },
-    /// The run is stopping because another stream failed.
+    /// The run is stopping (see [`Error::concerns_the_run`]).
     Aborted,
 }
 

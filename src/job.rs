@@ -609,7 +609,7 @@ impl<'a> Job<'a> {
         self.run.output.bookmark(self.name(), key, at, &kept)
     }
 
-    /// Fails fast when another stream has failed.
+    /// Fails fast when the whole run is stopping.
     pub fn check_abort(&self) -> Result<(), Error> {
         if self.run.client.is_aborted() {
             Err(Error::Aborted)

@@ -492,6 +492,58 @@ mod tests {
         assert!(err.to_string().contains("a page already read"), "{err}");
     }
 
+    fn step(ids: &[u64], total_count: Option<u64>) -> Step {
+        Step {
+            items: ids.iter().map(|id| json!({"id": id, "updated_at": 5})).collect(),
+            total_count,
+            ..Step::default()
+        }
+    }
+
+    #[test]
+    fn a_page_of_records_already_read_is_a_circle() {
+        let mut circles = Circles::default();
+        assert!(circles.look(&step(&[1, 2, 3], None)).is_none());
+        assert!(circles.look(&step(&[3, 4], None)).is_none(), "an overlap is no circle");
+        let why = circles.look(&step(&[1, 2], None)).unwrap();
+        assert!(why.contains("only records this walk has read"), "{why}");
+        // A record met again in a newer version is no repeat.
+        let mut circles = Circles::default();
+        circles.look(&step(&[1], None));
+        let newer = Step {
+            items: vec![json!({"id": 1, "updated_at": 6})],
+            ..Step::default()
+        };
+        assert!(circles.look(&newer).is_none());
+        // An empty page (the scroll's last) says nothing.
+        assert!(circles.look(&step(&[], None)).is_none());
+    }
+
+    #[test]
+    fn far_more_records_than_promised_or_than_distinct_is_a_circle() {
+        let mut circles = Circles::default();
+        let mut why = None;
+        for page in 0..10 {
+            why = circles.look(&step(&[page * 2, page * 2 + 1], Some(4)));
+            if why.is_some() {
+                assert!(page >= 4, "not before twice the promise and two pages: page {page}");
+                break;
+            }
+        }
+        assert!(why.unwrap().contains("total_count promised 4"));
+        // Pages that each bring one new record and a repeat, with no total_count.
+        let mut circles = Circles::default();
+        let mut stopped = None;
+        for page in 0..100u64 {
+            if let Some(why) = circles.look(&step(&[1000 + page, 0, 1, 2], None)) {
+                stopped = Some((page, why));
+                break;
+            }
+        }
+        let (page, why) = stopped.expect("stopped");
+        assert!(page < 20 && why.contains("were repeats"), "{page}: {why}");
+    }
+
     #[test]
     fn a_page_not_wanted_is_not_fetched() {
         let canned = counting(10, None);

@@ -395,6 +395,31 @@ mod tests {
         assert!(open["pagination"].get("starting_after").is_none());
     }
 
+    #[test]
+    fn a_null_cursor_ends_the_search_unless_pages_are_left() {
+        let (run, _) = canned_run(&Canned::new(|_| (200, json!({}))), settings(json!({})), at(0));
+        let plan = plan("conversations", None);
+        let job = Job::new(&plan, &run);
+        let query = Query {
+            search: &CONTACTS,
+            span: Span { from: 0, to: None },
+        };
+        let request = query.request(&job, None);
+        let read = |answer: Value| query.read(&job, answer, &request);
+        let last = read(json!({"data": [], "pages": {"page": 2, "total_pages": 2,
+                                "next": {"page": 3, "starting_after": null}}}));
+        assert!(last.unwrap().next.is_none());
+        let on = read(json!({"data": [], "pages": {"page": 1, "total_pages": 2,
+                              "next": {"page": 2, "starting_after": "WzE"}}}));
+        assert_eq!(on.unwrap().next.as_deref(), Some("WzE"));
+        let stuck = read(json!({"data": [], "pages": {"page": 1, "total_pages": 2,
+                                 "next": {"page": 2, "starting_after": null}}}));
+        let err = stuck.unwrap_err().to_string();
+        assert!(err.contains("page 1 of 2 gives no cursor"), "{err}");
+        let odd = read(json!({"data": [], "pages": {"next": {"starting_after": 7}}}));
+        assert!(odd.unwrap_err().to_string().contains("not a cursor"));
+    }
+
     /// A canned search over records `(id, updated_at)`, by the second, honouring the query's
     /// bounds, the sort and a cursor that holds the last record's position.
     fn searching(records: Vec<(String, i64)>) -> Canned {
