@@ -185,11 +185,11 @@ fn not_written(count: u64, first: &Error) -> String {
 /// The first bad record's error without the stream's name, which its caller already says.
 fn first_of(first: &Error) -> String {
     let text = first.to_string();
-    match first {
-        Error::BadRecord { stream, .. } => text
+    match first.stream() {
+        Some(stream) => text
             .strip_prefix(&format!("{stream}: "))
             .map_or_else(|| text.clone(), str::to_owned),
-        _ => text,
+        None => text,
     }
 }
 

@@ -124,6 +124,11 @@ pub trait Pages {
     }
     /// Works on a page's items.
     fn page(&mut self, page: Page) -> Result<(), Error>;
+    /// Hears of an item the page held that is no record (`null`): the stream cannot write it
+    /// nor tell where it belongs (see `Job::spoil`).
+    fn lost(&mut self, job: &Job<'_>, err: Error) -> Result<(), Error> {
+        job.spoil(err, None)
+    }
 }
 
 /// How a walk begins.
@@ -166,7 +171,7 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
                 problem: why,
             });
         }
-        step.items = objects_only(job, step.items, &origin)?;
+        step.items = objects_only(job, step.items, &origin, pages)?;
         let flow = pages.next(&step);
         let next = step
             .next
@@ -199,7 +204,7 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
 
 /// The items of a page that are objects. Another value (`null` above all) is no record: the
 /// stream names it (`item 2 of the page is null`) and goes on without it (see `Job::spoil`).
-fn objects_only(job: &Job<'_>, items: Vec<Value>, origin: &Origin) -> Result<Vec<Value>, Error> {
+fn objects_only(job: &Job<'_>, items: Vec<Value>, origin: &Origin, pages: &mut dyn Pages) -> Result<Vec<Value>, Error> {
     if items.iter().all(Value::is_object) {
         return Ok(items);
     }
@@ -218,7 +223,7 @@ fn objects_only(job: &Job<'_>, items: Vec<Value>, origin: &Origin) -> Result<Vec
             request: origin.request.clone(),
             problem: format!("item {} of the page is {what}", i + 1),
         };
-        job.spoil(err, None)?;
+        pages.lost(job, err)?;
     }
     Ok(kept)
 }

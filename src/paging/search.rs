@@ -160,9 +160,11 @@ pub struct Dated {
 pub type Handle<'a> = dyn Fn(Vec<Dated>, &Origin) -> Result<(), Error> + Sync + 'a;
 
 /// Reads every record of `range` but those in `done`, in slices, handing each page's records
-/// to `handle` and the progress to `progress`.
+/// to `handle` and the progress to `progress`. `child` is the stream that reads its records
+/// from the same search (a record without a readable `updated_at` is lost to both).
 pub fn read(
     job: &Job<'_>,
+    child: Option<&Job<'_>>,
     search: &Search,
     range: Span,
     done: &[Range],
@@ -176,7 +178,7 @@ pub fn read(
         range,
         done,
         &readers,
-        &|slice| read_slice(job, search, slice, floor, handle),
+        &|slice| read_slice(job, child, search, slice, floor, handle),
         progress,
     )
 }
@@ -189,6 +191,7 @@ fn readers(job: &Job<'_>) -> usize {
 
 fn read_slice(
     job: &Job<'_>,
+    child: Option<&Job<'_>>,
     search: &Search,
     slice: &Reading<'_>,
     floor: i64,
@@ -200,6 +203,7 @@ fn read_slice(
     };
     let mut reader = SliceReader {
         job,
+        child,
         search,
         slice,
         floor,
@@ -213,6 +217,7 @@ fn read_slice(
 
 struct SliceReader<'a, 'b> {
     job: &'a Job<'b>,
+    child: Option<&'a Job<'b>>,
     search: &'a Search,
     slice: &'a Reading<'a>,
     /// Below this, a record is outside what the search asked for (the range's start, less
@@ -246,6 +251,19 @@ impl SliceReader<'_, '_> {
 }
 
 impl Pages for SliceReader<'_, '_> {
+    /// An item that is no record is lost to the child that reads the same search too.
+    fn lost(&mut self, job: &Job<'_>, err: Error) -> Result<(), Error> {
+        if let Some(child) = self.child {
+            let echo = Error::BadResponse {
+                stream: child.name(),
+                request: String::new(),
+                problem: err.to_string(),
+            };
+            child.spoil(echo, None)?;
+        }
+        job.spoil(err, None)
+    }
+
     fn next(&mut self, step: &Step) -> Flow {
         if self.slice.stopped() {
             return Flow::Stop;
@@ -290,6 +308,10 @@ impl Pages for SliceReader<'_, '_> {
         let mut kept = Vec::with_capacity(page.items.len());
         for item in page.items {
             let Some(at) = self.job.replication_value(&item, "updated_at", origin)? else {
+                // Not placed, so not read for the child either.
+                if let Some(child) = self.child {
+                    child.replication_value(&item, "updated_at", origin)?;
+                }
                 continue;
             };
             let t = at.timestamp();
@@ -469,6 +491,7 @@ mod tests {
         let marks = Mutex::new(Vec::new());
         read(
             &job,
+            None,
             &search,
             range,
             done,

@@ -86,8 +86,36 @@ fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Dated>, origin: &Orig
             });
         }
     }
-    // Every list to fetch of every contact at once: they do not wait on each other, so a page
-    // costs one round trip more than its search, not one per list.
+    let fetches = fetches(job, child, &mut contacts, origin)?;
+    // Every list of every contact at once: they do not wait on each other, so a page costs
+    // one round trip more than its search, not one per list.
+    job.for_each(&fetches, |f| {
+        let outcome = fetch(job, &f.path, f.list.paged())?;
+        *f.fetched.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        Ok(())
+    })?;
+    for f in fetches {
+        fill(job, child, &mut contacts[f.contact], f)?;
+    }
+    for contact in contacts.into_iter().filter(|c| c.emit) {
+        match contact.failed {
+            None => job.emit(contact.item, origin)?,
+            // A contact whose lists could not be read whole is not written with them cut
+            // short: it is named, and read again by the next run.
+            Some(err) => job.spoil(err, Some(contact.at))?,
+        }
+    }
+    Ok(())
+}
+
+/// The lists to fetch for the contacts of a page: those cut short that are selected, and the
+/// notes of those the notes stream reads.
+fn fetches(
+    job: &Job<'_>,
+    child: Option<&Job<'_>>,
+    contacts: &mut [Contact],
+    origin: &Origin,
+) -> Result<Vec<Fetch>, Error> {
     let mut fetches = Vec::new();
     for (n, contact) in contacts.iter_mut().enumerate() {
         let item = &contact.item;
@@ -96,7 +124,13 @@ fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Dated>, origin: &Orig
             continue;
         }
         let Some(id) = id_text(&item["id"]).map(|id| encode(&id)) else {
-            contact.failed = Some(job.bad_record(item, "has no id", origin));
+            let err = job.bad_record(item, "has no id", origin);
+            if contact.notes {
+                if let Some(child) = child {
+                    child.spoil(relabel(&err, child), Some(contact.at))?;
+                }
+            }
+            contact.failed = Some(err);
             continue;
         };
         for (index, (field, ..)) in LISTS.iter().enumerate() {
@@ -108,58 +142,57 @@ fn page(job: &Job<'_>, child: Option<&Job<'_>>, items: Vec<Dated>, origin: &Orig
             fetches.push(Fetch::new(n, List::Subscriptions, &id));
         }
     }
-    job.for_each(&fetches, |f| {
-        let outcome = fetch(job, &f.path, f.list.paged())?;
-        *f.fetched.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
-        Ok(())
-    })?;
-    for f in fetches {
-        let contact = &mut contacts[f.contact];
-        let outcome = f.fetched.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let (items, list_origin) = match outcome {
-            Some(Fetched::Items(items, list_origin)) => (items, list_origin),
-            // A list whose contact was gone (404) stays as the search returned it.
-            Some(Fetched::Gone) | None => continue,
-            Some(Fetched::Failed(err)) => {
-                if contact.notes && matches!(f.list, List::Named(i) if LISTS[i].0 == NOTES) {
-                    if let Some(child) = child {
-                        child.spoil(relabel(&err, child), Some(contact.at))?;
+    Ok(fetches)
+}
+
+/// Puts what a fetch brought in its contact (and writes the notes it brought for the notes
+/// stream). A list that could not be read fails the contact only when it needed it whole.
+fn fill(job: &Job<'_>, child: Option<&Job<'_>>, contact: &mut Contact, f: Fetch) -> Result<(), Error> {
+    let outcome = f.fetched.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let (items, list_origin) = match outcome {
+        Some(Fetched::Items(items, list_origin)) => (items, list_origin),
+        // A list whose contact was gone (404) stays as the search returned it.
+        Some(Fetched::Gone) | None => return Ok(()),
+        Some(Fetched::Failed(err)) => {
+            let needed = match f.list {
+                List::Named(index) => {
+                    let field = LISTS[index].0;
+                    if field == NOTES && contact.notes {
+                        if let Some(child) = child {
+                            child.spoil(relabel(&err, child), Some(contact.at))?;
+                        }
                     }
+                    contact.emit && cut_short(job, &contact.item, field)
                 }
+                List::Subscriptions => true,
+            };
+            if needed {
                 contact.failed.get_or_insert(err);
-                continue;
             }
-        };
-        match f.list {
-            List::Named(index) => {
-                let field = LISTS[index].0;
-                if field == NOTES && contact.notes {
-                    if let Some(child) = child {
-                        write_notes(child, &contact.item, &items, &list_origin)?;
-                    }
-                }
-                if contact.emit && cut_short(job, &contact.item, field) {
-                    set_list(&mut contact.item, field, items);
+            return Ok(());
+        }
+    };
+    match f.list {
+        List::Named(index) => {
+            let field = LISTS[index].0;
+            if field == NOTES && contact.notes {
+                if let Some(child) = child {
+                    write_notes(child, &contact.item, &items, &list_origin)?;
                 }
             }
-            List::Subscriptions => {
-                for (field, consent) in SUBSCRIPTIONS {
-                    let chosen: Vec<Value> = items
-                        .iter()
-                        .filter(|s| s["consent_type"] == *consent)
-                        .cloned()
-                        .collect();
-                    set_list(&mut contact.item, field, chosen);
-                }
+            if contact.emit && cut_short(job, &contact.item, field) {
+                set_list(&mut contact.item, field, items);
             }
         }
-    }
-    for contact in contacts.into_iter().filter(|c| c.emit) {
-        match contact.failed {
-            None => job.emit(contact.item, origin)?,
-            // A contact whose lists could not be read whole is not written with them cut
-            // short: it is named, and read again by the next run.
-            Some(err) => job.spoil(err, Some(contact.at))?,
+        List::Subscriptions => {
+            for (field, consent) in SUBSCRIPTIONS {
+                let chosen: Vec<Value> = items
+                    .iter()
+                    .filter(|s| s["consent_type"] == *consent)
+                    .cloned()
+                    .collect();
+                set_list(&mut contact.item, field, chosen);
+            }
         }
     }
     Ok(())

@@ -103,7 +103,7 @@ fn read_search(
 ) -> Result<(), Error> {
     let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(child).collect();
     let (range, done) = search_range(&jobs);
-    search::read(job, search, range, &done, page, &|mark, done| {
+    search::read(job, child, search, range, &done, page, &|mark, done| {
         save_mark(&jobs, mark, done)
     })?;
     then()?;

@@ -548,3 +548,40 @@ fn search_bodies_keep_filters_and_groups_apart() {
         assert!(uniform(&body["query"]), "{}", body["query"]);
     }
 }
+
+#[test]
+fn a_part_that_cannot_be_written_costs_only_the_parts() {
+    let fake = fake();
+    let (conversation, at, part) = {
+        let mut world = fake.world();
+        let c = &mut world.conversations[4];
+        let part = &mut c["conversation_parts"]["conversation_parts"][0];
+        part["created_at"] = json!("soon");
+        let part = id_string(&part["id"]);
+        (id_string(&c["id"]), c["updated_at"].as_i64().unwrap(), part)
+    };
+    let out = Tap::against(&fake)
+        .catalog(meltano_catalog(&["conversations", "conversation_parts"], &[]))
+        .run();
+    assert_eq!(out.code, Some(1));
+    let last = out.failure_line();
+    assert!(
+        last.contains(&format!("conversation_parts: record {part} not written"))
+            && last.contains(&format!("GET /conversations/{conversation}")),
+        "{last}"
+    );
+    assert_eq!(status_of(&out, "conversations"), "ok");
+    assert_eq!(status_of(&out, "conversation_parts"), "FAILED");
+    let w = fake.world().clone();
+    assert_eq!(ids(&out, "conversations"), world_ids(&w, "conversations"));
+    let mut parts = world_ids(&w, "conversation_parts");
+    parts.remove(&part);
+    assert_eq!(ids(&out, "conversation_parts"), parts, "every other part is written");
+    let state = out.final_state();
+    assert_eq!(
+        state["bookmarks"]["conversation_parts"]["updated_at"],
+        json!(rfc3339(at)),
+        "the parts' bookmark stays at the conversation whose part was not written"
+    );
+    assert!(state["bookmarks"]["conversations"]["updated_at"].as_str().unwrap() > rfc3339(at).as_str());
+}
