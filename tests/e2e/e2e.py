@@ -88,8 +88,8 @@ def meltano_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def meltano(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
-    """Runs meltano in the project; returns stdout, fails with its log on a non-zero exit."""
+def meltano_status(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Runs meltano in the project; returns its exit code, stdout and log (stderr), whatever the exit."""
     command = [str(VENV_BIN / "meltano"), *args]
     result = subprocess.run(
         command,
@@ -103,6 +103,12 @@ def meltano(*args: str, env: dict[str, str] | None = None, stdin: str | None = N
     log = WORK / "meltano.log"
     with log.open("a") as f:
         f.write(f"\n$ meltano {' '.join(args)}\n{result.stderr}")
+    return result
+
+
+def meltano(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    """Runs meltano in the project; returns stdout, fails with its log on a non-zero exit."""
+    result = meltano_status(*args, env=env, stdin=stdin)
     if result.returncode != 0:
         plain = [l for l in result.stderr.splitlines() if not l.startswith(("│", "╭", "╰"))]
         raise Failure(f"meltano {' '.join(args)} exited {result.returncode}:\n" + "\n".join(plain[-60:]))
