@@ -19,6 +19,11 @@ but Intercom. In order:
 7. The README: every `meltano` command of its shell blocks, as written and in order, in a fresh
    copy of the project, loading into a PostgreSQL role and database of its own; and its Use
    steps without Meltano (discover, select with jq, sync, state, incremental sync), as written.
+8. One stream fails: with every incremental stream meltano.yml selects seeded at an early bookmark
+   and the fake answering 400 to `POST /tickets/search`, `meltano run` of each loader exits 1 with
+   the tap's CRITICAL line and an "Extractor failed" block; the state it keeps has tickets and
+   ticket_parts at the seed and every other bookmark moved on, the loader has every other
+   stream's records; with the fault removed, the next run reads tickets from the seed.
 
 The figures it prints (row counts, column types) are the evidence quoted in README and issues.
 """
@@ -29,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -88,8 +94,8 @@ def meltano_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def meltano(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
-    """Runs meltano in the project; returns stdout, fails with its log on a non-zero exit."""
+def meltano_status(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Runs meltano in the project; returns its exit code, stdout and log (stderr), whatever the exit."""
     command = [str(VENV_BIN / "meltano"), *args]
     result = subprocess.run(
         command,
@@ -103,6 +109,12 @@ def meltano(*args: str, env: dict[str, str] | None = None, stdin: str | None = N
     log = WORK / "meltano.log"
     with log.open("a") as f:
         f.write(f"\n$ meltano {' '.join(args)}\n{result.stderr}")
+    return result
+
+
+def meltano(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    """Runs meltano in the project; returns stdout, fails with its log on a non-zero exit."""
+    result = meltano_status(*args, env=env, stdin=stdin)
     if result.returncode != 0:
         plain = [l for l in result.stderr.splitlines() if not l.startswith(("│", "╭", "╰"))]
         raise Failure(f"meltano {' '.join(args)} exited {result.returncode}:\n" + "\n".join(plain[-60:]))
@@ -563,6 +575,172 @@ def check_readme_use() -> None:
     print(f"first sync: {dict(first)}; incremental: {dict(second)}; state.json has the contacts bookmark; --about printed")
 
 
+FAULT_SEED = "2020-01-01T00:00:00Z"
+# The stream the fault breaks, and the child stream that shares its read.
+FAILING = ("tickets", "ticket_parts")
+
+
+def selected_streams(env: dict[str, str]) -> dict[str, str | None]:
+    """The streams the project selects, each with its replication key (None for a full-table
+    stream), from the catalog Meltano gives the tap."""
+    catalog = json.loads(meltano("invoke", "--dump=catalog", "tap-intercom", env=env))
+    keys = {}
+    for stream in catalog["streams"]:
+        top = next(m["metadata"] for m in stream["metadata"] if m["breadcrumb"] == [])
+        if top.get("selected"):
+            incremental = top.get("replication-method") == "INCREMENTAL"
+            keys[stream["tap_stream_id"]] = top["replication-key"] if incremental else None
+    return keys
+
+
+def json_log(text: str) -> list[dict]:
+    """The events of a `meltano --log-format=json` log (one JSON object a line)."""
+    events = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def tap_lines(events: list[dict]) -> list[str]:
+    """The tap's own log lines, as Meltano passes them on."""
+    return [e["event"] for e in events if e.get("string_id") == "tap-intercom" and e.get("stdio") == "stderr"]
+
+
+def records_read(lines: list[str]) -> Counter:
+    """Records per stream, from the tap's Singer `record_count` metrics."""
+    read: Counter = Counter()
+    for line in lines:
+        if "METRIC: " in line:
+            metric = json.loads(line.split("METRIC: ", 1)[1])
+            if metric.get("metric") == "record_count":
+                read[metric["tags"]["stream"]] += metric["value"]
+    return read
+
+
+def loaded(loader: str, out: Path) -> Counter:
+    """Records per stream the loader holds: target-jsonl's files in `out`, or target-postgres's
+    rows in the `fault` schema."""
+    if loader == "target-jsonl":
+        return Counter({stream: len(records) for stream, records in jsonl_records(out).items()})
+    return Counter({table: count("fault", table) for table in columns("fault")})
+
+
+def meltano_job(state_id: str) -> tuple[str, dict, dict]:
+    """What Meltano's system database holds for a state id: the outcome of its last run, and its
+    partial and completed states."""
+    with sqlite3.connect(PROJECT / ".meltano" / "meltano.db") as db:
+        run = db.execute("select state from runs where job_name = ? order by id desc limit 1", (state_id,)).fetchone()
+        state = db.execute("select partial_state, completed_state from state where state_id = ?", (state_id,)).fetchone()
+    partial, completed = state or ("{}", "{}")
+    return (run[0] if run else "none"), json.loads(partial or "{}"), json.loads(completed or "{}")
+
+
+def check_failed_stream() -> None:
+    step("one stream fails: what meltano run keeps in state and loads (target-jsonl, target-postgres); the next run")
+    env = meltano_env(TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA="fault")
+    del env["TAP_INTERCOM__SELECT"]  # meltano.yml's select
+    selected = selected_streams(env)
+    keys = {stream: key for stream, key in selected.items() if key}
+    check(set(FAILING) <= set(keys), f"meltano.yml selects {sorted(keys)} incrementally, not {FAILING}")
+    seed = {stream: {key: FAULT_SEED} for stream, key in keys.items()}
+    healthy = sorted(set(keys) - set(FAILING))
+    summary = fake("/_fake/summary")
+    print(f"seeded {len(seed)} incremental streams at {FAULT_SEED}: {', '.join(sorted(seed))}")
+    for loader in ("target-jsonl", "target-postgres"):
+        state_id = f"dev:tap-intercom-to-{loader}:fault"
+        run = ["--log-format=json", "run", "--state-id-suffix", "fault", "tap-intercom", loader]
+        meltano("state", "set", "--force", state_id, json.dumps({"singer_state": {"bookmarks": seed}}), env=env)
+
+        # The fault: every search of tickets answers 400, for the whole run.
+        out = WORK / f"fault-{loader}-1"
+        fake("/_fake/fault?path=/tickets/search&kind=status&status=400&times=1000", "POST")
+        try:
+            result = meltano_status(*run, env=dict(env, TARGET_JSONL_DESTINATION_PATH=str(out)))
+        finally:
+            fake("/_fake/fault", "DELETE")
+        events = json_log(result.stderr)
+        lines = tap_lines(events)
+        critical = [l for l in lines if " CRITICAL " in l]
+        check(result.returncode == 1, f"{loader}: meltano run exited {result.returncode} with tickets failing")
+        cause = [l for l in critical if "tickets: POST /tickets/search" in l and "HTTP 400" in l]
+        check(bool(cause), f"{loader}: no CRITICAL line names tickets, POST /tickets/search and HTTP 400: {critical}")
+        named = {m.group(1) for l in critical if (m := re.search(r"CRITICAL\s+(\w+): ", l))}
+        check(named == {"tickets"}, f"{loader}: CRITICAL lines name {sorted(named)}, not tickets alone")
+        check(any(re.search(r"WARNING\s+ticket_parts: stopped with tickets", l) for l in lines),
+              f"{loader}: ticket_parts did not stop with tickets")
+        blocks = [e for e in events if e.get("event") == "Block run completed"]
+        check(len(blocks) == 1, f"{loader}: {len(blocks)} 'Block run completed' events")
+        block = blocks[0]
+        check(block.get("success") is False, f"{loader}: block success {block.get('success')}")
+        check(block.get("err") == "Extractor failed" and block.get("exit_codes") == {"extractors": 1},
+              f"{loader}: block err {block.get('err')!r}, exit codes {block.get('exit_codes')} (the loader must not fail)")
+        saves = sum(1 for e in events if str(e.get("event", "")).startswith("Incremental state has been updated"))
+        job, partial, completed = meltano_job(state_id)
+
+        # What Meltano keeps: the loader's last state, as the state the next run starts from.
+        stored = json.loads(meltano("state", "get", state_id, env=env))["singer_state"]
+        check(job == "FAIL", f"{loader}: Meltano recorded the run as {job}")
+        check(not partial and completed.get("singer_state") == stored,
+              f"{loader}: the state is not kept as a completed state (partial {partial})")
+        bookmarks = stored.get("bookmarks", {})
+        for stream in FAILING:
+            check(bookmarks.get(stream) == seed[stream],
+                  f"{loader}: {stream} bookmark {bookmarks.get(stream)}, seeded {seed[stream]}")
+        stale = [s for s in healthy if not (s in bookmarks and instant(bookmarks[s][keys[s]]) > instant(FAULT_SEED))]
+        check(not stale, f"{loader}: bookmarks that did not move past the seed: {[(s, bookmarks.get(s)) for s in stale]}")
+        check("currently_syncing" in stored and stored["currently_syncing"] is None,
+              f"{loader}: currently_syncing {stored.get('currently_syncing', 'absent')}")
+
+        # What the loader got: every other stream's records, none of the failed ones.
+        read = records_read(lines)
+        got = loaded(loader, out)
+        for stream in FAILING:
+            check(read[stream] == 0 and got[stream] == 0, f"{loader}: {stream} read {read[stream]}, loaded {got[stream]}")
+        empty = [s for s in selected if s not in FAILING and (got[s] == 0 or got[s] != read[s])]
+        check(not empty, f"{loader}: streams not loaded as read: {[(s, read[s], got[s]) for s in empty]}")
+        short = [s for s in summary if s in read and s not in FAILING and read[s] != summary[s]]
+        check(not short, f"{loader}: streams read short of the fake: {[(s, read[s], summary[s]) for s in short]}")
+        print(f"{loader}: meltano run exited {result.returncode}; block: success {block['success']}, "
+              f"err {block['err']!r}, exit codes {block['exit_codes']}; job recorded {job}; "
+              f"state saved {saves}x, as a completed state")
+        print(f"  tap: {cause[0].split(' CRITICAL ', 1)[1]}")
+        where = "" if loader == "target-jsonl" else f" (tables {', '.join(t for t in FAILING if t in columns('fault')) or 'none'} created)"
+        print(f"  loaded {sum(got.values())} records of {len([s for s in got if got[s]])} streams; "
+              f"tickets {got['tickets']}, ticket_parts {got['ticket_parts']}{where}")
+        print(f"  state: tickets, ticket_parts kept {FAULT_SEED}; moved past it: "
+              + ", ".join(f"{s} {bookmarks[s][keys[s]]}" for s in healthy)
+              + "; currently_syncing null")
+
+        # The fault gone, the next run continues from that state: tickets from the seed, the
+        # others from where the failed run left them.
+        again = WORK / f"fault-{loader}-2"
+        result = meltano_status(*run, env=dict(env, TARGET_JSONL_DESTINATION_PATH=str(again)))
+        check(result.returncode == 0, f"{loader}: the run after the fault exited {result.returncode}:\n"
+              + "\n".join(tap_lines(json_log(result.stderr))[-30:]))
+        reread = records_read(tap_lines(json_log(result.stderr)))
+        got = loaded(loader, again)
+        for stream in FAILING:
+            check(reread[stream] == summary[stream] == got[stream],
+                  f"{loader}: {stream} read {reread[stream]} and loaded {got[stream]} after the fault, the fake has {summary[stream]}")
+        more = [s for s in healthy if reread[s] > read[s]]
+        check(not more, f"{loader}: streams read more than from the seed: {[(s, reread[s], read[s]) for s in more]}")
+        check(sum(reread[s] for s in healthy) < sum(read[s] for s in healthy),
+              f"{loader}: the other streams did not continue from their bookmarks")
+        after = json.loads(meltano("state", "get", state_id, env=env))["singer_state"]["bookmarks"]
+        for stream in FAILING:
+            check(instant(after[stream][keys[stream]]) > instant(FAULT_SEED), f"{loader}: {stream} bookmark stayed {after[stream]}")
+        print(f"  after DELETE /_fake/fault: exit {result.returncode}; tickets {reread['tickets']} read, "
+              f"ticket_parts {reread['ticket_parts']} (the fake has {summary['tickets']} and {summary['ticket_parts']}); "
+              f"bookmarks tickets {after['tickets'][keys['tickets']]}, ticket_parts {after['ticket_parts'][keys['ticket_parts']]}; "
+              f"the other incremental streams read {sum(reread[s] for s in healthy)} records "
+              f"(from the seed: {sum(read[s] for s in healthy)})")
+
+
 def yaml_config(path: Path) -> dict:
     """target-postgres's config in a meltano.yml, read with Meltano's own YAML library."""
     reader = [str(VENV_BIN / "python"), "-c",
@@ -588,6 +766,7 @@ def main() -> int:
         check_singer_io_dropin(summary, catalog)
         check_readme_commands()
         check_readme_use()
+        check_failed_stream()
     except Failure as failure:
         print(f"\nE2E FAILED: {failure}", file=sys.stderr)
         return 1
