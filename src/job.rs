@@ -442,7 +442,7 @@ impl<'a> Job<'a> {
     /// child its parent's (`conversation_updated_at`), when readable.
     fn place_of(&self, item: &Value) -> Option<DateTime<Utc>> {
         let key = self.plan.incremental?;
-        let column = self.plan.stream.parent_time.unwrap_or(key);
+        let column = self.plan.stream.parent.map_or(key, |p| p.time);
         item.get(column).and_then(timestamp)
     }
 

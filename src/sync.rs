@@ -1,7 +1,8 @@
 //! A sync: which streams run and how, running them, and the account at the end.
 //!
-//! Every selected stream gets a thread; a child stream (conversation parts, ticket parts) runs
-//! inside its parent's thread, and the parent is read even when only the child is selected.
+//! Every selected stream gets a thread; a child stream (conversation parts, ticket parts,
+//! contact notes) runs inside its parent's thread, and the parent is read even when only a
+//! child is selected.
 //! Threads share one [`Client`], whose pacer keeps the total within Intercom's rate limit and
 //! the requests in flight near what the budget needs, and one [`Output`], which owns stdout and
 //! the state. A monitor reports every 15 seconds what each running stream has done and at what
@@ -31,7 +32,7 @@ use crate::job::{Job, Plan, Run};
 use crate::schema::format_datetime;
 use crate::singer::catalog::{self, Catalog, Entry, Method};
 use crate::singer::{Output, State};
-use crate::streams::{self, Replication, Source, Stream};
+use crate::streams::{self, Replication, Stream};
 use crate::{info, log, runners, warn};
 
 /// How often the monitor reports.
@@ -39,34 +40,45 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 /// How often the live board is drawn again, on a terminal.
 const BOARD_EVERY: Duration = Duration::from_millis(500);
 
-/// A stream to run, with the child stream it drives.
+/// A stream to run, with the child streams its read writes.
 pub struct Task {
     pub main: Plan,
-    pub child: Option<Plan>,
+    pub children: Vec<Plan>,
 }
 
-/// The streams to sync, in table order: those selected in the catalog, or all without one.
+/// The streams to sync, in table order: those selected in the catalog, or all without one. A
+/// parent that is not selected is read, writing nothing, when a child of it is. A stream the
+/// configured API version does not have is left out, and the log says so.
 pub fn plan(settings: &Settings, catalog: Option<&Catalog>, state: &State) -> Vec<Task> {
-    let chosen = |stream: &Stream| -> Option<Option<&Entry>> {
-        match catalog {
+    let version = settings.api_version;
+    let chosen = |stream: &'static Stream| -> Option<Option<&Entry>> {
+        let entry = match catalog {
             None => Some(None),
             Some(catalog) => catalog.entry(stream.name).filter(|e| e.selected).map(Some),
+        }?;
+        if !stream.exists_in(version) {
+            info!(
+                "{}: not read: its endpoint comes with Intercom's API version {}, and api_version is {version}",
+                stream.name, stream.since
+            );
+            return None;
         }
+        Some(entry)
     };
     streams::ALL
         .iter()
         .filter(|stream| stream.parent.is_none())
         .filter_map(|stream| {
-            let child = streams::ALL
-                .iter()
-                .find(|c| c.parent == Some(stream.name))
-                .and_then(|c| chosen(c).map(|entry| plan_stream(c, entry, true, settings, state)));
+            let children: Vec<Plan> = stream
+                .children()
+                .filter_map(|c| chosen(c).map(|entry| plan_stream(c, entry, true, settings, state)))
+                .collect();
             let main = match chosen(stream) {
                 Some(entry) => plan_stream(stream, entry, true, settings, state),
-                None if child.is_some() => plan_stream(stream, None, false, settings, state),
+                None if !children.is_empty() => plan_stream(stream, None, false, settings, state),
                 None => return None,
             };
-            Some(Task { main, child })
+            Some(Task { main, children })
         })
         .collect()
 }
@@ -119,7 +131,7 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
     // read in full only up to `end_date` would retire the rows changed after it. (Read from
     // `start_date`, it sees every row its table can hold: a record's `updated_at` only grows.)
     let partial = stream.replication != Replication::FullTable && settings.end_date.is_some();
-    if incremental.is_none() && !matches!(stream.source, Source::Counts(_)) {
+    if incremental.is_none() && !stream.is_history() {
         if partial {
             if emit {
                 warn!(
@@ -198,7 +210,7 @@ pub fn run(
     let started = Instant::now();
     let names: Vec<&str> = tasks
         .iter()
-        .flat_map(|t| std::iter::once(&t.main).chain(&t.child))
+        .flat_map(|t| std::iter::once(&t.main).chain(&t.children))
         .filter(|p| p.emit)
         .map(|p| p.stream.name)
         .collect();
@@ -221,9 +233,14 @@ pub fn run(
     }
     info!("sync started: {} streams ({})", names.len(), names.join(", "));
 
-    let jobs: Vec<(Job<'_>, Option<Job<'_>>)> = tasks
+    let jobs: Vec<(Job<'_>, Vec<Job<'_>>)> = tasks
         .iter()
-        .map(|t| (Job::new(&t.main, &run), t.child.as_ref().map(|c| Job::new(c, &run))))
+        .map(|t| {
+            (
+                Job::new(&t.main, &run),
+                t.children.iter().map(|c| Job::new(c, &run)).collect(),
+            )
+        })
         .collect();
     let running = Running {
         output: &run.output,
@@ -236,11 +253,11 @@ pub fn run(
             .spawn_scoped(scope, || monitor(&run, &jobs, &running, &finished));
         let handles: Vec<_> = jobs
             .iter()
-            .map(|(main, child)| {
+            .map(|(main, children)| {
                 let (running, run) = (&running, &run);
                 thread::Builder::new()
                     .name(main.name().into())
-                    .spawn_scoped(scope, move || guarded_sync_task(main, child.as_ref(), run, running))
+                    .spawn_scoped(scope, move || guarded_sync_task(main, children, run, running))
             })
             .collect();
         let outcomes = handles
@@ -324,7 +341,7 @@ fn check_token(client: &Client) -> Result<serde_json::Value, Error> {
 
 /// Every `PROGRESS_EVERY`, what each running stream has done and how the requests go, until
 /// the sync is over.
-fn monitor(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>, finished: &AtomicBool) {
+fn monitor(run: &Run, jobs: &[(Job<'_>, Vec<Job<'_>>)], running: &Running<'_>, finished: &AtomicBool) {
     let mut last = (Instant::now(), run.client.pace().sent);
     let mut drawn = Instant::now();
     loop {
@@ -344,7 +361,10 @@ fn monitor(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>
         let rate = u64_f64(pace.sent.saturating_sub(last.1)) / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), pace.sent);
         info!("{}", describe_pace(&pace, rate));
-        for job in jobs.iter().flat_map(|(main, child)| std::iter::once(main).chain(child)) {
+        for job in jobs
+            .iter()
+            .flat_map(|(main, children)| std::iter::once(main).chain(children))
+        {
             if job.plan().emit && running.is_running(job.name()) {
                 info!(
                     "{}: {} records so far, {} requests, {:.0}s",
@@ -360,13 +380,16 @@ fn monitor(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>
 
 /// The live board on a terminal: the pace, then a line per running stream with its records,
 /// requests and records a second.
-fn board(run: &Run, jobs: &[(Job<'_>, Option<Job<'_>>)], running: &Running<'_>) -> Vec<String> {
+fn board(run: &Run, jobs: &[(Job<'_>, Vec<Job<'_>>)], running: &Running<'_>) -> Vec<String> {
     let pace = run.client.pace();
     let mut lines = vec![format!(
         "  {} requests sent, {} in flight (limit {})",
         pace.sent, pace.in_flight, pace.limit
     )];
-    for job in jobs.iter().flat_map(|(main, child)| std::iter::once(main).chain(child)) {
+    for job in jobs
+        .iter()
+        .flat_map(|(main, children)| std::iter::once(main).chain(children))
+    {
         if job.plan().emit && running.is_running(job.name()) {
             let seconds = job.seconds();
             let rate = if seconds > 0.0 {
@@ -407,10 +430,10 @@ fn u64_f64(n: u64) -> f64 {
 
 /// Runs a task; a panic (a bug) fails its stream, as an error would, so that the run exits
 /// non-zero instead of reporting success without the stream's records. The other streams go on.
-fn guarded_sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Running<'_>) -> Vec<Outcome> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_task(main, child, run, running))).unwrap_or_else(
+fn guarded_sync_task(main: &Job<'_>, children: &[Job<'_>], run: &Run, running: &Running<'_>) -> Vec<Outcome> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_task(main, children, run, running))).unwrap_or_else(
         |_| {
-            for job in std::iter::once(main).chain(child) {
+            for job in std::iter::once(main).chain(children) {
                 running.set(job.name(), false);
             }
             vec![failed(main.name(), Error::Internal { stream: main.name() })]
@@ -418,9 +441,13 @@ fn guarded_sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running
     )
 }
 
-/// Runs one task (a stream and the child it drives) and accounts for each stream it emitted.
-fn sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Running<'_>) -> Vec<Outcome> {
-    let jobs: Vec<&Job<'_>> = std::iter::once(main).chain(child).filter(|j| j.plan().emit).collect();
+/// Runs one task (a stream and the children it drives) and accounts for each stream it emitted.
+fn sync_task(main: &Job<'_>, children: &[Job<'_>], run: &Run, running: &Running<'_>) -> Vec<Outcome> {
+    let jobs: Vec<&Job<'_>> = std::iter::once(main)
+        .chain(children)
+        .filter(|j| j.plan().emit)
+        .collect();
+    let children: Vec<&Job<'_>> = children.iter().collect();
     for job in &jobs {
         job.start_clock();
         running.set(job.name(), true);
@@ -433,7 +460,7 @@ fn sync_task(main: &Job<'_>, child: Option<&Job<'_>>, run: &Run, running: &Runni
             run.output.schema(p.stream.name, &p.schema, &p.key, p.incremental)?;
             p.version.map_or(Ok(()), |v| run.output.begin_version(p.stream.name, v))
         })
-        .and_then(|()| runners::run(main, child))
+        .and_then(|()| runners::run(main, &children))
         .and_then(|()| {
             // A table version retires the rows it lacks: not when records were left out.
             jobs.iter().filter(|j| !j.spoiled()).try_for_each(|j| {

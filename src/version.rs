@@ -4,8 +4,8 @@
 //! version sends in another type (2.16's contact `owner_id` as a string, its ticket assignee
 //! ids as integers) is converted to 2.14's type when it is shaped, or is an error naming the
 //! field when it cannot be. Fields that only newer versions send are nullable columns, null on
-//! older versions. What this module holds is the rest: which versions are known, and the
-//! endpoints that moved or appeared.
+//! older versions. Which version a stream's endpoint comes with, and where a version moved it,
+//! is in the stream's row (`crate::streams`); this module holds which versions are known.
 
 use std::fmt;
 
@@ -42,25 +42,6 @@ impl ApiVersion {
     pub fn known_list() -> String {
         Self::KNOWN.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
     }
-
-    /// Where `path` (as 2.14 names it) is in this version, and the key of its list.
-    pub fn endpoint(self, path: &'static str, records: &'static str) -> (&'static str, &'static str) {
-        MOVED
-            .iter()
-            .find(|m| m.path == path && self >= m.since)
-            .map_or((path, records), |m| (m.to, m.records))
-    }
-
-    /// Whether contact searches can return `merge_history` (asked for with
-    /// `include_merge_history=true`).
-    pub fn has_merge_history(self) -> bool {
-        self >= ApiVersion::V2_16
-    }
-
-    /// Whether `GET /conversations/deleted` exists: the one feed of deletions Intercom has.
-    pub fn lists_deleted_conversations(self) -> bool {
-        self >= ApiVersion::V2_16
-    }
 }
 
 impl fmt::Display for ApiVersion {
@@ -68,23 +49,6 @@ impl fmt::Display for ApiVersion {
         f.write_str(self.as_str())
     }
 }
-
-/// An endpoint that a version moved.
-struct Moved {
-    /// The path in 2.14.
-    path: &'static str,
-    since: ApiVersion,
-    to: &'static str,
-    records: &'static str,
-}
-
-/// 2.16 answers `model=conversation` with 422 and lists conversation attributes on their own.
-const MOVED: &[Moved] = &[Moved {
-    path: "/data_attributes?model=conversation",
-    since: ApiVersion::V2_16,
-    to: "/conversations/attributes",
-    records: "data",
-}];
 
 #[cfg(test)]
 mod tests {
@@ -99,19 +63,5 @@ mod tests {
             assert_eq!(ApiVersion::parse(text), None, "{text}");
         }
         assert_eq!(ApiVersion::known_list(), "2.14, 2.15, 2.16");
-    }
-
-    #[test]
-    fn conversation_attributes_move_in_2_16_only() {
-        let path = "/data_attributes?model=conversation";
-        assert_eq!(ApiVersion::V2_15.endpoint(path, "data"), (path, "data"));
-        assert_eq!(
-            ApiVersion::V2_16.endpoint(path, "data"),
-            ("/conversations/attributes", "data")
-        );
-        let other = "/data_attributes?model=contact";
-        assert_eq!(ApiVersion::V2_16.endpoint(other, "data"), (other, "data"));
-        assert!(!ApiVersion::V2_15.lists_deleted_conversations());
-        assert!(ApiVersion::V2_16.lists_deleted_conversations());
     }
 }

@@ -11,21 +11,23 @@ use crate::http::{Request, encode};
 use crate::job::Job;
 use crate::paging::{Step, Style, take_items};
 
-pub const PATH: &str = "/companies/scroll";
+/// A scroll endpoint and the key of its records.
+pub struct Scroll<'a> {
+    pub path: &'a str,
+    pub records: &'a str,
+}
 
-pub struct Scroll;
-
-impl Style for Scroll {
+impl Style for Scroll<'_> {
     fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
         let path = match at {
-            None => PATH.to_owned(),
-            Some(param) => format!("{PATH}?scroll_param={}", encode(param)),
+            None => self.path.to_owned(),
+            Some(param) => format!("{}?scroll_param={}", self.path, encode(param)),
         };
         Request::get(job.name(), path).once()
     }
 
     fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
-        let items = take_items(job, request, &mut answer, "data")?;
+        let items = take_items(job, request, &mut answer, self.records)?;
         // After the empty last page there is nothing more to ask for.
         let next = if items.is_empty() {
             None

@@ -160,11 +160,11 @@ pub struct Dated {
 pub type Handle<'a> = dyn Fn(Vec<Dated>, &Origin) -> Result<(), Error> + Sync + 'a;
 
 /// Reads every record of `range` but those in `done`, in slices, handing each page's records
-/// to `handle` and the progress to `progress`. `child` is the stream that reads its records
-/// from the same search (a record without a readable `updated_at` is lost to both).
+/// to `handle` and the progress to `progress`. `children` are the streams that read their
+/// records from the same search (a record without a readable `updated_at` is lost to all).
 pub fn read(
     job: &Job<'_>,
-    child: Option<&Job<'_>>,
+    children: &[&Job<'_>],
     search: &Search,
     range: Span,
     done: &[Range],
@@ -178,7 +178,7 @@ pub fn read(
         range,
         done,
         &readers,
-        &|slice| read_slice(job, child, search, slice, floor, handle),
+        &|slice| read_slice(job, children, search, slice, floor, handle),
         progress,
     )
 }
@@ -191,7 +191,7 @@ fn readers(job: &Job<'_>) -> usize {
 
 fn read_slice(
     job: &Job<'_>,
-    child: Option<&Job<'_>>,
+    children: &[&Job<'_>],
     search: &Search,
     slice: &Reading<'_>,
     floor: i64,
@@ -203,7 +203,7 @@ fn read_slice(
     };
     let mut reader = SliceReader {
         job,
-        child,
+        children,
         search,
         slice,
         floor,
@@ -217,7 +217,7 @@ fn read_slice(
 
 struct SliceReader<'a, 'b> {
     job: &'a Job<'b>,
-    child: Option<&'a Job<'b>>,
+    children: &'a [&'a Job<'b>],
     search: &'a Search,
     slice: &'a Reading<'a>,
     /// Below this, a record is outside what the search asked for (the range's start, less
@@ -251,9 +251,9 @@ impl SliceReader<'_, '_> {
 }
 
 impl Pages for SliceReader<'_, '_> {
-    /// An item that is no record is lost to the child that reads the same search too.
+    /// An item that is no record is lost to the children that read the same search too.
     fn lost(&mut self, job: &Job<'_>, err: Error) -> Result<(), Error> {
-        if let Some(child) = self.child {
+        for child in self.children {
             let echo = Error::BadResponse {
                 stream: child.name(),
                 request: String::new(),
@@ -308,8 +308,8 @@ impl Pages for SliceReader<'_, '_> {
         let mut kept = Vec::with_capacity(page.items.len());
         for item in page.items {
             let Some(at) = self.job.replication_value(&item, "updated_at", origin)? else {
-                // Not placed, so not read for the child either.
-                if let Some(child) = self.child {
+                // Not placed, so not read for the children either.
+                for child in self.children {
                     child.replication_value(&item, "updated_at", origin)?;
                 }
                 continue;
@@ -491,7 +491,7 @@ mod tests {
         let marks = Mutex::new(Vec::new());
         read(
             &job,
-            None,
+            &[],
             &search,
             range,
             done,

@@ -22,18 +22,22 @@ use crate::warn;
 /// The most windows one split makes.
 const MOST_PARTS: u64 = 16;
 
-/// The request for the window `[from, to)`.
-pub fn path(from: i64, to: i64) -> String {
-    format!(
-        "/admins/activity_logs?created_at_after={}&created_at_before={}",
-        from - 1,
-        to + 1
-    )
+/// An endpoint read by `created_at` window, and the key of its records.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows<'a> {
+    pub path: &'a str,
+    pub records: &'a [&'a str],
+}
+
+/// The request for the window `[from, to)` of `path`.
+pub fn path(path: &str, from: i64, to: i64) -> String {
+    format!("{path}?created_at_after={}&created_at_before={}", from - 1, to + 1)
 }
 
 /// Reads every log created in `range` (which has an end) but those in `done`.
 pub fn read(
     job: &Job<'_>,
+    windows: Windows<'_>,
     range: Span,
     done: &[Range],
     handle: &Handle<'_>,
@@ -47,7 +51,7 @@ pub fn read(
         range,
         done,
         &readers,
-        &|w| read_window(job, w, floor, handle),
+        &|w| read_window(job, windows, w, floor, handle),
         progress,
     )
 }
@@ -76,7 +80,13 @@ impl Pages for Window {
     }
 }
 
-fn read_window(job: &Job<'_>, reading: &Reading<'_>, floor: i64, handle: &Handle<'_>) -> Result<(), Error> {
+fn read_window(
+    job: &Job<'_>,
+    windows: Windows<'_>,
+    reading: &Reading<'_>,
+    floor: i64,
+    handle: &Handle<'_>,
+) -> Result<(), Error> {
     let span = reading.span();
     let to = span.to.unwrap_or(span.from + 1);
     let mut window = Window {
@@ -86,7 +96,7 @@ fn read_window(job: &Job<'_>, reading: &Reading<'_>, floor: i64, handle: &Handle
     };
     walk(
         job,
-        &Links::new(path(span.from, to), &["activity_logs"]),
+        &Links::new(path(windows.path, span.from, to), windows.records),
         First::Fetch,
         &mut window,
     )?;
@@ -171,6 +181,10 @@ mod tests {
         let got = Mutex::new(Vec::new());
         read(
             &job,
+            Windows {
+                path: "/admins/activity_logs",
+                records: &["activity_logs"],
+            },
             range,
             &[],
             &|items, _| {

@@ -6,11 +6,11 @@ use crate::error::Error;
 use crate::job::Job;
 use crate::paging::links::Links;
 use crate::paging::{First, Page, Pages, walk};
-use crate::streams::Report;
+use crate::streams::{Endpoint, Report};
 use crate::warn;
 
-pub fn run(job: &Job<'_>, report: Report) -> Result<(), Error> {
-    let style = Links::new(report.path(), &[]);
+pub fn run(job: &Job<'_>, endpoint: &Endpoint, report: Report) -> Result<(), Error> {
+    let style = Links::new(endpoint.first(job.settings().api_version), &[]);
     let mut rows = Rows {
         job,
         report,

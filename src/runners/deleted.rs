@@ -1,5 +1,5 @@
-//! Deleted parents: 2.16's `GET /conversations/deleted`, the one list of deletions Intercom
-//! has. Each conversation deleted since the bookmark is written as a row of the parent's
+//! Deleted records: a feed such as 2.16's `GET /conversations/deleted`, the one list of
+//! deletions Intercom has (the stream's row names it and the version that has it). Each conversation deleted since the bookmark is written as a row of the parent's
 //! stream that carries only its id, `updated_at` and `_sdc_deleted_at` (both the deletion's
 //! time): Singer targets such as `MeltanoLabs`' target-postgres then mark the row deleted, or
 //! remove it with `hard_delete`.
@@ -15,23 +15,22 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::info;
 use crate::job::Job;
-use crate::paging::links::{Links, set_query};
+use crate::paging::links::Links;
 use crate::paging::{First, Flow, NewestFirst, Page, Pages, Step, walk};
 use crate::singer::catalog::DELETED_AT;
+use crate::streams;
 
-/// Intercom's largest page of deleted conversations.
-const PER_PAGE: &str = "60";
-
-pub fn run(job: &Job<'_>, path: &str) -> Result<(), Error> {
+pub fn run(job: &Job<'_>, feed: &streams::Deleted) -> Result<(), Error> {
     let plan = job.plan();
-    if !plan.emit || !job.settings().api_version.lists_deleted_conversations() {
+    let version = job.settings().api_version;
+    if !plan.emit || version < feed.since {
         return Ok(());
     }
     let (Some(_), Some(since)) = (plan.bookmark, plan.start) else {
         return Ok(());
     };
-    let first = set_query(&set_query(path, "order", "desc"), "per_page", PER_PAGE);
-    let style = Links::new(first, &["conversations"]);
+    let (path, records) = feed.endpoint.at(version);
+    let style = Links::new(feed.endpoint.first(version), records);
     let mut deleted = Deleted {
         job,
         since,

@@ -1,63 +1,45 @@
-//! The runners: how each kind of [`Source`] is read, on the paging engine. One module per kind
-//! that is more than a list: the count reports, the companies scroll, the contact searches,
-//! parents with their parts, articles, activity logs.
+//! The runners: how a stream is read, as its row's [`Read`] says, on the paging engine. One
+//! module per paging style that is more than a walk: lists (and lists newest first), searches
+//! (with the lists their records carry cut short), scrolls, `created_at` windows, the count
+//! reports, the children read with each record of their parent, and the feed of deletions.
+//! No endpoint is written here: each comes from the stream's row.
 
-mod activity_logs;
-mod articles;
-mod companies;
-mod contacts;
+mod children;
 mod counts;
 mod deleted;
 mod list;
-mod parents;
+mod scroll;
+mod search;
+mod windows;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::job::{Job, Range};
-use crate::paging::search::{self, Handle, Search};
+use crate::paging::search::{self as searching, Handle};
 use crate::paging::slices::{Span, intersect};
-use crate::paging::{Page, Pages};
-use crate::streams::Source;
+use crate::streams::Read;
 
 /// Where a search without `start_date` or bookmark begins: early enough for any date Intercom
 /// holds, including the pre-1970 dates some workspaces have.
 const EARLIEST: i64 = -2_208_988_800; // 1900-01-01
 
-/// Syncs the stream of `job` as its source says, and the child it drives.
-pub fn run(job: &Job<'_>, child: Option<&Job<'_>>) -> Result<(), Error> {
-    match job.plan().stream.source {
-        Source::List {
-            path,
-            records,
-            per_page,
-        } => {
-            let (path, records) = job.settings().api_version.endpoint(path, records);
-            list::run(job, path, records, per_page)
-        }
-        Source::Counts(report) => counts::run(job, report),
-        Source::Contacts { role } => contacts::run(job, child, role),
-        Source::Companies => companies::run(job),
-        Source::Parents(family) => parents::run(job, child, family),
-        Source::Articles => articles::run(job),
-        Source::ActivityLogs => activity_logs::run(job),
-        Source::Child => Ok(()),
-    }
-}
-
-/// Offers every item to its stream (see [`Job::offer`]).
-struct Offer<'a, 'b>(&'a Job<'b>);
-
-impl Pages for Offer<'_, '_> {
-    fn page(&mut self, page: Page) -> Result<(), Error> {
-        page.items
-            .into_iter()
-            .try_for_each(|item| self.0.offer(item, &page.origin))
+/// Syncs the stream of `job` as its row says, and the children it drives.
+pub fn run(job: &Job<'_>, children: &[&Job<'_>]) -> Result<(), Error> {
+    match job.plan().stream.read {
+        Read::List(endpoint) => list::run(job, children, &endpoint, false),
+        Read::NewestFirst(endpoint) => list::run(job, children, &endpoint, true),
+        Read::Search(search) => search::run(job, children, &search),
+        Read::Scroll(endpoint) => scroll::run(job, &endpoint),
+        Read::Windows(endpoint) => windows::run(job, &endpoint),
+        Read::Report(endpoint, report) => counts::run(job, &endpoint, report),
+        // Written by the parent's read.
+        Read::Child(_) => Ok(()),
     }
 }
 
 /// The range a search reads for these jobs: from the earliest start of those emitting (a
-/// parent and its child share one search) to `end_date`, less the ranges all of them have
+/// parent and its children share one search) to `end_date`, less the ranges all of them have
 /// done.
 fn search_range(jobs: &[&Job<'_>]) -> (Span, Vec<Range>) {
     let emitting: Vec<&&Job<'_>> = jobs.iter().filter(|j| j.plan().emit).collect();
@@ -90,20 +72,20 @@ fn save_mark(jobs: &[&Job<'_>], mark: Option<i64>, done: &[Range]) -> Result<(),
     Ok(())
 }
 
-/// Reads `search` for a stream and the child it drives (when selected), over the range either
-/// needs, each page to `page`, keeping both bookmarks as the slices complete. `then` runs after
-/// the last page and before the bookmarks move to the sync's start, so that a run stopped in it
+/// Reads `search` for a stream and the children it drives, over the range any of them needs,
+/// each page to `page`, keeping every bookmark as the slices complete. `then` runs after the
+/// last page and before the bookmarks move to the sync's start, so that a run stopped in it
 /// reads it again.
 fn read_search(
     job: &Job<'_>,
-    child: Option<&Job<'_>>,
-    search: &Search,
+    children: &[&Job<'_>],
+    search: &searching::Search,
     page: &Handle<'_>,
     then: impl FnOnce() -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(child).collect();
+    let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(children.iter().copied()).collect();
     let (range, done) = search_range(&jobs);
-    search::read(job, child, search, range, &done, page, &|mark, done| {
+    searching::read(job, children, search, range, &done, page, &|mark, done| {
         save_mark(&jobs, mark, done)
     })?;
     then()?;

@@ -1,16 +1,21 @@
-//! The streams, as data: one table row per stream, naming its endpoint, key, replication and
-//! the few reshapings its records need. Behaviour that does not fit a row (the searches, the
-//! companies scroll, parents and their parts, the count reports) is a small named [`Source`]
-//! variant, run by its module of `crate::runners`. This module holds data only: the catalog,
-//! the state and the runners read it, and it reads none of them.
+//! The streams, as data: one row per stream holds all that makes it: its endpoint and paging
+//! style with their options, its key and replication, the API versions that have it (and an
+//! endpoint that moves with the version), the schema of its records in Intercom's description,
+//! and for a child stream its parent. The runners (`crate::runners`) read a stream as its
+//! [`Read`] says; the catalog, the state, the README's stream table ([`markdown_table`]) and the
+//! schema-drift test read the same rows. This module holds data only, and reads none of those.
 
 pub mod report;
 pub mod reshape;
+
+use std::fmt::Write as _;
 
 use serde_json::Value;
 
 pub use report::Report;
 pub use reshape::Reshape;
+
+use crate::version::ApiVersion;
 
 /// The column of every stream that keeps what Intercom sent and the stream's schema file does
 /// not declare: an object of values by path (`location.zip`, `tags[2].color`). A property a
@@ -34,31 +39,157 @@ impl Replication {
     }
 }
 
-/// Where a stream's records come from.
+/// An endpoint, and where its answers hold the records.
 #[derive(Debug, Clone, Copy)]
-pub enum Source {
-    /// `GET path`; the items are the array under `records`. Follows `pages.next`, whether a
-    /// link (page-number lists) or a cursor. `per_page` is sent on the first request when set.
-    /// An incremental stream of this kind reads everything and emits what changed.
-    List {
-        path: &'static str,
-        records: &'static str,
-        per_page: Option<u32>,
-    },
+pub struct Endpoint {
+    /// Path and query, as the oldest version that has it names it.
+    pub path: &'static str,
+    /// The key of the records' array: the first of these an answer has (Intercom names some
+    /// lists differently in its examples and its schemas).
+    pub records: &'static [&'static str],
+    /// `per_page`, sent with the first request when set.
+    pub per_page: Option<u32>,
+    /// Where a later version of the API moved it.
+    pub moved: Option<Moved>,
+}
+
+/// An endpoint as a later version has it.
+#[derive(Debug, Clone, Copy)]
+pub struct Moved {
+    pub since: ApiVersion,
+    pub path: &'static str,
+    pub records: &'static [&'static str],
+}
+
+impl Endpoint {
+    /// The path and the records' keys in `version`.
+    pub fn at(&self, version: ApiVersion) -> (&'static str, &'static [&'static str]) {
+        match self.moved {
+            Some(moved) if version >= moved.since => (moved.path, moved.records),
+            _ => (self.path, self.records),
+        }
+    }
+
+    /// The first request's path and query in `version`, `per_page` included.
+    pub fn first(&self, version: ApiVersion) -> String {
+        let (path, _) = self.at(version);
+        match self.per_page {
+            Some(n) if path.contains('?') => format!("{path}&per_page={n}"),
+            Some(n) => format!("{path}?per_page={n}"),
+            None => path.to_owned(),
+        }
+    }
+}
+
+/// How a stream's records are read: the paging style, with its endpoint and options.
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// `GET` a list, following `pages.next` (a link or a cursor). An incremental stream of this
+    /// kind reads everything and emits what changed.
+    List(Endpoint),
+    /// `GET` a list Intercom sorts by the replication key, newest first: an incremental run
+    /// stops at the first page that reaches past its start (unless the order does not hold).
+    NewestFirst(Endpoint),
+    /// The Search API, in slices of the replication key.
+    Search(Search),
+    /// A scroll (`scroll_param`, an empty page at the end), read whole each run.
+    Scroll(Endpoint),
+    /// `created_at_after`/`created_at_before` windows, many at once.
+    Windows(Endpoint),
     /// One of Intercom's legacy count reports, one row per counted thing.
-    Counts(Report),
-    /// `POST /contacts/search`, for one `role` or all; long lists fetched in full.
-    Contacts { role: Option<&'static str> },
-    /// `GET /companies/scroll`: everything read, what changed emitted.
-    Companies,
-    /// A search whose records have parts, written by the child stream.
-    Parents(Family),
-    /// `GET /articles`, newest first: stops at the bookmark.
-    Articles,
-    /// `GET /admins/activity_logs` in `created_at` windows.
-    ActivityLogs,
-    /// Rows written by the parent stream's run.
-    Child,
+    Report(Endpoint, Report),
+    /// A child's records, read with each record of its parent (see [`Parent`]).
+    Child(Fetch),
+}
+
+/// A search endpoint and what its records need.
+#[derive(Debug, Clone, Copy)]
+pub struct Search {
+    pub endpoint: Endpoint,
+    /// A filter beside the time filter: `role = user`.
+    pub role: Option<&'static str>,
+    /// Whether Intercom compares this search's timestamps by calendar day (contacts, 2.14).
+    pub by_day: bool,
+    /// Lists the records carry cut short, read whole when their field is selected.
+    pub fills: &'static [Fill],
+    /// Where a version lists the records deleted, read after the search.
+    pub deleted: Option<Deleted>,
+}
+
+/// A list a record carries cut short (at most 10 items, `has_more`), and where it is whole:
+/// `{id}` in `path` is the record's id. Fills that share a path share one request, and so do
+/// a fill and a child's fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill {
+    pub field: &'static str,
+    pub path: &'static str,
+    /// Whether the endpoint pages (`page`, `per_page`).
+    pub paged: bool,
+    /// Only the items of this `consent_type` (the two subscription lists share an endpoint).
+    pub consent: Option<&'static str>,
+}
+
+/// A feed of deleted records, newest first by `deleted_at`, that a version has.
+#[derive(Debug, Clone, Copy)]
+pub struct Deleted {
+    pub since: ApiVersion,
+    pub endpoint: Endpoint,
+}
+
+/// Where a child's records are, for one parent.
+#[derive(Debug, Clone, Copy)]
+pub struct Fetch {
+    /// `GET` path and query; `{id}` is the parent's id.
+    pub path: &'static str,
+    /// The keys down to the records' array in the answer
+    /// (`conversation_parts.conversation_parts`); the last may also be `data` in an answer, as
+    /// in some of Intercom's examples.
+    pub records: &'static [&'static str],
+    /// Whether the endpoint pages (`page`, `per_page`).
+    pub paged: bool,
+    /// Whether the parent's own records carry the list (ticket parts come with the ticket
+    /// search): it is fetched only when cut short.
+    pub embedded: bool,
+    /// Read only for parents whose list under this field says it has items (a contact's
+    /// `notes`): the others cost no request.
+    pub only_when: Option<&'static str>,
+    /// The most Intercom returns for one parent (conversation parts: the newest 500): a list
+    /// that reaches it is named in the log.
+    pub cap: Option<usize>,
+}
+
+/// What a child stream's rows carry of their parent.
+#[derive(Debug, Clone, Copy)]
+pub struct Parent {
+    pub stream: &'static str,
+    /// The parent, singular, as messages name it.
+    pub noun: &'static str,
+    /// The column of the parent's id.
+    pub id: &'static str,
+    /// The column of the parent's `updated_at`: where each row sits in the bookmark order of
+    /// the parent's read.
+    pub time: &'static str,
+    /// The column of the parent's `created_at`, for rows that carry it.
+    pub created: Option<&'static str>,
+    /// The column of the list's `total_count`, for rows that carry it.
+    pub total: Option<&'static str>,
+}
+
+/// The name of a stream's records in Intercom's API description (`components.schemas`).
+#[derive(Debug, Clone, Copy)]
+pub struct Described {
+    pub name: &'static str,
+    /// From this version on, another name (2.16 lists conversation attributes on their own).
+    pub moved: Option<(ApiVersion, &'static str)>,
+}
+
+impl Described {
+    pub fn at(&self, version: ApiVersion) -> &'static str {
+        match self.moved {
+            Some((since, name)) if version >= since => name,
+            _ => self.name,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -69,18 +200,19 @@ pub struct Stream {
     pub key: &'static [&'static str],
     pub replication: Replication,
     pub selected_by_default: bool,
-    pub source: Source,
+    pub read: Read,
     /// Changes applied to each item before it is shaped to the schema.
     pub reshape: &'static [Reshape],
     /// False for an endpoint no version of Intercom's API description documents (the count
     /// reports, company segments): a 404 there means Intercom retired it, and the stream is
     /// skipped with a warning instead of failing.
     pub documented: bool,
-    /// For a child stream: the stream whose run writes it.
-    pub parent: Option<&'static str>,
-    /// For a child stream: the column of its records that holds the parent's `updated_at`,
-    /// where each record sits in the bookmark order of the parent's search.
-    pub parent_time: Option<&'static str>,
+    /// The first API version that has the stream's endpoint.
+    pub since: ApiVersion,
+    /// The schema of its records in Intercom's API description, for the drift test.
+    pub described: Option<Described>,
+    /// For a child stream: its parent, whose read writes it.
+    pub parent: Option<Parent>,
 }
 
 impl Stream {
@@ -97,51 +229,24 @@ impl Stream {
         }
         schema
     }
+
+    /// Whether the stream is a history of snapshots (`snapshot_at` in its key): no row of it is
+    /// ever retired by a newer table version.
+    pub fn is_history(&self) -> bool {
+        self.key.contains(&"snapshot_at")
+    }
+
+    /// Whether `version` of the API has the stream's endpoint.
+    pub fn exists_in(&self, version: ApiVersion) -> bool {
+        version >= self.since
+    }
+
+    /// The streams whose parent this is, in table order.
+    pub fn children(&self) -> impl Iterator<Item = &'static Stream> + '_ {
+        ALL.iter()
+            .filter(move |s| s.parent.is_some_and(|p| p.stream == self.name))
+    }
 }
-
-/// A parent whose records carry parts (conversations, tickets): one description of what
-/// differs between them, for one runner.
-#[derive(Debug, Clone, Copy)]
-pub struct Family {
-    /// The parent, singular: in messages, and in the parts' columns (`conversation_id`).
-    pub parent: &'static str,
-    /// The search endpoint, and where its answers hold the records.
-    pub search: &'static str,
-    pub records: &'static str,
-    /// The list of parts in a parent: `{"<parts>": {"<parts>": [...], "total_count": n}}`.
-    pub parts: &'static str,
-    /// Where one parent is read whole: `{prefix}{id}{suffix}`.
-    pub fetch_prefix: &'static str,
-    pub fetch_suffix: &'static str,
-    /// Whether the search's records carry their parts (else each parent is fetched).
-    pub embedded: bool,
-    /// Where the API version may list the parents deleted (`GET /conversations/deleted`).
-    pub deleted: Option<&'static str>,
-}
-
-pub const CONVERSATIONS: Family = Family {
-    parent: "conversation",
-    search: "/conversations/search",
-    records: "conversations",
-    parts: "conversation_parts",
-    // Plain-text bodies, as singer-io's tap asks for them.
-    fetch_prefix: "/conversations/",
-    fetch_suffix: "?display_as=plaintext",
-    embedded: false,
-    deleted: Some("/conversations/deleted"),
-};
-
-pub const TICKETS: Family = Family {
-    parent: "ticket",
-    search: "/tickets/search",
-    records: "tickets",
-    parts: "ticket_parts",
-    fetch_prefix: "/tickets/",
-    fetch_suffix: "",
-    embedded: true,
-    // No version lists deleted tickets.
-    deleted: None,
-};
 
 /// A schema file of `schemas/`, embedded in the binary.
 #[derive(Debug, Clone, Copy)]
@@ -160,101 +265,221 @@ macro_rules! schema {
 }
 
 const ID: &[&str] = &["id"];
+const DATA: &[&str] = &["data"];
 const UPDATED_AT: Replication = Replication::Incremental("updated_at");
 
-const fn list(path: &'static str, records: &'static str) -> Source {
-    Source::List {
+/// An endpoint with its records under one key.
+const fn at(path: &'static str, records: &'static [&'static str]) -> Endpoint {
+    Endpoint {
         path,
         records,
         per_page: None,
+        moved: None,
     }
 }
 
-const fn paged(path: &'static str, records: &'static str) -> Source {
-    Source::List {
-        path,
-        records,
+/// A page-number endpoint, read 150 a page.
+const fn paged(path: &'static str, records: &'static [&'static str]) -> Endpoint {
+    Endpoint {
         per_page: Some(150),
+        ..at(path, records)
     }
 }
 
-const fn full(name: &'static str, schema_file: SchemaFile, source: Source) -> Stream {
+/// A full-table stream keyed by `id`, in every version.
+const fn full(name: &'static str, schema_file: SchemaFile, read: Read, described: &'static str) -> Stream {
     Stream {
         name,
         schema_file,
         key: ID,
         replication: Replication::FullTable,
         selected_by_default: true,
-        source,
+        read,
         reshape: &[],
         documented: true,
+        since: ApiVersion::V2_14,
+        described: Some(Described {
+            name: described,
+            moved: None,
+        }),
         parent: None,
-        parent_time: None,
     }
 }
 
-const fn report(name: &'static str, schema_file: SchemaFile, key: &'static [&'static str], report: Report) -> Stream {
-    Stream {
-        name,
-        schema_file,
-        key,
-        replication: Replication::FullTable,
-        selected_by_default: true,
-        source: Source::Counts(report),
-        reshape: &[],
-        // GET /counts is in no version of Intercom's API description.
-        documented: false,
-        parent: None,
-        parent_time: None,
-    }
+/// A full-table list stream: the one-line row a new list stream takes.
+const fn list(name: &'static str, schema_file: SchemaFile, endpoint: Endpoint, described: &'static str) -> Stream {
+    full(name, schema_file, Read::List(endpoint), described)
 }
 
-const fn incremental(name: &'static str, schema_file: SchemaFile, source: Source) -> Stream {
+const fn incremental(name: &'static str, schema_file: SchemaFile, read: Read, described: &'static str) -> Stream {
     Stream {
         replication: UPDATED_AT,
-        ..full(name, schema_file, source)
+        ..full(name, schema_file, read, described)
     }
 }
 
-const fn child(name: &'static str, schema_file: SchemaFile, parent: &'static str, time: &'static str) -> Stream {
+/// A count report: a history keyed by the sync's time, in no API description.
+const fn report(
+    name: &'static str,
+    schema_file: SchemaFile,
+    key: &'static [&'static str],
+    path: &'static str,
+    report: Report,
+) -> Stream {
     Stream {
-        parent: Some(parent),
-        parent_time: Some(time),
-        ..incremental(name, schema_file, Source::Child)
+        key,
+        documented: false,
+        described: None,
+        ..full(name, schema_file, Read::Report(at(path, &[]), report), "")
     }
 }
+
+/// A contact search, for one role or all.
+const fn contacts(role: Option<&'static str>) -> Read {
+    Read::Search(Search {
+        endpoint: Endpoint {
+            // 2.16 returns merge_history only when asked.
+            moved: Some(Moved {
+                since: ApiVersion::V2_16,
+                path: "/contacts/search?include_merge_history=true",
+                records: DATA,
+            }),
+            ..at("/contacts/search", DATA)
+        },
+        role,
+        // Contact search compares timestamps by calendar day in 2.14.
+        by_day: true,
+        fills: CONTACT_FILLS,
+        deleted: None,
+    })
+}
+
+/// A contact's addressable lists: cut at 10 by the search, each whole at its own endpoint; both
+/// subscription lists come from one, told apart by the subscription type's consent (an opt-in
+/// type listed there is one the contact opted into, an opt-out type one they opted out of).
+const CONTACT_FILLS: &[Fill] = &[
+    Fill {
+        field: "tags",
+        path: "/contacts/{id}/tags",
+        paged: false,
+        consent: None,
+    },
+    Fill {
+        field: "companies",
+        path: "/contacts/{id}/companies",
+        paged: true,
+        consent: None,
+    },
+    Fill {
+        field: "notes",
+        path: "/contacts/{id}/notes",
+        paged: true,
+        consent: None,
+    },
+    Fill {
+        field: "opted_in_subscription_types",
+        path: "/contacts/{id}/subscriptions",
+        paged: false,
+        consent: Some("opt_in"),
+    },
+    Fill {
+        field: "opted_out_subscription_types",
+        path: "/contacts/{id}/subscriptions",
+        paged: false,
+        consent: Some("opt_out"),
+    },
+];
 
 /// A contact's addressable lists that become plain arrays.
 const CONTACT_RESHAPE: &[Reshape] = &[
     Reshape::Unwrap {
         field: "tags",
-        inner: &["data"],
+        inner: DATA,
     },
     Reshape::Unwrap {
         field: "companies",
-        inner: &["data"],
+        inner: DATA,
     },
     Reshape::Unwrap {
         field: "opted_in_subscription_types",
-        inner: &["data"],
+        inner: DATA,
     },
     Reshape::Unwrap {
         field: "opted_out_subscription_types",
-        inner: &["data"],
+        inner: DATA,
     },
 ];
 
+const CONTACT: Parent = Parent {
+    stream: "contacts",
+    noun: "contact",
+    id: "contact_id",
+    time: "contact_updated_at",
+    created: None,
+    total: None,
+};
+
+const CONVERSATION: Parent = Parent {
+    stream: "conversations",
+    noun: "conversation",
+    id: "conversation_id",
+    time: "conversation_updated_at",
+    created: Some("conversation_created_at"),
+    total: Some("conversation_total_parts"),
+};
+
+const TICKET: Parent = Parent {
+    stream: "tickets",
+    noun: "ticket",
+    id: "ticket_id",
+    time: "ticket_updated_at",
+    created: Some("ticket_created_at"),
+    total: Some("ticket_total_parts"),
+};
+
+/// A child stream, incremental with its parent, on `key`.
+const fn child(
+    name: &'static str,
+    schema_file: SchemaFile,
+    parent: Parent,
+    fetch: Fetch,
+    described: &'static str,
+) -> Stream {
+    Stream {
+        parent: Some(parent),
+        ..incremental(name, schema_file, Read::Child(fetch), described)
+    }
+}
+
+/// Intercom's most parts of one parent: the newest 500.
+const PARTS_CAP: Option<usize> = Some(500);
+
 const ATTRIBUTE_KEY: &[&str] = &["_sdc_record_hash"];
+
+/// An attribute stream: singer-io's key, the model named when Intercom leaves it out.
+const fn attributes(
+    name: &'static str,
+    schema_file: SchemaFile,
+    endpoint: Endpoint,
+    reshape: &'static [Reshape],
+) -> Stream {
+    Stream {
+        key: ATTRIBUTE_KEY,
+        reshape,
+        ..list(name, schema_file, endpoint, "data_attribute")
+    }
+}
 
 /// Every stream of the tap, in the order of the catalog.
 pub static ALL: &[Stream] = &[
-    full("admins", schema!("admins"), list("/admins", "admins")),
-    full("teams", schema!("teams"), list("/teams", "teams")),
-    full("tags", schema!("tags"), list("/tags", "data")),
+    list("admins", schema!("admins"), at("/admins", &["admins"]), "admin"),
+    list("teams", schema!("teams"), at("/teams", &["teams"]), "team"),
+    list("tags", schema!("tags"), at("/tags", DATA), "tag"),
     incremental(
         "segments",
         schema!("segments"),
-        list("/segments?include_count=true", "segments"),
+        Read::List(at("/segments?include_count=true", &["segments"])),
+        "segment",
     ),
     // `type=company` is in no 2.x description of GET /segments.
     Stream {
@@ -262,7 +487,8 @@ pub static ALL: &[Stream] = &[
         ..incremental(
             "company_segments",
             schema!("company_segments"),
-            list("/segments?type=company&include_count=true", "segments"),
+            Read::List(at("/segments?type=company&include_count=true", &["segments"])),
+            "segment",
         )
     },
     Stream {
@@ -276,11 +502,16 @@ pub static ALL: &[Stream] = &[
                 inner: &["segments"],
             },
         ],
-        ..incremental("companies", schema!("companies"), Source::Companies)
+        ..incremental(
+            "companies",
+            schema!("companies"),
+            Read::Scroll(at("/companies/scroll", DATA)),
+            "company",
+        )
     },
     Stream {
         reshape: CONTACT_RESHAPE,
-        ..incremental("contacts", schema!("contacts"), Source::Contacts { role: None })
+        ..incremental("contacts", schema!("contacts"), contacts(None), "contact")
     },
     // A contact's notes, read with each changed contact that has any: a request per contact,
     // so only when chosen.
@@ -290,20 +521,28 @@ pub static ALL: &[Stream] = &[
         ..child(
             "contact_notes",
             schema!("contact_notes"),
-            "contacts",
-            "contact_updated_at",
+            CONTACT,
+            Fetch {
+                path: "/contacts/{id}/notes",
+                records: DATA,
+                paged: true,
+                embedded: false,
+                only_when: Some("notes"),
+                cap: None,
+            },
+            "note",
         )
     },
     // Users and leads are contacts of one role, in the contacts schema.
     Stream {
         reshape: CONTACT_RESHAPE,
         selected_by_default: false,
-        ..incremental("users", schema!("contacts"), Source::Contacts { role: Some("user") })
+        ..incremental("users", schema!("contacts"), contacts(Some("user")), "contact")
     },
     Stream {
         reshape: CONTACT_RESHAPE,
         selected_by_default: false,
-        ..incremental("leads", schema!("contacts"), Source::Contacts { role: Some("lead") })
+        ..incremental("leads", schema!("contacts"), contacts(Some("lead")), "contact")
     },
     Stream {
         reshape: &[
@@ -324,14 +563,36 @@ pub static ALL: &[Stream] = &[
         ..incremental(
             "conversations",
             schema!("conversations"),
-            Source::Parents(CONVERSATIONS),
+            Read::Search(Search {
+                endpoint: at("/conversations/search", &["conversations"]),
+                role: None,
+                by_day: false,
+                fills: &[],
+                deleted: Some(Deleted {
+                    since: ApiVersion::V2_16,
+                    endpoint: Endpoint {
+                        per_page: Some(60),
+                        ..at("/conversations/deleted?order=desc", &["conversations"])
+                    },
+                }),
+            }),
+            "conversation_list_item",
         )
     },
+    // Parts come only with GET /conversations/{id}; plain-text bodies, as singer-io asks.
     child(
         "conversation_parts",
         schema!("conversation_parts"),
-        "conversations",
-        "conversation_updated_at",
+        CONVERSATION,
+        Fetch {
+            path: "/conversations/{id}?display_as=plaintext",
+            records: &["conversation_parts", "conversation_parts"],
+            paged: false,
+            embedded: false,
+            only_when: None,
+            cap: PARTS_CAP,
+        },
+        "conversation_part",
     ),
     Stream {
         reshape: &[
@@ -347,9 +608,34 @@ pub static ALL: &[Stream] = &[
                 key: "category",
             },
         ],
-        ..incremental("tickets", schema!("tickets"), Source::Parents(TICKETS))
+        ..incremental(
+            "tickets",
+            schema!("tickets"),
+            Read::Search(Search {
+                endpoint: at("/tickets/search", &["tickets"]),
+                role: None,
+                by_day: false,
+                fills: &[],
+                deleted: None,
+            }),
+            "ticket",
+        )
     },
-    child("ticket_parts", schema!("ticket_parts"), "tickets", "ticket_updated_at"),
+    // The ticket search carries each ticket's parts; one cut short is read whole.
+    child(
+        "ticket_parts",
+        schema!("ticket_parts"),
+        TICKET,
+        Fetch {
+            path: "/tickets/{id}",
+            records: &["ticket_parts", "ticket_parts"],
+            paged: false,
+            embedded: true,
+            only_when: None,
+            cap: PARTS_CAP,
+        },
+        "ticket_part",
+    ),
     Stream {
         reshape: &[
             Reshape::Unwrap {
@@ -361,53 +647,65 @@ pub static ALL: &[Stream] = &[
                 inner: &["ticket_type_attributes", "data"],
             },
         ],
-        ..full("ticket_types", schema!("ticket_types"), list("/ticket_types", "data"))
+        ..list(
+            "ticket_types",
+            schema!("ticket_types"),
+            at("/ticket_types", DATA),
+            "ticket_type",
+        )
     },
     Stream {
         reshape: &[Reshape::Unwrap {
             field: "ticket_types",
             inner: &["data", "ticket_types"],
         }],
-        ..full(
+        ..list(
             "ticket_states",
             schema!("ticket_states"),
-            list("/ticket_states", "data"),
+            at("/ticket_states", DATA),
+            "ticket_state_detailed",
         )
     },
-    full(
+    list(
         "subscription_types",
         schema!("subscription_types"),
-        list("/subscription_types", "data"),
+        at("/subscription_types", DATA),
+        "subscription_type",
     ),
+    attributes(
+        "contact_attributes",
+        schema!("contact_attributes"),
+        at("/data_attributes?model=contact", DATA),
+        &[Reshape::DefaultModel("contact"), Reshape::RecordHash],
+    ),
+    attributes(
+        "company_attributes",
+        schema!("company_attributes"),
+        at("/data_attributes?model=company", DATA),
+        &[Reshape::DefaultModel("company"), Reshape::RecordHash],
+    ),
+    // 2.16 answers model=conversation with 422 and lists conversation attributes on their own.
     Stream {
-        key: ATTRIBUTE_KEY,
-        reshape: &[Reshape::DefaultModel("contact"), Reshape::RecordHash],
-        ..full(
-            "contact_attributes",
-            schema!("contact_attributes"),
-            list("/data_attributes?model=contact", "data"),
-        )
-    },
-    Stream {
-        key: ATTRIBUTE_KEY,
-        reshape: &[Reshape::DefaultModel("company"), Reshape::RecordHash],
-        ..full(
-            "company_attributes",
-            schema!("company_attributes"),
-            list("/data_attributes?model=company", "data"),
-        )
-    },
-    Stream {
-        key: ATTRIBUTE_KEY,
-        reshape: &[
-            Reshape::DefaultModel("conversation"),
-            Reshape::OptionObjects,
-            Reshape::RecordHash,
-        ],
-        ..full(
+        described: Some(Described {
+            name: "data_attribute",
+            moved: Some((ApiVersion::V2_16, "conversation_attribute")),
+        }),
+        ..attributes(
             "conversation_attributes",
             schema!("conversation_attributes"),
-            list("/data_attributes?model=conversation", "data"),
+            Endpoint {
+                moved: Some(Moved {
+                    since: ApiVersion::V2_16,
+                    path: "/conversations/attributes",
+                    records: DATA,
+                }),
+                ..at("/data_attributes?model=conversation", DATA)
+            },
+            &[
+                Reshape::DefaultModel("conversation"),
+                Reshape::OptionObjects,
+                Reshape::RecordHash,
+            ],
         )
     },
     Stream {
@@ -415,69 +713,164 @@ pub static ALL: &[Stream] = &[
             field: "tags",
             inner: &["tags"],
         }],
-        ..incremental("articles", schema!("articles"), Source::Articles)
+        ..incremental(
+            "articles",
+            schema!("articles"),
+            Read::NewestFirst(paged("/articles", DATA)),
+            "article_list_item",
+        )
     },
-    full(
+    list(
         "help_centers",
         schema!("help_centers"),
-        paged("/help_center/help_centers", "data"),
+        paged("/help_center/help_centers", DATA),
+        "help_center",
     ),
-    full(
+    list(
         "help_center_collections",
         schema!("help_center_collections"),
-        paged("/help_center/collections", "data"),
+        paged("/help_center/collections", DATA),
+        "collection",
     ),
     Stream {
         replication: Replication::Incremental("created_at"),
-        ..full("activity_logs", schema!("activity_logs"), Source::ActivityLogs)
+        ..full(
+            "activity_logs",
+            schema!("activity_logs"),
+            Read::Windows(at("/admins/activity_logs", &["activity_logs"])),
+            "activity_log",
+        )
     },
-    report("counts", schema!("counts"), &["snapshot_at"], Report::Totals),
+    report("counts", schema!("counts"), &["snapshot_at"], "/counts", Report::Totals),
     report(
         "conversation_counts",
         schema!("conversation_counts"),
         &["snapshot_at"],
+        "/counts?type=conversation",
         Report::Conversations,
     ),
     report(
         "admin_conversation_counts",
         schema!("admin_conversation_counts"),
         &["snapshot_at", "admin_id"],
+        "/counts?type=conversation&count=admin",
         Report::AdminConversations,
     ),
     report(
         "user_segment_counts",
         schema!("user_segment_counts"),
         &["snapshot_at", "segment_name"],
+        "/counts?type=user&count=segment",
         Report::UserSegments,
     ),
     report(
         "user_tag_counts",
         schema!("user_tag_counts"),
         &["snapshot_at", "tag_name"],
+        "/counts?type=user&count=tag",
         Report::UserTags,
     ),
+    // The company reports are paged; Intercom's example pages by 5.
     report(
         "company_segment_counts",
         schema!("company_segment_counts"),
         &["snapshot_at", "segment_name"],
+        "/counts?type=company&count=segment&per_page=150",
         Report::CompanySegments,
     ),
     report(
         "company_tag_counts",
         schema!("company_tag_counts"),
         &["snapshot_at", "tag_name"],
+        "/counts?type=company&count=tag&per_page=150",
         Report::CompanyTags,
     ),
     report(
         "company_user_counts",
         schema!("company_user_counts"),
         &["snapshot_at", "remote_company_id"],
+        "/counts?type=company&count=user&per_page=150",
         Report::CompanyUsers,
     ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Stream> {
     ALL.iter().find(|s| s.name == name)
+}
+
+/// The README's table of streams, from the rows: each stream's source, key and replication.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| stream | source | key | replication |\n|---|---|---|---|\n");
+    for stream in ALL {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            stream.name,
+            source(stream),
+            stream.key.join(", "),
+            replication(stream)
+        );
+    }
+    out
+}
+
+/// Where a stream's records come from, as the README says it.
+fn source(stream: &Stream) -> String {
+    let get = |endpoint: &Endpoint| {
+        let mut text = format!("`GET {}`", endpoint.path);
+        if let Some(moved) = endpoint.moved.filter(|m| !m.path.starts_with(endpoint.path)) {
+            let _ = write!(text, " (from {}: `GET {}`)", moved.since, moved.path);
+        }
+        text
+    };
+    match &stream.read {
+        Read::List(endpoint) | Read::NewestFirst(endpoint) | Read::Windows(endpoint) | Read::Report(endpoint, _) => {
+            get(endpoint)
+        }
+        Read::Scroll(endpoint) => format!("{}, the scroll", get(endpoint)),
+        Read::Search(search) => {
+            let mut text = format!("`POST {}`", search.endpoint.path);
+            if let Some(role) = search.role {
+                let _ = write!(text, ", `role = {role}`");
+            }
+            text
+        }
+        Read::Child(fetch) => {
+            let noun = stream.parent.map_or("parent", |p| p.noun);
+            let path = fetch.path;
+            if fetch.embedded {
+                format!("the list each changed {noun} carries (`GET {path}` when cut short)")
+            } else {
+                format!("`GET {path}` of each changed {noun}")
+            }
+        }
+    }
+}
+
+/// How a stream is replicated, as the README says it.
+fn replication(stream: &Stream) -> String {
+    let mut text = match (stream.replication, &stream.read) {
+        (Replication::FullTable, _) if stream.is_history() => "full table, a history of snapshots".to_owned(),
+        (Replication::FullTable, _) => "full table".to_owned(),
+        (Replication::Incremental(key), Read::List(_) | Read::Scroll(_)) => {
+            format!("incremental, `{key}` (reads all, emits what changed)")
+        }
+        (Replication::Incremental(key), Read::NewestFirst(_)) => {
+            format!("incremental, `{key}` (newest first, stops at the bookmark)")
+        }
+        (Replication::Incremental(key), Read::Child(_)) => {
+            let noun = stream.parent.map_or("parent", |p| p.noun);
+            format!("incremental, with its {noun} (`{key}`)")
+        }
+        (Replication::Incremental(key), _) => format!("incremental, `{key}`"),
+    };
+    if stream.since > ApiVersion::V2_14 {
+        let _ = write!(text, "; API {} and later", stream.since);
+    }
+    if !stream.selected_by_default {
+        text.push_str("; not selected by default");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -494,8 +887,34 @@ mod tests {
             let schema = stream.schema();
             Node::compile(&schema).unwrap_or_else(|e| panic!("{}: {e}", stream.name));
             let props = schema["properties"].as_object().unwrap();
-            if let Some(time) = stream.parent_time {
-                assert!(props.contains_key(time), "{}: {time} is not in the schema", stream.name);
+            if let Some(parent) = stream.parent {
+                assert!(
+                    find(parent.stream).is_some(),
+                    "{}: no parent {}",
+                    stream.name,
+                    parent.stream
+                );
+                for column in [Some(parent.id), Some(parent.time), parent.created, parent.total]
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(
+                        props.contains_key(column),
+                        "{}: {column} is not in the schema",
+                        stream.name
+                    );
+                }
+                assert!(
+                    matches!(stream.read, Read::Child(_)),
+                    "{}: a child reads with its parent",
+                    stream.name
+                );
+            } else {
+                assert!(
+                    !matches!(stream.read, Read::Child(_)),
+                    "{}: a child without parent",
+                    stream.name
+                );
             }
             for key in stream.key.iter().copied().chain(stream.replication.key()) {
                 let prop = props
@@ -541,5 +960,52 @@ mod tests {
         for stream in ALL {
             walk(&stream.schema(), stream.name);
         }
+    }
+
+    /// The README's stream table is the table's. `TAP_INTERCOM_REGENERATE=1` rewrites it.
+    #[test]
+    fn the_readme_stream_table_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let marker = "<!-- streams-table:start -->\n";
+        let start = readme.find(marker).expect("start marker") + marker.len();
+        let end = readme.find("<!-- streams-table:end -->").expect("end marker");
+        if std::env::var_os("TAP_INTERCOM_REGENERATE").is_some() {
+            let text = format!("{}{}{}", &readme[..start], markdown_table(), &readme[end..]);
+            std::fs::write(path, text).unwrap();
+            return;
+        }
+        assert!(
+            readme[start..end] == markdown_table(),
+            "README.md's stream table is stale: run `TAP_INTERCOM_REGENERATE=1 cargo test` and commit"
+        );
+    }
+
+    #[test]
+    fn endpoints_move_with_the_version() {
+        let attributes = find("conversation_attributes").unwrap();
+        let Read::List(endpoint) = attributes.read else {
+            panic!("a list")
+        };
+        assert_eq!(endpoint.at(ApiVersion::V2_15).0, "/data_attributes?model=conversation");
+        assert_eq!(endpoint.at(ApiVersion::V2_16).0, "/conversations/attributes");
+        assert_eq!(
+            attributes.described.unwrap().at(ApiVersion::V2_16),
+            "conversation_attribute"
+        );
+        let Read::Search(search) = find("contacts").unwrap().read else {
+            panic!("a search")
+        };
+        assert_eq!(search.endpoint.first(ApiVersion::V2_14), "/contacts/search");
+        assert_eq!(
+            search.endpoint.first(ApiVersion::V2_16),
+            "/contacts/search?include_merge_history=true"
+        );
+        let Read::NewestFirst(articles) = find("articles").unwrap().read else {
+            panic!("newest first")
+        };
+        assert_eq!(articles.first(ApiVersion::V2_14), "/articles?per_page=150");
+        let children: Vec<&str> = find("contacts").unwrap().children().map(|s| s.name).collect();
+        assert_eq!(children, ["contact_notes"]);
     }
 }

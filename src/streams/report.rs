@@ -27,20 +27,6 @@ pub enum Report {
 }
 
 impl Report {
-    pub fn path(self) -> &'static str {
-        match self {
-            Report::Totals => "/counts",
-            Report::Conversations => "/counts?type=conversation",
-            Report::AdminConversations => "/counts?type=conversation&count=admin",
-            Report::UserSegments => "/counts?type=user&count=segment",
-            Report::UserTags => "/counts?type=user&count=tag",
-            // The company reports are paged; Intercom's example pages by 5.
-            Report::CompanySegments => "/counts?type=company&count=segment&per_page=150",
-            Report::CompanyTags => "/counts?type=company&count=tag&per_page=150",
-            Report::CompanyUsers => "/counts?type=company&count=user&per_page=150",
-        }
-    }
-
     /// Where the name-keyed list sits, and the column the name goes to.
     fn named_list(self) -> Option<([&'static str; 2], &'static str)> {
         match self {

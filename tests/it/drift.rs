@@ -29,34 +29,15 @@ type Digest = BTreeMap<String, BTreeMap<String, String>>;
 /// How deep the digests go: `statistics.first_contact_reply_at` is two levels.
 const DEPTH: usize = 3;
 
-/// Each stream and the schema of Intercom's description its records follow, per version.
-fn described(stream: &str, version: &str) -> Option<&'static str> {
-    Some(match stream {
-        "admins" => "admin",
-        "teams" => "team",
-        "tags" => "tag",
-        "segments" | "company_segments" => "segment",
-        "companies" => "company",
-        "contacts" | "users" | "leads" => "contact",
-        "conversations" => "conversation_list_item",
-        // Parts come from GET /conversations/{id}.
-        "conversation_parts" => "conversation_part",
-        "tickets" => "ticket",
-        "ticket_parts" => "ticket_part",
-        "ticket_types" => "ticket_type",
-        "ticket_states" => "ticket_state_detailed",
-        "subscription_types" => "subscription_type",
-        // 2.16 lists conversation attributes at /conversations/attributes.
-        "conversation_attributes" if version == "2.16" => "conversation_attribute",
-        "contact_attributes" | "company_attributes" | "conversation_attributes" => "data_attribute",
-        "articles" => "article_list_item",
-        "help_centers" => "help_center",
-        "help_center_collections" => "collection",
-        "activity_logs" => "activity_log",
-        "contact_notes" => "note",
-        // The count reports (GET /counts) are in no description of any version.
-        _ => return None,
-    })
+/// The schema of Intercom's description a stream's records follow in `version`, as the
+/// stream's row names it (the count reports are in no description of any version), when the
+/// version has the stream.
+fn described(stream: &tap_intercom::streams::Stream, version: &str) -> Option<&'static str> {
+    let version = tap_intercom::version::ApiVersion::parse(version)?;
+    stream
+        .described
+        .filter(|_| stream.exists_in(version))
+        .map(|d| d.at(version))
 }
 
 /// Properties left out on purpose, by stream and path (with what is below them), and why.
@@ -94,7 +75,7 @@ fn read_yaml(path: &Path) -> Value {
 
 /// The digest of the record schemas of one description.
 fn digest(spec: &Value, version: &str) -> Digest {
-    let mut names: Vec<&str> = ALL.iter().filter_map(|s| described(s.name, version)).collect();
+    let mut names: Vec<&str> = ALL.iter().filter_map(|s| described(s, version)).collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -287,7 +268,7 @@ fn as_recorded(stream: &tap_intercom::streams::Stream, path: &str) -> Option<(St
 fn drift(version: &str, digest: &Digest) -> Vec<String> {
     let mut problems = Vec::new();
     for stream in ALL {
-        let Some(name) = described(stream.name, version) else {
+        let Some(name) = described(stream, version) else {
             continue;
         };
         let schema = stream.schema();

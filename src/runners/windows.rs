@@ -1,4 +1,4 @@
-//! Admin activity logs, read by `created_at` window, many windows at once (see
+//! Streams read by `created_at` window (admin activity logs), many windows at once (see
 //! [`crate::paging::windows`]). The bookmark follows the windows read completely.
 
 use chrono::Utc;
@@ -6,13 +6,15 @@ use chrono::Utc;
 use crate::error::Error;
 use crate::job::Job;
 use crate::paging::slices::Span;
-use crate::paging::windows;
+use crate::paging::windows::{self, Windows};
 use crate::runners::save_mark;
+use crate::streams::Endpoint;
 
 /// Where a first sync without `start_date` begins: Intercom did not exist before 2011.
 const EARLIEST: i64 = 1_293_840_000;
 
-pub fn run(job: &Job<'_>) -> Result<(), Error> {
+pub fn run(job: &Job<'_>, endpoint: &Endpoint) -> Result<(), Error> {
+    let (path, records) = endpoint.at(job.settings().api_version);
     let from = job.plan().start.map_or(EARLIEST, |s| s.timestamp());
     // To the end of the current second: a log created in the second the stream starts is read
     // now, not only by the next run (whose bookmark, kept below the sync's start, covers it).
@@ -24,6 +26,7 @@ pub fn run(job: &Job<'_>) -> Result<(), Error> {
     let range = Span { from, to: Some(until) };
     windows::read(
         job,
+        Windows { path, records },
         range,
         &job.plan().done,
         &|items, origin| {

@@ -1,6 +1,6 @@
-//! Companies, through the scroll API: the only way to read every company (the list endpoint
-//! stops at 10,000 and skips companies without users). Everything is read and what changed since
-//! the bookmark is emitted.
+//! A scroll: companies, through the scroll API, the only way to read every company (the list
+//! endpoint stops at 10,000 and skips companies without users). Everything is read and what
+//! changed since the bookmark is emitted.
 //!
 //! The scroll's rules (`intercom-api.md` §3.5): one scroll per app at a time, so a `scroll_exists`
 //! answer is waited out, within a bound; a scroll unused for a minute expires (404) and a
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Failure};
 use crate::job::Job;
-use crate::paging::scroll::{PATH, Scroll};
+use crate::paging::scroll::Scroll;
 use crate::paging::{First, Page, Pages, Style, walk};
+use crate::streams::Endpoint;
 use crate::{info, warn};
 
 /// How long another scroll of the app may keep ours from opening.
@@ -39,11 +40,16 @@ impl From<Error> for Stop {
     }
 }
 
-pub fn run(job: &Job<'_>) -> Result<(), Error> {
+pub fn run(job: &Job<'_>, endpoint: &Endpoint) -> Result<(), Error> {
+    let (path, records) = endpoint.at(job.settings().api_version);
+    let style = Scroll {
+        path,
+        records: records.first().copied().unwrap_or("data"),
+    };
     let mut restarts = 0;
     let mut pause = first_pause(job);
     loop {
-        match scroll(job, restarts > 0) {
+        match scroll(job, &style, restarts > 0) {
             Ok(()) => return job.finish_scan(),
             Err(Stop::Fail(err)) => return Err(err),
             Err(Stop::Restart(why)) if restarts < MAX_RESTARTS => {
@@ -61,7 +67,7 @@ pub fn run(job: &Job<'_>) -> Result<(), Error> {
             Err(Stop::Restart(why)) => {
                 return Err(Error::BadResponse {
                     stream: job.name(),
-                    request: format!("GET {PATH}"),
+                    request: format!("GET {path}"),
                     problem: format!("the scroll failed {} times, last because {why}", restarts + 1),
                 });
             }
@@ -94,14 +100,14 @@ impl Pages for Companies<'_, '_> {
 }
 
 /// One scroll from its opening to its empty last page.
-fn scroll(job: &Job<'_>, restarted: bool) -> Result<(), Stop> {
-    let (first, request) = open(job, restarted)?;
+fn scroll(job: &Job<'_>, style: &Scroll<'_>, restarted: bool) -> Result<(), Stop> {
+    let (first, request) = open(job, style, restarted)?;
     let mut companies = Companies {
         job,
         pages: 0,
         ended: false,
     };
-    walk(job, &Scroll, First::Got(first, request), &mut companies)?;
+    walk(job, style, First::Got(first, request), &mut companies)?;
     if !companies.ended {
         return Err(Stop::Restart("a scroll page came without scroll_param".into()));
     }
@@ -125,10 +131,10 @@ fn restartable(err: &Error) -> Option<String> {
 
 /// Opens a scroll, waiting while another one of the app is open. After a restart that other
 /// scroll is most likely the one abandoned, which Intercom keeps until it expires.
-fn open(job: &Job<'_>, restarted: bool) -> Result<(serde_json::Value, crate::http::Request), Stop> {
+fn open(job: &Job<'_>, style: &Scroll<'_>, restarted: bool) -> Result<(serde_json::Value, crate::http::Request), Stop> {
     let deadline = Instant::now() + SCROLL_EXISTS_PATIENCE;
     let mut pause = first_pause(job);
-    let request = Scroll.request(job, None);
+    let request = style.request(job, None);
     loop {
         match job.send(&request) {
             Ok(first) => return Ok((first, request)),
