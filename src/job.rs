@@ -564,15 +564,6 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// An answer that is not what the endpoint promises.
-    pub fn bad_response(&self, request: &Request, problem: impl Into<String>) -> Error {
-        Error::BadResponse {
-            stream: self.name(),
-            request: request.describe(),
-            problem: problem.into(),
-        }
-    }
-
     /// Saves the bookmark of a full scan: the newest value read.
     pub fn finish_scan(&self) -> Result<(), Error> {
         let newest = *self.newest.lock().unwrap_or_else(PoisonError::into_inner);

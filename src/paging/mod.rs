@@ -42,12 +42,13 @@ pub struct Step {
     pub unreachable_pages: bool,
 }
 
-/// One way of paging.
+/// One way of paging: pure, so that it is tested without a run. It builds the request for a
+/// page and reads an answer into the page's items and where the next one is.
 pub trait Style: Sync {
     /// The request for the page at `at`, or the first page.
-    fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request;
-    /// Reads an answer.
-    fn read(&self, job: &Job<'_>, answer: Value, request: &Request) -> Result<Step, Error>;
+    fn request(&self, at: Option<&str>) -> Request;
+    /// Reads an answer to `request`.
+    fn read(&self, answer: Value, request: &Request) -> Result<Step, Error>;
     /// Whether a position may come back (the scroll keeps its parameter); otherwise a page
     /// that points back to one already read is an error rather than an endless loop.
     fn repeats(&self) -> bool {
@@ -143,7 +144,7 @@ pub enum First {
 pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Pages) -> Result<(), Error> {
     let (mut answer, mut request) = match first {
         First::Fetch => {
-            let request = style.request(job, None);
+            let request = style.request(None);
             (job.send(&request)?, request)
         }
         First::Got(answer, request) => (answer, request),
@@ -155,10 +156,10 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
         job.check_abort()?;
         let origin = Origin::now(request.describe());
         number += 1;
-        let mut step = style.read(job, answer, &request)?;
+        let mut step = style.read(answer, &request)?;
         if let Some(next) = &step.next {
             if !style.repeats() && !seen.insert(next.clone()) {
-                return Err(job.bad_response(
+                return Err(unreadable(
                     &request,
                     format!("the next page is {next}, a page already read; stopping instead of looping"),
                 ));
@@ -177,7 +178,7 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
             .next
             .as_deref()
             .filter(|_| flow == Flow::Next)
-            .map(|at| style.request(job, Some(at)));
+            .map(|at| style.request(Some(at)));
         let page = Page {
             items: step.items,
             origin,
@@ -300,20 +301,29 @@ fn fingerprint(item: &Value) -> u64 {
 /// Takes the array of items under `key` out of an answer: `null` is no items (unless the
 /// answer's `total_count` promises some: then the page cannot be read), anything else but an
 /// array is an error.
-pub fn take_items(job: &Job<'_>, request: &Request, answer: &mut Value, key: &str) -> Result<Vec<Value>, Error> {
+pub fn take_items(request: &Request, answer: &mut Value, key: &str) -> Result<Vec<Value>, Error> {
     let promised = answer.get("total_count").and_then(Value::as_u64).unwrap_or(0);
     match answer.get_mut(key).map(Value::take) {
         Some(Value::Array(items)) => Ok(items),
         Some(Value::Null) if promised == 0 => Ok(Vec::new()),
-        Some(Value::Null) => Err(job.bad_response(
+        Some(Value::Null) => Err(unreadable(
             request,
             format!("the answer's {key:?} is null where total_count promises {promised} records"),
         )),
-        Some(other) => Err(job.bad_response(
+        Some(other) => Err(unreadable(
             request,
             format!("the answer has no {key:?} array ({key:?} is {})", kind_of(&other)),
         )),
-        None => Err(job.bad_response(request, format!("the answer has no {key:?} array"))),
+        None => Err(unreadable(request, format!("the answer has no {key:?} array"))),
+    }
+}
+
+/// An answer to `request` that is not what the endpoint promises.
+pub fn unreadable(request: &Request, problem: impl Into<String>) -> Error {
+    Error::BadResponse {
+        stream: request.stream,
+        request: request.describe(),
+        problem: problem.into(),
     }
 }
 
@@ -434,12 +444,12 @@ mod tests {
     struct Numbers;
 
     impl Style for Numbers {
-        fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
-            Request::get(job.name(), format!("/n?from={}", at.unwrap_or("0")))
+        fn request(&self, at: Option<&str>) -> Request {
+            Request::get("tags", format!("/n?from={}", at.unwrap_or("0")))
         }
-        fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
+        fn read(&self, mut answer: Value, request: &Request) -> Result<Step, Error> {
             Ok(Step {
-                items: take_items(job, request, &mut answer, "items")?,
+                items: take_items(request, &mut answer, "items")?,
                 next: answer["next"].as_str().map(str::to_owned),
                 ..Step::default()
             })

@@ -8,26 +8,26 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::http::{Request, encode};
-use crate::job::Job;
 use crate::paging::{Step, Style, take_items};
 
 /// A scroll endpoint and the key of its records.
 pub struct Scroll<'a> {
+    pub stream: &'static str,
     pub path: &'a str,
     pub records: &'a str,
 }
 
 impl Style for Scroll<'_> {
-    fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
+    fn request(&self, at: Option<&str>) -> Request {
         let path = match at {
             None => self.path.to_owned(),
             Some(param) => format!("{}?scroll_param={}", self.path, encode(param)),
         };
-        Request::get(job.name(), path).once()
+        Request::get(self.stream, path).once()
     }
 
-    fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
-        let items = take_items(job, request, &mut answer, self.records)?;
+    fn read(&self, mut answer: Value, request: &Request) -> Result<Step, Error> {
+        let items = take_items(request, &mut answer, self.records)?;
         // After the empty last page there is nothing more to ask for.
         let next = if items.is_empty() {
             None

@@ -28,7 +28,7 @@ use crate::error::{Error, kind_of};
 use crate::http::Request;
 use crate::job::{Job, Origin, Range};
 use crate::paging::slices::{self, Progress, Reading, Span};
-use crate::paging::{First, Flow, Page, Pages, Step, Style, take_items, walk};
+use crate::paging::{First, Flow, Page, Pages, Step, Style, take_items, unreadable, walk};
 use crate::schema::format_datetime;
 use crate::warn;
 
@@ -100,17 +100,18 @@ impl Search {
 }
 
 /// The pages of one slice's query.
-struct Query<'a> {
-    search: &'a Search,
-    span: Span,
+pub struct Query<'a> {
+    pub stream: &'static str,
+    pub search: &'a Search,
+    pub span: Span,
 }
 
 impl Style for Query<'_> {
-    fn request(&self, job: &Job<'_>, at: Option<&str>) -> Request {
-        Request::post(job.name(), self.search.path, self.search.body(self.span, at))
+    fn request(&self, at: Option<&str>) -> Request {
+        Request::post(self.stream, self.search.path, self.search.body(self.span, at))
     }
 
-    fn read(&self, job: &Job<'_>, mut answer: Value, request: &Request) -> Result<Step, Error> {
+    fn read(&self, mut answer: Value, request: &Request) -> Result<Step, Error> {
         let pages = answer.get("pages");
         let next = match pages.and_then(|p| p.get("next")) {
             None | Some(Value::Null) => None,
@@ -119,7 +120,7 @@ impl Style for Query<'_> {
                 // No cursor (null, as the description allows, or empty): the last page.
                 None | Some(Value::Null | Value::String(_)) => None,
                 Some(other) => {
-                    return Err(job.bad_response(
+                    return Err(unreadable(
                         request,
                         format!("pages.next.starting_after is {}, not a cursor", kind_of(other)),
                     ));
@@ -132,7 +133,7 @@ impl Style for Query<'_> {
         let total_pages = pages.and_then(|p| p.get("total_pages")).and_then(Value::as_u64);
         if let (None, Some(page), Some(total)) = (&next, page, total_pages) {
             if page < total {
-                return Err(job.bad_response(
+                return Err(unreadable(
                     request,
                     format!(
                         "page {page} of {total} gives no cursor to the next: the rest of the search cannot be read"
@@ -143,7 +144,7 @@ impl Style for Query<'_> {
         Ok(Step {
             total_count: answer.get("total_count").and_then(Value::as_u64),
             total_pages,
-            items: take_items(job, request, &mut answer, self.search.records)?,
+            items: take_items(request, &mut answer, self.search.records)?,
             next,
             ..Step::default()
         })
@@ -198,6 +199,7 @@ fn read_slice(
     handle: &Handle<'_>,
 ) -> Result<(), Error> {
     let query = Query {
+        stream: job.name(),
         search,
         span: slice.span(),
     };
@@ -419,15 +421,13 @@ mod tests {
 
     #[test]
     fn a_null_cursor_ends_the_search_unless_pages_are_left() {
-        let (run, _) = canned_run(&Canned::new(|_| (200, json!({}))), settings(json!({})), at(0));
-        let plan = plan("conversations", None);
-        let job = Job::new(&plan, &run);
         let query = Query {
+            stream: "contacts",
             search: &CONTACTS,
             span: Span { from: 0, to: None },
         };
-        let request = query.request(&job, None);
-        let read = |answer: Value| query.read(&job, answer, &request);
+        let request = query.request(None);
+        let read = |answer: Value| query.read(answer, &request);
         let last = read(json!({"data": [], "pages": {"page": 2, "total_pages": 2,
                                 "next": {"page": 3, "starting_after": null}}}));
         assert!(last.unwrap().next.is_none());

@@ -96,7 +96,7 @@ fn read_window(
     };
     walk(
         job,
-        &Links::new(path(windows.path, span.from, to), windows.records),
+        &Links::new(job.name(), path(windows.path, span.from, to), windows.records),
         First::Fetch,
         &mut window,
     )?;

@@ -15,7 +15,7 @@ use crate::error::{Error, kind_of};
 use crate::http::{Request, encode};
 use crate::job::{Job, Origin};
 use crate::paging::links::{Links, set_query};
-use crate::paging::{First, Page, Pages, walk};
+use crate::paging::{First, Page, Pages, unreadable, walk};
 use crate::streams::{Fetch, Parent};
 use crate::warn;
 
@@ -180,7 +180,7 @@ fn fetch_pages(job: &Job<'_>, path: &str, records: &'static [&'static str]) -> R
     let keys = [key, "data"];
     let style = Links {
         leaf: true,
-        ..Links::new(set_query(path, "per_page", "150"), &keys)
+        ..Links::new(job.name(), set_query(path, "per_page", "150"), &keys)
     };
     let mut all = Collect::default();
     walk(job, &style, First::Fetch, &mut all)?;
@@ -207,7 +207,7 @@ fn fetch_one(job: &Job<'_>, path: &str, records: &'static [&'static str]) -> Res
                 origin,
             })
         }
-        Err(problem) => Ok(Fetched::Failed(job.bad_response(&request, problem))),
+        Err(problem) => Ok(Fetched::Failed(unreadable(&request, problem))),
     }
 }
 

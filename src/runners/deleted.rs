@@ -30,7 +30,7 @@ pub fn run(job: &Job<'_>, feed: &streams::Deleted) -> Result<(), Error> {
         return Ok(());
     };
     let (path, records) = feed.endpoint.at(version);
-    let style = Links::new(feed.endpoint.first(version), records);
+    let style = Links::new(job.name(), feed.endpoint.first(version), records);
     let mut deleted = Deleted {
         job,
         since,

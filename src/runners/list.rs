@@ -13,7 +13,7 @@ use crate::streams::Endpoint;
 pub fn run(job: &Job<'_>, children: &[&Job<'_>], endpoint: &Endpoint, newest_first: bool) -> Result<(), Error> {
     let version = job.settings().api_version;
     let (_, records) = endpoint.at(version);
-    let style = Links::new(endpoint.first(version), records);
+    let style = Links::new(job.name(), endpoint.first(version), records);
     let mut offer = Offer {
         job,
         order: newest_first.then(|| NewestFirst::new("records (by their replication key)")),

@@ -43,6 +43,7 @@ impl From<Error> for Stop {
 pub fn run(job: &Job<'_>, endpoint: &Endpoint) -> Result<(), Error> {
     let (path, records) = endpoint.at(job.settings().api_version);
     let style = Scroll {
+        stream: job.name(),
         path,
         records: records.first().copied().unwrap_or("data"),
     };
@@ -134,7 +135,7 @@ fn restartable(err: &Error) -> Option<String> {
 fn open(job: &Job<'_>, style: &Scroll<'_>, restarted: bool) -> Result<(serde_json::Value, crate::http::Request), Stop> {
     let deadline = Instant::now() + SCROLL_EXISTS_PATIENCE;
     let mut pause = first_pause(job);
-    let request = style.request(job, None);
+    let request = style.request(None);
     loop {
         match job.send(&request) {
             Ok(first) => return Ok((first, request)),
