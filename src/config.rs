@@ -98,6 +98,23 @@ pub struct RawConfig {
     #[schemars(with = "Option<u64>", extend("default" = 600))]
     pub search_index_lag: Option<Lenient<u64>>,
 
+    /// Seconds a name lookup, and then a connection, may take (each): a host that lets no
+    /// connection through is reported after this, and a request that meets it is retried.
+    #[schemars(with = "Option<f64>", extend("default" = 10))]
+    pub connect_timeout: Option<Lenient<f64>>,
+
+    /// Seconds between the lines a long sync logs on its progress (each running stream's
+    /// records and requests, the pace of requests).
+    #[schemars(with = "Option<u64>", extend("default" = 15, "minimum" = 1))]
+    pub progress_interval: Option<Lenient<u64>>,
+
+    /// Seconds of one window of Intercom's rate limit: 10, as Intercom documents (10,000 a
+    /// minute enforced over 10-second windows). The budget of `max_requests_per_minute` is
+    /// counted over windows of this length, and a reset Intercom's headers put further away
+    /// than a few windows is not believed: the tap waits one window instead.
+    #[schemars(with = "Option<u64>", extend("default" = 10, "minimum" = 1))]
+    pub rate_limit_window: Option<Lenient<u64>>,
+
     /// Adds the workspace's id (`app.id_code` of `GET /me`) to every record as `workspace_id`,
     /// and to every stream's key properties: for tables that stack several workspaces, whose
     /// ids (conversation parts' above all) are not unique across workspaces. Off by default.
@@ -127,6 +144,9 @@ pub const SETTING_NAMES: &[&str] = &[
     "max_retries",
     "retry_initial_delay",
     "search_index_lag",
+    "connect_timeout",
+    "progress_interval",
+    "rate_limit_window",
     "add_workspace_id",
 ];
 
@@ -283,6 +303,9 @@ pub struct Settings {
     pub max_retries: u32,
     pub retry_initial_delay: Duration,
     pub search_index_lag: Duration,
+    pub connect_timeout: Duration,
+    pub progress_interval: Duration,
+    pub rate_limit_window: Duration,
     pub add_workspace_id: bool,
 }
 
@@ -337,41 +360,22 @@ impl Settings {
                 ApiVersion::DEFAULT
             }),
         };
-        let token = raw
-            .access_token
-            .map(|s| s.0.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .map(Secret);
-        if let Some(token) = &token {
-            crate::log::register_secret(token.expose());
-            // The problem is named, never the value.
-            let problem =
-                header_problem(token.expose()).or_else(|| token.expose().contains(' ').then_some("contains spaces"));
-            if let Some(problem) = problem {
-                p.add(
-                    "access_token",
-                    format!("{problem}, so it cannot be sent in the Authorization header"),
-                );
-            }
-        }
-        let user_agent = raw
-            .user_agent
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION")));
-        if let Some(problem) = header_problem(&user_agent) {
-            p.add(
-                "user_agent",
-                format!(
-                    "{} {problem}, so it cannot be sent as the User-Agent header",
-                    quote(&user_agent)
-                ),
-            );
-        }
+        let token = token(raw.access_token, p);
+        let user_agent = user_agent(raw.user_agent, p);
         let lookback = p
             .keep(span("lookback_window", raw.lookback_window, 0))
             .unwrap_or_default();
         let search_index_lag = p
             .keep(span("search_index_lag", raw.search_index_lag, 600))
+            .unwrap_or_default();
+        let connect_timeout = p
+            .keep(seconds("connect_timeout", raw.connect_timeout, 10.0, ONE_DAY))
+            .unwrap_or_default();
+        let progress_interval = p
+            .keep(positive_span("progress_interval", raw.progress_interval, 15))
+            .unwrap_or_default();
+        let rate_limit_window = p
+            .keep(positive_span("rate_limit_window", raw.rate_limit_window, 10))
             .unwrap_or_default();
         problems.into_result()?;
         Ok(Settings {
@@ -388,6 +392,9 @@ impl Settings {
             max_retries: u32::try_from(raw.max_retries.map_or(5, |v| v.0)).unwrap_or(u32::MAX),
             retry_initial_delay,
             search_index_lag,
+            connect_timeout,
+            progress_interval,
+            rate_limit_window,
             add_workspace_id: raw.add_workspace_id.is_some_and(|v| v.0),
         })
     }
@@ -396,6 +403,40 @@ impl Settings {
     pub fn require_token(&self) -> Result<&Secret, ConfigError> {
         self.token.as_ref().ok_or(ConfigError::MissingToken)
     }
+}
+
+/// The token, registered so that no output shows it; its problem named, never its value.
+fn token(raw: Option<SecretString>, p: &mut Problems) -> Option<Secret> {
+    let token = raw.map(|s| s.0.trim().to_owned()).filter(|s| !s.is_empty()).map(Secret);
+    if let Some(token) = &token {
+        crate::log::register_secret(token.expose());
+        let problem =
+            header_problem(token.expose()).or_else(|| token.expose().contains(' ').then_some("contains spaces"));
+        if let Some(problem) = problem {
+            p.add(
+                "access_token",
+                format!("{problem}, so it cannot be sent in the Authorization header"),
+            );
+        }
+    }
+    token
+}
+
+/// The User-Agent header: the setting, or `tap-intercom/<version>`.
+fn user_agent(raw: Option<String>, p: &mut Problems) -> String {
+    let user_agent = raw
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| format!("tap-intercom/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(problem) = header_problem(&user_agent) {
+        p.add(
+            "user_agent",
+            format!(
+                "{} {problem}, so it cannot be sent as the User-Agent header",
+                quote(&user_agent)
+            ),
+        );
+    }
+    user_agent
 }
 
 /// The problems found in a config, in the order of the settings.
@@ -522,6 +563,18 @@ fn span(key: &'static str, value: Option<Lenient<u64>>, default: u64) -> Result<
                 span.as_secs(),
                 LONGEST_SPAN.as_secs()
             ),
+        });
+    }
+    Ok(span)
+}
+
+/// A whole number of seconds, from 1 to `LONGEST_SPAN`.
+fn positive_span(key: &'static str, value: Option<Lenient<u64>>, default: u64) -> Result<Duration, ConfigError> {
+    let span = span(key, value, default)?;
+    if span.is_zero() {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: "0 seconds is not a length of time the tap can use".into(),
         });
     }
     Ok(span)
@@ -867,15 +920,30 @@ mod tests {
         })?)
     }
 
+    /// What `--about` (and so the README's settings table and meltano.yml) says each default
+    /// is, is what a config without the setting gets.
     #[test]
     fn defaults_are_the_documented_ones() {
-        let s = settings(json!({"access_token": "tok-123456789"})).unwrap();
-        assert_eq!(s.base_url, "https://api.intercom.io");
-        assert_eq!(s.api_version, ApiVersion::V2_14);
-        assert_eq!(s.request_timeout, Duration::from_secs(300));
-        assert_eq!(s.max_concurrency, 256);
-        assert_eq!(s.search_index_lag, Duration::from_secs(600));
-        assert!(s.start_date.is_none());
+        let schema = crate::about::settings_schema();
+        let props = schema["properties"].as_object().unwrap();
+        let unset = settings(json!({"access_token": "tok-123456789"})).unwrap();
+        let mut documented = 0;
+        for (name, prop) in props {
+            let Some(default) = prop.get("default").filter(|d| !d.is_null()) else {
+                continue;
+            };
+            documented += 1;
+            let set = settings(json!({"access_token": "tok-123456789", name.as_str(): default}))
+                .unwrap_or_else(|e| panic!("{name}: the documented default {default} is refused: {e}"));
+            assert_eq!(format!("{set:?}"), format!("{unset:?}"), "{name}: documented {default}");
+        }
+        assert!(documented >= 12, "{documented} settings document a default");
+        // And the values themselves, as the README's settings table gives them.
+        assert_eq!(unset.base_url, "https://api.intercom.io");
+        assert_eq!(unset.request_timeout, Duration::from_secs(300));
+        assert_eq!(unset.max_concurrency, 256);
+        assert_eq!(unset.search_index_lag, Duration::from_secs(600));
+        assert_eq!(unset.rate_limit_window, Duration::from_secs(10));
     }
 
     #[test]

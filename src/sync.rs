@@ -35,8 +35,6 @@ use crate::singer::{Output, State};
 use crate::streams::{self, Replication, Stream};
 use crate::{info, log, runners, warn};
 
-/// How often the monitor reports.
-const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 /// How often the live board is drawn again, on a terminal.
 const BOARD_EVERY: Duration = Duration::from_millis(500);
 
@@ -339,13 +337,13 @@ fn check_token(client: &Client) -> Result<serde_json::Value, Error> {
     }
 }
 
-/// Every `PROGRESS_EVERY`, what each running stream has done and how the requests go, until
+/// Every `progress_interval`, what each running stream has done and how the requests go, until
 /// the sync is over.
 fn monitor(run: &Run, jobs: &[(Job<'_>, Vec<Job<'_>>)], running: &Running<'_>, finished: &AtomicBool) {
     let mut last = (Instant::now(), run.client.pace().sent);
     let mut drawn = Instant::now();
     loop {
-        let due = last.0 + PROGRESS_EVERY;
+        let due = last.0 + run.settings.progress_interval;
         while Instant::now() < due {
             if finished.load(Ordering::SeqCst) {
                 log::board(Vec::new());

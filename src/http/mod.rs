@@ -40,8 +40,6 @@ const MAX_RATE_LIMITED: u32 = 30;
 const CHECK_RETRIES: u32 = 2;
 /// Longest pause between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// How long to wait after a 429 that does not say when the window resets.
-const DEFAULT_429_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -180,6 +178,8 @@ pub struct Client {
     token: Secret,
     api_version: ApiVersion,
     pacer: Pacer,
+    /// One rate-limit window: the wait after a 429 that does not say when the window resets.
+    window: Duration,
     max_retries: u32,
     initial_delay: Duration,
     aborted: AtomicBool,
@@ -200,7 +200,12 @@ impl Client {
             base_url: settings.base_url.clone(),
             token,
             api_version: settings.api_version,
-            pacer: Pacer::new(settings.max_concurrency, settings.max_requests_per_minute),
+            pacer: Pacer::new(
+                settings.max_concurrency,
+                settings.max_requests_per_minute,
+                settings.rate_limit_window,
+            ),
+            window: settings.rate_limit_window,
             max_retries: settings.max_retries,
             initial_delay: settings.retry_initial_delay,
             aborted: AtomicBool::new(false),
@@ -291,7 +296,7 @@ impl Client {
                             attempts,
                         }));
                     }
-                    let wait = self.pacer.hold_after_429(headers, DEFAULT_429_WAIT);
+                    let wait = self.pacer.hold_after_429(headers, self.window);
                     warn!(
                         "{}: {} {} was rate limited (429); waiting {:.1}s for the window to reset",
                         req.stream,
@@ -388,11 +393,7 @@ impl Client {
     /// Exponential backoff from `retry_initial_delay`, doubled each time, capped, with jitter
     /// between half and the whole of the step so that threads do not retry in step.
     fn backoff(&self, failures: u32) -> Duration {
-        let step = self
-            .initial_delay
-            .saturating_mul(1 << failures.saturating_sub(1).min(16))
-            .min(MAX_BACKOFF);
-        step.mul_f64(0.5 + 0.5 * random_unit())
+        backoff(self.initial_delay, failures, random_unit())
     }
 
     /// Waits, waking early if the run stops; false when it did.
@@ -500,6 +501,16 @@ fn status_failure(status: u16, body: &[u8]) -> Failure {
     }
 }
 
+/// The pause before retry `failures` (from 1): `initial` doubled for each failure before it,
+/// at most `MAX_BACKOFF`, and of that step the half plus `unit` (a draw in [0, 1)) of the
+/// other half.
+fn backoff(initial: Duration, failures: u32, unit: f64) -> Duration {
+    let step = initial
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    step.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+}
+
 /// A number in [0, 1) for jitter, from the standard library's randomly keyed hasher.
 fn random_unit() -> f64 {
     let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
@@ -581,10 +592,22 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..100 {
-            let u = random_unit();
-            assert!((0.0..1.0).contains(&u));
-        }
+    fn retries_wait_twice_as_long_each_time_with_jitter_and_a_cap() {
+        let second = Duration::from_secs(1);
+        // The jitter takes between half the step and the whole of it.
+        assert_eq!(backoff(second, 1, 0.0), Duration::from_millis(500));
+        assert_eq!(backoff(second, 1, 0.5), Duration::from_millis(750));
+        assert_eq!(backoff(second, 1, 1.0), second);
+        // Each failure doubles the step.
+        assert_eq!(backoff(second, 2, 1.0), Duration::from_secs(2));
+        assert_eq!(backoff(second, 4, 1.0), Duration::from_secs(8));
+        // No step is longer than the cap, however many failures.
+        assert_eq!(backoff(second, 30, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(second, 30, 0.0), MAX_BACKOFF / 2);
+        // A zero delay stays zero (retry_initial_delay 0, as the tests use).
+        assert_eq!(backoff(Duration::ZERO, 3, 0.7), Duration::ZERO);
+        // The draws differ from one call to the next: threads do not retry in step.
+        let draws: std::collections::HashSet<u64> = (0..20).map(|_| random_unit().to_bits()).collect();
+        assert!(draws.len() > 15, "{} different draws of 20", draws.len());
     }
 }

@@ -32,12 +32,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// After a window's reset time, wait this much longer: the reset is whole seconds and clocks
 /// differ a little.
 const RESET_MARGIN: Duration = Duration::from_millis(250);
-/// Intercom counts requests over 10-second windows; the budget does the same.
+/// Intercom counts requests over 10-second windows (`rate_limit_window`); the budget does the
+/// same.
+#[cfg(test)]
 pub const WINDOW: Duration = Duration::from_secs(10);
 /// Holds longer than this are logged.
 const LOGGED_WAIT: Duration = Duration::from_secs(3);
-/// A reset further away than this is not believed: the window is 10 seconds.
-const BELIEVABLE_RESET: Duration = Duration::from_secs(60);
+/// A reset further away than this many windows is not believed.
+const BELIEVABLE_WINDOWS: u32 = 6;
 /// How far above the adaptive limit a chain request may go.
 const CHAIN_EXTRA: usize = 2;
 /// How often a thread waiting for a slot looks again without being woken.
@@ -83,6 +85,8 @@ pub struct Pacer {
 }
 
 struct State {
+    /// The length of one of Intercom's rate-limit windows (`rate_limit_window`).
+    window: Duration,
     in_flight: usize,
     /// `max_concurrency`: the limit never passes it.
     ceiling: usize,
@@ -248,10 +252,11 @@ pub struct Pace {
 }
 
 impl Pacer {
-    pub fn new(max_in_flight: usize, per_minute: Option<u32>) -> Pacer {
-        let budget = per_minute.map(|n| Budget::new(n, WINDOW));
+    pub fn new(max_in_flight: usize, per_minute: Option<u32>, window: Duration) -> Pacer {
+        let budget = per_minute.map(|n| Budget::new(n, window));
         Pacer {
             state: Mutex::new(State {
+                window,
                 in_flight: 0,
                 ceiling: max_in_flight.max(1),
                 window_limit: FIRST_LIMIT,
@@ -333,14 +338,14 @@ impl Pacer {
         }
         let mut warning = None;
         if let (Some(remaining), Some(reset)) = (headers.remaining, headers.reset) {
-            let reset = match believable(reset) {
+            let reset = match believable(reset, state.window) {
                 Ok(reset) => reset,
                 Err(shown) => {
                     if !state.warned_reset {
                         state.warned_reset = true;
                         warning = Some(shown);
                     }
-                    now_unix() + WINDOW.as_secs()
+                    now_unix() + state.window.as_secs()
                 }
             };
             match state.reset_at {
@@ -380,9 +385,9 @@ impl Pacer {
     /// not say when, or said something beyond belief), then let them try again. Returns how
     /// long the hold is.
     pub fn hold_after_429(&self, headers: RateHeaders, fallback: Duration) -> Duration {
-        let reset = headers.reset.and_then(|r| believable(r).ok());
-        let wait = reset.map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
         let mut state = self.lock();
+        let reset = headers.reset.and_then(|r| believable(r, state.window).ok());
+        let wait = reset.map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
         let now = Instant::now();
         state.hold(now, now + wait, None);
         state.remaining = Some(0);
@@ -425,7 +430,7 @@ enum Wait {
 impl State {
     /// Requests per second that Intercom's window and the budget allow, when either is known.
     fn allowed_rate(&self) -> Option<f64> {
-        let window = self.limit.map(|l| u64_f64(l) / WINDOW.as_secs_f64());
+        let window = self.limit.map(|l| u64_f64(l) / self.window.as_secs_f64());
         let budget = self.budget.as_ref().map(Budget::rate);
         match (window, budget) {
             (Some(w), Some(b)) => Some(w.min(b)),
@@ -504,7 +509,7 @@ impl State {
                 None => {
                     // The next window ends a window later (answers from it confirm that, or
                     // replace it), and answers still coming from the old one are ignored.
-                    self.reset_at = Some(reset + WINDOW.as_secs());
+                    self.reset_at = Some(reset + self.window.as_secs());
                     let busy = u64::try_from(self.in_flight).unwrap_or(u64::MAX);
                     self.remaining = self.limit.map(|l| l.saturating_sub(busy));
                 }
@@ -592,14 +597,14 @@ impl State {
 }
 
 /// A reset time no further than Intercom's windows reach, or the reason it is not believed.
-fn believable(reset: u64) -> Result<u64, String> {
+fn believable(reset: u64, window: Duration) -> Result<u64, String> {
     let ahead = until_unix(reset);
-    if ahead > BELIEVABLE_RESET {
+    if ahead > window * BELIEVABLE_WINDOWS {
         Err(format!(
             "Intercom's X-RateLimit-Reset says the window resets in {}s; its windows last {}s, so the tap waits {}s instead",
             ahead.as_secs(),
-            WINDOW.as_secs(),
-            WINDOW.as_secs()
+            window.as_secs(),
+            window.as_secs()
         ))
     } else {
         Ok(reset)
@@ -642,7 +647,7 @@ mod tests {
 
     /// A pacer that has had its first answer, from a window of `limit` requests.
     fn answered(ceiling: usize, limit: u64) -> Pacer {
-        let pacer = Pacer::new(ceiling, None);
+        let pacer = Pacer::new(ceiling, None, WINDOW);
         seen(
             &pacer,
             RateHeaders {
@@ -666,7 +671,7 @@ mod tests {
 
     #[test]
     fn an_exhausted_window_holds_requests_until_it_resets() {
-        let pacer = Pacer::new(4, None);
+        let pacer = Pacer::new(4, None, WINDOW);
         let reset = now_unix() + 1;
         drop(pacer.acquire(Priority::Chain));
         seen(
@@ -689,7 +694,7 @@ mod tests {
 
     #[test]
     fn a_reset_beyond_belief_is_reported_and_not_waited_for() {
-        let pacer = Pacer::new(4, None);
+        let pacer = Pacer::new(4, None, WINDOW);
         let warning = seen(
             &pacer,
             RateHeaders {
@@ -716,7 +721,7 @@ mod tests {
 
     #[test]
     fn the_local_count_lowers_the_remaining_figure() {
-        let pacer = Pacer::new(8, None);
+        let pacer = Pacer::new(8, None, WINDOW);
         let reset = now_unix() + 30;
         seen(
             &pacer,
@@ -821,7 +826,7 @@ mod tests {
 
     #[test]
     fn a_budgeted_pacer_waits_for_room() {
-        let pacer = Pacer::new(8, Some(60));
+        let pacer = Pacer::new(8, Some(60), WINDOW);
         seen(&pacer, RateHeaders::default());
         pacer.lock().budget = Some(Budget::new(120, Duration::from_millis(300)));
         let started = Instant::now();
@@ -838,7 +843,7 @@ mod tests {
 
     #[test]
     fn only_one_request_goes_out_before_the_limit_is_known() {
-        let pacer = Pacer::new(8, None);
+        let pacer = Pacer::new(8, None, WINDOW);
         let first = pacer.acquire(Priority::Chain);
         assert!(matches!(
             pacer.lock().wait_needed(Instant::now(), Priority::Chain),
@@ -889,7 +894,7 @@ mod tests {
         }
         assert!(pacer.limit() >= 167, "{}", pacer.limit());
         // A budget of 1,000 a minute needs far fewer.
-        let pacer = Pacer::new(1_000, Some(1_000));
+        let pacer = Pacer::new(1_000, Some(1_000), WINDOW);
         seen(&pacer, RateHeaders::default());
         {
             let mut state = pacer.lock();

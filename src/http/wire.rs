@@ -11,6 +11,8 @@ const BUFFER: usize = 16 * 1024;
 
 pub struct Ureq {
     agent: ureq::Agent,
+    /// How long a name lookup, and then a connection, may take (`connect_timeout`).
+    connect: Duration,
 }
 
 impl Ureq {
@@ -20,8 +22,8 @@ impl Ureq {
             .timeout_global(Some(settings.request_timeout))
             // A host that drops packets, or DNS that does not answer, would otherwise hold a
             // request for all of request_timeout: a connection takes far less than this.
-            .timeout_resolve(Some(CONNECT_TIMEOUT.min(settings.request_timeout)))
-            .timeout_connect(Some(CONNECT_TIMEOUT.min(settings.request_timeout)))
+            .timeout_resolve(Some(settings.connect_timeout.min(settings.request_timeout)))
+            .timeout_connect(Some(settings.connect_timeout.min(settings.request_timeout)))
             .user_agent(settings.user_agent.as_str())
             .max_idle_connections_per_host(settings.max_concurrency + 2)
             .max_idle_connections(settings.max_concurrency + 2)
@@ -33,7 +35,10 @@ impl Ureq {
             .output_buffer_size(BUFFER / 4)
             .build()
             .into();
-        Ureq { agent }
+        Ureq {
+            agent,
+            connect: settings.connect_timeout.min(settings.request_timeout),
+        }
     }
 }
 
@@ -62,7 +67,7 @@ impl Transport for Ureq {
             }
         };
         let mut response = sent.map_err(|err| WireError {
-            detail: describe(&err),
+            detail: describe(&err, self.connect),
             lasting: lasting(&err),
         })?;
         let status = response.status().as_u16();
@@ -72,22 +77,19 @@ impl Transport for Ureq {
             .with_config()
             .limit(BODY_LIMIT)
             .read_to_vec()
-            .map_err(|err| describe(&err));
+            .map_err(|err| describe(&err, self.connect));
         Ok(Answer { status, rate, body })
     }
 }
 
-/// How long a name lookup, and then a connection, may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn describe(err: &ureq::Error) -> String {
+fn describe(err: &ureq::Error, connect: Duration) -> String {
     match err {
         ureq::Error::Timeout(ureq::Timeout::Resolve) => {
-            format!("the name lookup did not answer within {}s", CONNECT_TIMEOUT.as_secs())
+            format!("the name lookup did not answer within {}s", connect.as_secs_f64())
         }
         ureq::Error::Timeout(ureq::Timeout::Connect) => format!(
             "no connection within {}s (the host does not answer)",
-            CONNECT_TIMEOUT.as_secs()
+            connect.as_secs_f64()
         ),
         ureq::Error::Timeout(_) => "timed out (request_timeout)".into(),
         ureq::Error::Io(io) => format!("connection error: {io}"),

@@ -14,13 +14,21 @@ fn a_rate_limit_reset_an_hour_away_is_not_believed_and_the_wait_is_logged() {
     // The first answer, the check's, says no request is left for an hour.
     fake.add_fault(Fault::new("/me", FaultKind::FarReset));
     let started = Instant::now();
+    // The tap waits one window (rate_limit_window, 10 s unless set), not the hour: 4 s here,
+    // long enough for the wait to be logged (waits over 3 s are).
     let out = Tap::against(&fake)
+        .set("rate_limit_window", json!(4))
         .catalog(meltano_catalog(&["admins", "tags"], &[]))
         .run();
     out.ok();
     assert!(
-        started.elapsed() < Duration::from_secs(60),
+        started.elapsed() < Duration::from_secs(10),
         "the tap waited for the hour"
+    );
+    assert!(
+        out.stderr.contains("its windows last 4s, so the tap waits 4s instead"),
+        "{}",
+        out.stderr
     );
     assert!(
         out.stderr.contains("X-RateLimit-Reset says the window resets in"),
@@ -182,7 +190,7 @@ fn stopped_at_the_check(config: Value) -> String {
 }
 
 #[test]
-fn a_host_that_lets_no_connection_through_stops_the_run_at_the_check_within_15_s() {
+fn a_host_that_lets_no_connection_through_stops_the_run_at_the_check_within_the_connect_timeout() {
     // A listener that never accepts, its queue filled: the kernel then drops further
     // connection attempts, as a firewall that drops packets does. Nothing leaves loopback.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -192,11 +200,16 @@ fn a_host_that_lets_no_connection_through_stops_the_run_at_the_check_within_15_s
         held.push(stream);
         assert!(held.len() < 10_000, "the listener's queue never filled");
     }
-    let line = stopped_at_the_check(json!({"access_token": TOKEN, "base_url": format!("http://{addr}")}));
+    // connect_timeout (10 s unless set) is the wait: 1 s here.
+    let started = Instant::now();
+    let line = stopped_at_the_check(
+        json!({"access_token": TOKEN, "base_url": format!("http://{addr}"), "connect_timeout": 1}),
+    );
     assert!(
-        line.contains(&format!("http://{addr}")) && line.contains("no connection within"),
+        line.contains(&format!("http://{addr}")) && line.contains("no connection within 1s"),
         "{line}"
     );
+    assert!(started.elapsed() >= Duration::from_secs(1), "the timeout was waited");
     drop(held);
 }
 

@@ -6,7 +6,7 @@ use fake_intercom::counts::named_counts;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::support::{Tap, fake, requests_to};
+use crate::support::{FullSync, Tap, fake, full_sync, requests_to};
 
 /// The streams the foundation syncs, in the catalog's order.
 pub const FOUNDATION: &[&str] = &[
@@ -43,13 +43,11 @@ fn world_ids(items: &[Value]) -> BTreeSet<String> {
 
 #[test]
 fn a_sync_without_catalog_emits_every_record_of_every_stream() {
-    let fake = fake();
-    let out = Tap::against(&fake).run();
+    let FullSync { run: out, world: w, .. } = full_sync();
     out.ok();
     for stream in FOUNDATION {
         assert!(out.schemas().contains(stream), "no SCHEMA for {stream}");
     }
-    let w = fake.world().clone();
     assert_eq!(ids(&out.records("admins")), world_ids(&w.admins));
     assert_eq!(ids(&out.records("teams")), world_ids(&w.teams));
     assert_eq!(ids(&out.records("tags")), world_ids(&w.tags));
@@ -90,10 +88,8 @@ fn a_sync_without_catalog_emits_every_record_of_every_stream() {
 
 #[test]
 fn records_are_shaped_as_the_schemas_promise() {
-    let fake = fake();
-    let out = Tap::against(&fake).run();
+    let FullSync { run: out, world: w, .. } = full_sync();
     out.ok();
-    let w = fake.world().clone();
     // Unix seconds become RFC 3339 strings.
     let segment = out
         .records("segments")
@@ -144,10 +140,8 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn attribute_keys_are_singer_io_record_hashes() {
-    let fake = fake();
-    let out = Tap::against(&fake).run();
+    let FullSync { run: out, world: w, .. } = full_sync();
     out.ok();
-    let w = fake.world().clone();
     let (_, attrs) = w.data_attributes.iter().find(|(m, _)| m == "company").unwrap();
     let python_str = |v: Option<&Value>| match v {
         None => String::new(),
@@ -289,8 +283,7 @@ fn every_request_carries_auth_version_and_accept_headers() {
 
 #[test]
 fn logs_name_streams_counts_and_metrics() {
-    let fake = fake();
-    let out = Tap::against(&fake).run();
+    let out = &full_sync().run;
     out.ok();
     assert!(out.stderr.contains("admins: started"));
     assert!(out.stderr.contains("admins: done, 6 records"));

@@ -475,3 +475,25 @@ pub fn rows(run: &Run) -> std::collections::BTreeMap<String, Vec<String>> {
     }
     rows
 }
+
+/// One full sync (no catalog, every stream) of the small fake, shared by the tests that only
+/// read what it wrote: the suite runs it once, not once per test.
+pub struct FullSync {
+    pub run: Run,
+    /// The workspace it read.
+    pub world: World,
+    /// The requests it made.
+    pub requests: Vec<fake_intercom::Logged>,
+}
+
+pub fn full_sync() -> &'static FullSync {
+    static SHARED: std::sync::OnceLock<FullSync> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let mut fake = fake();
+        let run = Tap::against(&fake).run();
+        let world = fake.world().clone();
+        let requests = fake.requests();
+        fake.stop();
+        FullSync { run, world, requests }
+    })
+}
