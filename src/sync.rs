@@ -596,3 +596,93 @@ fn summarise(outcomes: &[Outcome], run: &Run, elapsed: Duration) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::paging::testing::{at, settings};
+
+    fn tasks(config: Value, catalog: Option<Value>, state: Value) -> Vec<Task> {
+        let settings = settings(config);
+        let catalog = catalog.map(|c| Catalog::from_value(&c).unwrap());
+        let state = State::from_value(state).unwrap();
+        plan(&settings, catalog.as_ref(), &state)
+    }
+
+    fn find<'a>(tasks: &'a [Task], name: &str) -> &'a Plan {
+        tasks
+            .iter()
+            .flat_map(|t| std::iter::once(&t.main).chain(&t.children))
+            .find(|p| p.stream.name == name)
+            .unwrap_or_else(|| panic!("no plan for {name}"))
+    }
+
+    /// A catalog that selects these streams, as Meltano writes one.
+    fn selecting(names: &[&str]) -> Value {
+        let streams: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"tap_stream_id": n, "metadata": [{"breadcrumb": [], "metadata": {"selected": true}}]}))
+            .collect();
+        json!({ "streams": streams })
+    }
+
+    #[test]
+    fn without_a_catalog_every_stream_runs_with_its_children_in_its_parent() {
+        let tasks = tasks(json!({}), None, json!({}));
+        let mains: Vec<&str> = tasks.iter().map(|t| t.main.stream.name).collect();
+        let parents = streams::ALL.iter().filter(|s| s.parent.is_none()).count();
+        assert_eq!(mains.len(), parents);
+        assert!(mains.contains(&"users") && mains.contains(&"leads"));
+        let contacts = tasks.iter().find(|t| t.main.stream.name == "contacts").unwrap();
+        let children: Vec<&str> = contacts.children.iter().map(|c| c.stream.name).collect();
+        assert_eq!(children, ["contact_notes"]);
+        assert!(tasks.iter().all(|t| t.main.emit && t.children.iter().all(|c| c.emit)));
+    }
+
+    #[test]
+    fn a_parent_is_read_without_writing_for_its_selected_child() {
+        let tasks = tasks(json!({}), Some(selecting(&["conversation_parts", "tags"])), json!({}));
+        assert_eq!(tasks.len(), 2);
+        let conversations = find(&tasks, "conversations");
+        assert!(!conversations.emit, "read, not written");
+        assert!(find(&tasks, "conversation_parts").emit);
+        assert!(find(&tasks, "tags").emit);
+    }
+
+    #[test]
+    fn a_stream_starts_at_its_bookmark_less_the_lookback_or_at_start_date() {
+        let state = json!({"bookmarks": {
+            "contacts": {"updated_at": "2024-03-01T00:00:00.750Z",
+                         "done_ranges": [["2024-04-01T00:00:00Z", "2024-05-01T00:00:00Z"]]},
+            "tags": {"version": 5}}});
+        let config = json!({"start_date": "2023-01-01T00:00:00Z", "lookback_window": 3600});
+        let tasks = tasks(config, None, state);
+        let contacts = find(&tasks, "contacts");
+        // Whole seconds: the bookmark's own second is read again.
+        assert_eq!(contacts.start, Some(at(1_709_251_200 - 3_600)));
+        assert_eq!(contacts.bookmark.map(|b| b.timestamp_millis()), Some(1_709_251_200_750));
+        // Ranges read by an interrupted run are not read again, but for their last lookback.
+        assert_eq!(contacts.done, vec![(1_711_929_600, 1_714_521_600 - 3_600)]);
+        // Without a bookmark: start_date.
+        assert_eq!(find(&tasks, "conversations").start, Some(at(1_672_531_200)));
+        assert!(find(&tasks, "conversations").done.is_empty());
+        // Full tables carry a new table version; histories and incremental streams never do.
+        assert!(find(&tasks, "tags").incremental.is_none());
+        assert!(find(&tasks, "tags").version.is_some());
+        assert!(find(&tasks, "counts").version.is_none());
+        assert!(find(&tasks, "contacts").version.is_none());
+    }
+
+    #[test]
+    fn a_full_table_override_is_versioned_unless_it_stops_at_end_date() {
+        let mut catalog = selecting(&["contacts"]);
+        catalog["streams"][0]["replication_method"] = json!("FULL_TABLE");
+        let tasks_all = tasks(json!({}), Some(catalog.clone()), json!({}));
+        let contacts = find(&tasks_all, "contacts");
+        assert!(contacts.incremental.is_none() && contacts.version.is_some());
+        let tasks_to_end = tasks(json!({"end_date": "2030-01-01T00:00:00Z"}), Some(catalog), json!({}));
+        assert!(find(&tasks_to_end, "contacts").version.is_none());
+    }
+}

@@ -58,3 +58,74 @@ impl Pages for Offer<'_, '_> {
         job.spoil(err, None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::http::canned::Canned;
+    use crate::paging::testing::{at, canned_run, plan, settings};
+    use crate::streams::{self, Read};
+
+    fn endpoint(name: &str) -> Endpoint {
+        match streams::find(name).unwrap().read {
+            Read::List(endpoint) | Read::NewestFirst(endpoint) => endpoint,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_list_read_whole_emits_what_changed_and_keeps_the_newest_as_its_bookmark() {
+        let canned = Canned::new(|_| {
+            (
+                200,
+                json!({"type": "segment.list", "segments": [
+                    {"id": "a", "updated_at": 100}, {"id": "b", "updated_at": 300}, {"id": "c", "updated_at": 200}]}),
+            )
+        });
+        let (run, out) = canned_run(&canned, settings(json!({})), at(10_000));
+        let plan = plan("segments", Some(at(150)));
+        let job = Job::new(&plan, &run);
+        run_list(&job, &endpoint("segments"), false);
+        let ids: Vec<String> = out.records("segments").iter().map(|r| r["id"].to_string()).collect();
+        assert_eq!(ids, ["\"b\"", "\"c\""], "only what changed since the start");
+        assert_eq!(out.bookmarks("segments", "updated_at"), ["1970-01-01T00:05:00Z"]);
+        assert_eq!(canned.asked()[0].target, "/segments?include_count=true");
+    }
+
+    #[test]
+    fn a_list_newest_first_stops_at_the_first_page_past_its_start() {
+        let canned = Canned::new(|asked| {
+            let page: u64 = asked.query("page").map_or(1, |p| p.parse().unwrap());
+            let (items, next) = match page {
+                1 => (
+                    json!([{"id": "1", "updated_at": 500}, {"id": "2", "updated_at": 400}]),
+                    json!("/articles?page=2"),
+                ),
+                2 => (
+                    json!([{"id": "3", "updated_at": 300}, {"id": "4", "updated_at": 100}]),
+                    json!("/articles?page=3"),
+                ),
+                _ => (json!([{"id": "5", "updated_at": 50}]), json!(null)),
+            };
+            (200, json!({"type": "list", "data": items, "pages": {"next": next}}))
+        });
+        let (run, out) = canned_run(&canned, settings(json!({})), at(10_000));
+        let plan = plan("articles", Some(at(350)));
+        let job = Job::new(&plan, &run);
+        run_list(&job, &endpoint("articles"), true);
+        assert_eq!(out.records("articles").len(), 2);
+        let pages: Vec<String> = canned.asked().iter().map(|a| a.target.clone()).collect();
+        assert_eq!(
+            pages,
+            ["/articles?per_page=150", "/articles?page=2"],
+            "page 3 is not read"
+        );
+        assert_eq!(out.bookmarks("articles", "updated_at"), ["1970-01-01T00:08:20Z"]);
+    }
+
+    fn run_list(job: &Job<'_>, endpoint: &Endpoint, newest_first: bool) {
+        super::run(job, &[], endpoint, newest_first).unwrap();
+    }
+}

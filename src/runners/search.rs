@@ -266,3 +266,114 @@ fn set_list(record: &mut Value, field: &str, items: Vec<Value>) {
         list.insert("has_more".into(), Value::Bool(false));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::http::canned::Canned;
+    use crate::paging::testing::{at, canned_run, plan, settings};
+    use crate::streams;
+
+    /// Two conversations found by the search; the first read whole with one part, the second
+    /// deleted before its parts are read.
+    fn intercom() -> Canned {
+        Canned::new(answer)
+    }
+
+    fn answer(asked: &crate::http::canned::Asked) -> (u16, serde_json::Value) {
+        match (asked.method, asked.path()) {
+            ("POST", "/conversations/search") => (
+                200,
+                json!({"type": "conversation.list", "total_count": 2, "pages": {"page": 1, "total_pages": 1},
+                       "conversations": [{"id": "1", "created_at": 50, "updated_at": 100},
+                                         {"id": "2", "created_at": 60, "updated_at": 200}]}),
+            ),
+            ("GET", "/conversations/1") => (
+                200,
+                json!({"id": "1", "created_at": 50, "updated_at": 150, "conversation_parts": {
+                    "type": "conversation_part.list", "total_count": 1,
+                    "conversation_parts": [{"id": "p1", "created_at": 90, "updated_at": 90}]}}),
+            ),
+            _ => (
+                404,
+                json!({"type": "error.list", "errors": [{"code": "not_found", "message": "gone"}]}),
+            ),
+        }
+    }
+
+    #[test]
+    fn a_search_writes_its_records_and_each_child_with_its_parent_then_saves_both_bookmarks() {
+        let canned = intercom();
+        let (run, out) = canned_run(&canned, settings(json!({})), at(10_000));
+        let parents = plan("conversations", Some(at(0)));
+        let parts = plan("conversation_parts", Some(at(0)));
+        let (job, child) = (Job::new(&parents, &run), Job::new(&parts, &run));
+        let Read::Search(search) = streams::find("conversations").unwrap().read else {
+            panic!()
+        };
+        run_search(&job, &[&child], &search);
+        assert_eq!(out.records("conversations").len(), 2);
+        let rows = out.records("conversation_parts");
+        assert_eq!(rows.len(), 1, "the second conversation was gone: no parts, a warning");
+        // The part carries its conversation, as read whole (its updated_at is the newer).
+        assert_eq!(rows[0]["conversation_id"], "1");
+        assert_eq!(rows[0]["conversation_created_at"], "1970-01-01T00:00:50Z");
+        assert_eq!(rows[0]["conversation_updated_at"], "1970-01-01T00:02:30Z");
+        assert_eq!(rows[0]["conversation_total_parts"], 1);
+        // One request per conversation, plain text asked for.
+        let fetched: Vec<String> = canned
+            .asked()
+            .iter()
+            .filter(|a| a.method == "GET")
+            .map(|a| a.target.clone())
+            .collect();
+        assert_eq!(fetched.len(), 2);
+        assert!(fetched.contains(&"/conversations/1?display_as=plaintext".to_owned()));
+        // Both bookmarks end at the sync's start (no index lag in these settings).
+        for stream in ["conversations", "conversation_parts"] {
+            assert_eq!(
+                out.bookmarks(stream, "updated_at").last().map(String::as_str),
+                Some("1970-01-01T02:46:40Z"),
+                "{stream}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_child_whose_parent_cannot_be_read_keeps_its_bookmark_below_that_parent() {
+        // The second conversation's request fails for good: its parts are lost to this run.
+        let canned = Canned::new(|asked| match (asked.method, asked.path()) {
+            ("GET", "/conversations/2") => (
+                400,
+                json!({"type": "error.list", "errors": [{"code": "parameter_invalid", "message": "no"}]}),
+            ),
+            _ => answer(asked),
+        });
+        let (run, out) = canned_run(&canned, settings(json!({})), at(10_000));
+        let parents = plan("conversations", Some(at(0)));
+        let parts = plan("conversation_parts", Some(at(0)));
+        let (job, child) = (Job::new(&parents, &run), Job::new(&parts, &run));
+        let Read::Search(search) = streams::find("conversations").unwrap().read else {
+            panic!()
+        };
+        run_search(&job, &[&child], &search);
+        assert!(child.spoiled() && !job.spoiled());
+        assert_eq!(
+            out.bookmarks("conversation_parts", "updated_at")
+                .last()
+                .map(String::as_str),
+            Some("1970-01-01T00:03:20Z"),
+            "at the conversation whose parts were not read"
+        );
+        assert_eq!(
+            out.bookmarks("conversations", "updated_at").last().map(String::as_str),
+            Some("1970-01-01T02:46:40Z")
+        );
+    }
+
+    fn run_search(job: &Job<'_>, children: &[&Job<'_>], search: &streams::Search) {
+        super::run(job, children, search).unwrap();
+    }
+}
