@@ -11,7 +11,9 @@
 //!
 //! It also serves data the tap does not read yet, in the shapes and paging of Intercom's
 //! descriptions ([`api::more`]): a contact's segments and data events, calls and their
-//! transcripts, news, article statistics, away status reasons and internal articles.
+//! transcripts, news, article statistics, away status reasons, internal articles, and, from the
+//! versions that have them, brands, sender emails, handling events, macros, office hours and
+//! content snippets.
 //!
 //! Control endpoints, for checks that run the fake as its own process (with the bearer token):
 //!
@@ -156,9 +158,9 @@ pub enum FaultKind {
     /// with records outside the range asked for.
     IgnoreFilter,
     /// The answer's items (the first array of `data`, `conversations`, `tickets`, `admins`,
-    /// `teams`, `segments`, `activity_logs`, `companies`, `events`) get a `null` at index 1, or
-    /// at the end when there are none: an item that is null, which no description forbids, and
-    /// which a tap must neither fail on nor take for a record.
+    /// `teams`, `segments`, `activity_logs`, `companies`, `events`, `handling_events`) get a
+    /// `null` at index 1, or at the end when there are none: an item that is null, which no
+    /// description forbids, and which a tap must neither fail on nor take for a record.
     NullItem,
 }
 
@@ -553,7 +555,7 @@ fn null_cursor(body: &mut Value) {
 }
 
 /// The top-level keys that hold an answer's items, in the order `FaultKind::NullItem` looks.
-const ITEM_KEYS: [&str; 9] = [
+const ITEM_KEYS: [&str; 10] = [
     "data",
     "conversations",
     "tickets",
@@ -563,6 +565,7 @@ const ITEM_KEYS: [&str; 9] = [
     "activity_logs",
     "companies",
     "events",
+    "handling_events",
 ];
 
 /// `FaultKind::NullItem`: a `null` at index 1 of the answer's items, or at the end of fewer.

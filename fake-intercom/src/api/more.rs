@@ -1,11 +1,18 @@
 //! The endpoints of the data the tap does not read yet (`intercom-api.md` §7), in the shapes
 //! Intercom's descriptions give them, each with its own paging:
 //!
-//! - `GET /contacts/{id}/segments` and `/away_status_reasons`: the whole list at once;
+//! - `GET /contacts/{id}/segments`, `/away_status_reasons`, `/brands`, `/emails`,
+//!   `/office_hours_schedules` and `/conversations/{id}/handling_events`: the whole list at once;
 //! - `GET /events`: newest first, a page of 50 unless `per_page` says otherwise, `pages.next` a
 //!   link that pages by `before` (an instant in milliseconds), and only the last 90 days;
 //! - `GET /calls` (at most 25 a page), `/news/news_items`, `/news/newsfeeds` and
 //!   `/internal_articles`: page numbers with `pages.next` a link;
+//! - `GET /content_snippets`: page numbers (at most 50 a page) given flat beside `data`, with no
+//!   link to follow;
+//! - `GET /macros`: newest change first, a `starting_after` cursor (base64 of
+//!   `[updated_at, "id"]`), and `updated_since`.
+//!
+//! Which versions have which is `versions.rs`'s business.
 
 use serde_json::{Value, json};
 
@@ -177,6 +184,92 @@ pub fn internal_articles(req: &Request, world: &World) -> Response {
         }
         _ => answer,
     }
+}
+
+/// `GET /conversations/{id}/handling_events` (2.15): the conversation's pauses and resumptions,
+/// oldest first; an empty list for a conversation without any.
+pub fn handling_events(world: &World, id: &str) -> Response {
+    if !world.conversations.iter().any(|c| c["id"] == id) {
+        return error(404, "not_found", "Resource Not Found");
+    }
+    let events = world.handling_events.get(id).map_or(&[][..], Vec::as_slice);
+    ok(json!({"handling_events": events}))
+}
+
+/// A macro's place in the list, newest change first: its last change, then its id (numbers
+/// compared as numbers).
+fn macro_key(updated_at: i64, id: &str) -> (i64, u64, String) {
+    (updated_at, id.parse().unwrap_or(u64::MAX), id.to_owned())
+}
+
+/// `GET /macros` (2.16): newest change first, `per_page` up to 150 (50 unless given); the cursor
+/// is base64 of `[updated_at, "id"]` of the page's last macro, as the description writes it
+/// (`[1719493757.0, "123"]`), and `pages.next` is null on the last page. `updated_since` keeps
+/// the macros changed after that second.
+pub fn macros(req: &Request, world: &World) -> Response {
+    let per_page = number(req, "per_page", 50).clamp(1, 150);
+    let since = match req.query("updated_since").map(|s| s.parse::<i64>()) {
+        None => None,
+        Some(Ok(since)) => Some(since),
+        Some(Err(_)) => return error(400, "parameter_invalid", "Invalid updated_since timestamp"),
+    };
+    let after = match req.query("starting_after").map(|c| macro_cursor(&c)) {
+        None => None,
+        Some(Some(key)) => Some(key),
+        Some(None) => return error(400, "parameter_invalid", "Invalid starting_after cursor"),
+    };
+    let key = |m: &Value| {
+        macro_key(
+            m["_updated_at"].as_i64().unwrap_or(0),
+            m["id"].as_str().unwrap_or_default(),
+        )
+    };
+    let mut listed: Vec<&Value> = world
+        .macros
+        .iter()
+        .filter(|m| since.is_none_or(|s| m["_updated_at"].as_i64().is_some_and(|t| t > s)))
+        .filter(|m| after.as_ref().is_none_or(|a| key(m) < *a))
+        .collect();
+    listed.sort_by_key(|m| std::cmp::Reverse(key(m)));
+    let more = listed.len() > per_page;
+    listed.truncate(per_page);
+    let next = match listed.last() {
+        Some(last) if more => {
+            let cursor = format!(
+                "[{}.0, \"{}\"]",
+                last["_updated_at"].as_i64().unwrap_or(0),
+                last["id"].as_str().unwrap_or_default()
+            );
+            json!({"starting_after": crate::base64::encode(cursor.as_bytes())})
+        }
+        _ => Value::Null,
+    };
+    let data: Vec<Value> = listed.into_iter().map(|m| without(m, &[])).collect();
+    ok(json!({"type": "list", "data": data, "pages": {"type": "pages", "per_page": per_page, "next": next}}))
+}
+
+/// A macro cursor read back: `[updated_at, "id"]`, the time a number with or without a fraction.
+fn macro_cursor(cursor: &str) -> Option<(i64, u64, String)> {
+    let decoded: Value = serde_json::from_slice(&crate::base64::decode(cursor)?).ok()?;
+    let updated_at = decoded[0].as_f64()?;
+    let id = decoded[1].as_str()?;
+    // Whole seconds, as the cursor is written.
+    let seconds = format!("{:.0}", updated_at.floor()).parse().ok()?;
+    Some(macro_key(seconds, id))
+}
+
+/// `GET /content_snippets` (2.16): page numbers, 50 a page and no more, given flat beside
+/// `data` (`total_count`, `page`, `per_page`, `total_pages`) with no link: a client pages until
+/// `page` reaches `total_pages`.
+pub fn content_snippets(req: &Request, world: &World) -> Response {
+    let per_page = number(req, "per_page", 50).clamp(1, 50);
+    let page = number(req, "page", 1).max(1);
+    let items = &world.content_snippets;
+    let data: Vec<&Value> = items.iter().skip((page - 1) * per_page).take(per_page).collect();
+    ok(
+        json!({"type": "list", "data": data, "total_count": items.len(), "page": page, "per_page": per_page,
+              "total_pages": items.len().div_ceil(per_page).max(1)}),
+    )
 }
 
 #[cfg(test)]
@@ -621,6 +714,289 @@ mod tests {
             articles
                 .iter()
                 .all(|a| a["type"] == "internal_article" && a["owner_id"].is_i64())
+        );
+    }
+
+    #[test]
+    fn version_2_16_counts_fins_and_says_more_of_internal_articles() {
+        let fake = fake();
+        let (id, counts) = {
+            let w = fake.world();
+            let a = w.articles.iter().find(|a| a["state"] == "published").unwrap();
+            let id = a["id"].as_str().unwrap().to_owned();
+            let counts = w.article_statistics[&id].clone();
+            (id, counts)
+        };
+        let (status, new) = get_in(&fake, Some("2.16"), &format!("/articles/{id}"));
+        assert_eq!(status, 200);
+        assert!(
+            new.get("parent_id").is_none() && new["body_markdown"].is_string(),
+            "{new}"
+        );
+        assert_eq!(new["statistics"]["views"], counts["views"]);
+        assert_eq!(new["statistics"]["fin_involvements"], counts["_fin_involvements"]);
+        assert_eq!(new["statistics"]["fin_resolutions"], counts["_fin_resolutions"]);
+        assert!(new["statistics"]["fin_resolution_rate"].is_f64());
+        let (_, list) = get_in(&fake, Some("2.16"), "/articles?per_page=150");
+        let listed = list["data"].as_array().unwrap();
+        assert!(
+            listed.iter().all(|a| a.get("statistics").is_none()),
+            "the list has none"
+        );
+        let (_, new) = get_in(&fake, Some("2.16"), "/internal_articles?per_page=150");
+        for a in new["data"].as_array().unwrap() {
+            for key in [
+                "body_markdown",
+                "audience_ids",
+                "ai_chatbot_availability",
+                "ai_copilot_availability",
+                "ai_sales_agent_availability",
+            ] {
+                assert!(a.get(key).is_some(), "{key}: {a}");
+            }
+        }
+        let (_, old) = get_in(&fake, Some("2.15"), "/internal_articles?per_page=150");
+        assert!(
+            old["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a.get("body_markdown").is_none())
+        );
+    }
+
+    #[test]
+    fn later_endpoints_answer_only_from_their_version() {
+        let fake = fake();
+        let conversation = fake.world().conversations[0]["id"].as_str().unwrap().to_owned();
+        let handling = format!("/conversations/{conversation}/handling_events");
+        let endpoints = [
+            ("/brands", "2.15"),
+            ("/emails", "2.15"),
+            (handling.as_str(), "2.15"),
+            ("/macros", "2.16"),
+            ("/office_hours_schedules", "2.16"),
+            ("/content_snippets", "2.16"),
+        ];
+        for (target, since) in endpoints {
+            for version in [None, Some("2.14"), Some("2.15"), Some("2.16")] {
+                let (status, answer) = get_in(&fake, version, target);
+                let served = version.is_some_and(|v| v >= since);
+                if served {
+                    assert_eq!(status, 200, "{target} in {version:?}: {answer}");
+                } else {
+                    assert_eq!(status, 400, "{target} in {version:?}");
+                    assert_eq!(answer["errors"][0]["code"], "intercom_version_invalid");
+                    assert_eq!(
+                        answer["errors"][0]["message"],
+                        "Requested resource is not available in current API version"
+                    );
+                }
+            }
+        }
+        // The endpoints every version has answer in each.
+        for target in [
+            "/calls",
+            "/news/news_items",
+            "/news/newsfeeds",
+            "/away_status_reasons",
+            "/internal_articles",
+        ] {
+            for version in ["2.14", "2.15", "2.16"] {
+                assert_eq!(get_in(&fake, Some(version), target).0, 200, "{target} in {version}");
+            }
+        }
+    }
+
+    #[test]
+    fn brands_emails_and_office_hours_are_whole_lists() {
+        let fake = fake();
+        let (brands, emails, schedules) = {
+            let w = fake.world();
+            (w.brands.clone(), w.emails.clone(), w.office_hours_schedules.clone())
+        };
+        assert_eq!(
+            get_in(&fake, Some("2.15"), "/brands").1,
+            json!({"type": "list", "data": brands})
+        );
+        assert_eq!(
+            get_in(&fake, Some("2.16"), "/emails").1,
+            json!({"type": "list", "data": emails})
+        );
+        assert_eq!(brands.iter().filter(|b| b["is_default"] == true).count(), 1);
+        assert_eq!(brands[0]["id"], "abc123", "the default brand's id is the workspace's");
+        let brand_ids: Vec<&Value> = brands.iter().map(|b| &b["id"]).collect();
+        let email_ids: Vec<&Value> = emails.iter().map(|e| &e["id"]).collect();
+        assert!(
+            emails
+                .iter()
+                .all(|e| e["type"] == "email_setting" && brand_ids.contains(&&e["brand_id"]))
+        );
+        assert!(
+            brands
+                .iter()
+                .all(|b| email_ids.contains(&&b["default_address_settings_id"]))
+        );
+        let (_, answer) = get_in(&fake, Some("2.16"), "/office_hours_schedules");
+        assert_eq!(answer, json!({"type": "office_hours_schedule.list", "data": schedules}));
+        for schedule in &schedules {
+            for interval in schedule["time_intervals"].as_array().unwrap() {
+                let (start, end) = (
+                    interval["start_minute"].as_i64().unwrap(),
+                    interval["end_minute"].as_i64().unwrap(),
+                );
+                assert!(0 <= start && start < end && end <= 10_080);
+                assert_eq!(interval["day_of_week"].as_i64().unwrap(), start / 1_440);
+            }
+        }
+    }
+
+    #[test]
+    fn handling_events_pause_and_resume_some_conversations() {
+        let fake = fake();
+        let (conversations, handling, admins) = {
+            let w = fake.world();
+            (w.conversations.clone(), w.handling_events.clone(), w.admins.clone())
+        };
+        let mut counts = Vec::new();
+        for conversation in &conversations {
+            let id = conversation["id"].as_str().unwrap();
+            let (status, answer) = get_in(&fake, Some("2.15"), &format!("/conversations/{id}/handling_events"));
+            assert_eq!(status, 200);
+            assert_eq!(answer.as_object().unwrap().len(), 1, "{answer}");
+            let events = answer["handling_events"].as_array().unwrap();
+            assert_eq!(events, handling.get(id).map_or(&Vec::new(), |e| e));
+            counts.push(events.len());
+            for (k, event) in events.iter().enumerate() {
+                assert_eq!(event["type"], if k % 2 == 0 { "paused" } else { "resumed" }, "{id}");
+                assert_eq!(event.get("reason").is_some(), k % 2 == 0);
+                let stamp = event["timestamp"].as_str().unwrap();
+                assert!(stamp.len() == 20 && stamp.ends_with('Z'), "{stamp}");
+                let teammate = &event["teammate"];
+                assert!(teammate["id"].is_i64() && teammate["name"].is_string());
+                assert!(admins.iter().any(|a| a["name"] == teammate["name"]) || teammate["type"] == "bot");
+            }
+            let stamps: Vec<&str> = events.iter().map(|e| e["timestamp"].as_str().unwrap()).collect();
+            assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+        }
+        assert!(counts.contains(&0) && counts.iter().any(|n| *n >= 2), "{counts:?}");
+        let (status, _) = get_in(&fake, Some("2.15"), "/conversations/nope/handling_events");
+        assert_eq!(status, 404);
+    }
+
+    /// Every page of `GET /macros` by its cursor: the macros, and how many pages.
+    fn macro_pages(fake: &FakeIntercom, first: &str) -> (Vec<Value>, usize) {
+        let mut macros = Vec::new();
+        let mut pages = 0;
+        let mut target = first.to_owned();
+        loop {
+            let (status, answer) = get_in(fake, Some("2.16"), &target);
+            assert_eq!(status, 200, "{target}: {answer}");
+            assert_eq!(answer["type"], "list");
+            assert_eq!(answer["pages"]["type"], "pages");
+            pages += 1;
+            macros.extend(answer["data"].as_array().unwrap().iter().cloned());
+            let next = &answer["pages"]["next"];
+            if next.is_null() {
+                return (macros, pages);
+            }
+            let cursor = next["starting_after"]
+                .as_str()
+                .unwrap()
+                .replace('+', "%2B")
+                .replace('/', "%2F");
+            let glue = if first.contains('?') { '&' } else { '?' };
+            target = format!(
+                "{}{glue}starting_after={cursor}",
+                first.split("&starting_after").next().unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn macros_page_by_cursor_newest_change_first() {
+        let fake = fake();
+        let macros = fake.world().macros.clone();
+        assert!(macros.len() > 50);
+        let (listed, pages) = macro_pages(&fake, "/macros");
+        assert_eq!(pages, macros.len().div_ceil(50));
+        let mut expected = ids(&macros);
+        expected.sort_unstable();
+        let mut got = ids(&listed);
+        got.sort_unstable();
+        assert_eq!(got, expected, "each once");
+        let keys: Vec<(i64, u64)> = listed
+            .iter()
+            .map(|m| {
+                let full = macros.iter().find(|x| x["id"] == m["id"]).unwrap();
+                (
+                    full["_updated_at"].as_i64().unwrap(),
+                    m["id"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] > w[1]), "newest first, ties by id");
+        assert!(keys.windows(2).any(|w| w[0].0 == w[1].0), "some share a second");
+        assert!(
+            listed
+                .iter()
+                .all(|m| m["updated_at"].as_str().unwrap().contains(".000") && m.get("_updated_at").is_none())
+        );
+        // Small pages walk the same order.
+        let (small, _) = macro_pages(&fake, "/macros?per_page=7");
+        assert_eq!(ids(&small), ids(&listed));
+        // updated_since keeps those changed after it.
+        let since = keys[keys.len() / 2].0;
+        let (recent, _) = macro_pages(&fake, &format!("/macros?updated_since={since}"));
+        assert_eq!(recent.len(), keys.iter().filter(|k| k.0 > since).count());
+        for (target, message) in [
+            ("/macros?updated_since=yesterday", "Invalid updated_since timestamp"),
+            ("/macros?starting_after=%21%21", "Invalid starting_after cursor"),
+        ] {
+            let (status, answer) = get_in(&fake, Some("2.16"), target);
+            assert_eq!(status, 400, "{target}");
+            assert_eq!(answer["errors"][0]["code"], "parameter_invalid");
+            assert_eq!(answer["errors"][0]["message"], message);
+        }
+        // A cursor as the description writes it: a fraction, a space.
+        let first = &listed[0];
+        let cursor = format!("[{}.0, \"{}\"]", keys[0].0, first["id"].as_str().unwrap());
+        let encoded = crate::base64::encode(cursor.as_bytes())
+            .replace('+', "%2B")
+            .replace('/', "%2F");
+        let (_, after) = get_in(&fake, Some("2.16"), &format!("/macros?starting_after={encoded}"));
+        assert_eq!(after["data"][0], listed[1]);
+    }
+
+    #[test]
+    fn content_snippets_page_flat_fifty_at_most() {
+        let fake = fake();
+        let snippets = fake.world().content_snippets.clone();
+        assert!(snippets.len() > 50);
+        let mut seen = Vec::new();
+        let mut page = 1;
+        loop {
+            let (status, answer) = get_in(
+                &fake,
+                Some("2.16"),
+                &format!("/content_snippets?page={page}&per_page=80"),
+            );
+            assert_eq!(status, 200);
+            assert!(answer.get("pages").is_none(), "no pages object: {answer}");
+            assert_eq!(answer["per_page"], 50);
+            assert_eq!(answer["page"], json!(page));
+            assert_eq!(answer["total_count"], json!(snippets.len()));
+            seen.extend(answer["data"].as_array().unwrap().iter().cloned());
+            if page >= answer["total_pages"].as_u64().unwrap() {
+                break;
+            }
+            page += 1;
+        }
+        assert_eq!(seen, snippets);
+        assert!(
+            snippets
+                .iter()
+                .all(|s| s["type"] == "content_snippet" && s["json_blocks"].is_array())
         );
     }
 }
