@@ -1,4 +1,7 @@
 //! The endpoints of the fake, answering in Intercom 2.14's shapes with Intercom's pagination.
+//! Those of the data the tap does not read yet are in [`more`].
+
+pub mod more;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -132,6 +135,10 @@ pub fn route(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
             articles.sort_by_key(|a| std::cmp::Reverse(a["updated_at"].as_i64().unwrap_or(0)));
             page_numbers(req, &articles, 25)
         }
+        ("GET", ["articles", id]) => more::article(world, ctx, id),
+        ("GET", ["events"]) => more::events(req, world, ctx),
+        ("GET", ["calls", id]) => more::call(world, ctx, id),
+        ("GET", ["calls", id, "transcript"]) => more::transcript(world, ctx, id),
         ("GET", ["admins", "activity_logs"]) => activity_logs(req, world),
         ("GET", ["me"]) => ok(me(world)),
         ("GET", ["contacts", id, list]) => match find(ctx, "contacts", &world.contacts, id) {
@@ -164,6 +171,11 @@ fn route_lists(req: &Request, world: &World) -> Response {
         ("GET", "/help_center/help_centers") => page_numbers(req, &world.help_centers, 20),
         ("GET", "/help_center/collections") => page_numbers(req, &world.collections, 20),
         ("GET", "/counts") => crate::counts::answer(req, world),
+        ("GET", "/calls") => more::calls(req, world),
+        ("GET", "/news/news_items") => page_numbers(req, &world.news_items, 10),
+        ("GET", "/news/newsfeeds") => page_numbers(req, &world.newsfeeds, 10),
+        ("GET", "/away_status_reasons") => ok(json!({"type": "list", "data": world.away_status_reasons})),
+        ("GET", "/internal_articles") => more::internal_articles(req, world),
         _ => not_found(),
     }
 }
@@ -185,7 +197,7 @@ fn contact_rules(ctx: &Ctx<'_>) -> Rules {
 }
 
 /// A copy without the fake's own bookkeeping (keys starting with `_`) and without `drop`.
-fn without(item: &Value, drop: &[&str]) -> Value {
+pub(crate) fn without(item: &Value, drop: &[&str]) -> Value {
     let mut item = item.clone();
     if let Some(map) = item.as_object_mut() {
         map.retain(|k, _| !k.starts_with('_') && !drop.contains(&k.as_str()));
@@ -375,7 +387,7 @@ fn activity_logs(req: &Request, world: &World) -> Response {
               "activity_logs": page}))
 }
 
-/// A contact's full lists: `/contacts/{id}/tags|companies|notes|subscriptions`.
+/// A contact's full lists: `/contacts/{id}/tags|companies|notes|subscriptions|segments`.
 fn contact_list(req: &Request, world: &World, ctx: &Ctx<'_>, contact: &Value, list: &str) -> Response {
     let ids = |field: &str| -> Vec<Value> {
         contact[field]["data"]
@@ -408,6 +420,7 @@ fn contact_list(req: &Request, world: &World, ctx: &Ctx<'_>, contact: &Value, li
             page_numbers(req, &companies, 50)
         }
         "notes" => page_numbers(req, contact["_notes"].as_array().map_or(&[][..], Vec::as_slice), 50),
+        "segments" => more::contact_segments(world, contact),
         "subscriptions" => {
             let mut wanted = ids("opted_in_subscription_types");
             wanted.extend(ids("opted_out_subscription_types"));
@@ -459,11 +472,17 @@ fn data_attributes(req: &Request, world: &World) -> Response {
 
 /// Page-number pagination (style C): `page` from 1, `pages.next` an absolute link or null.
 pub fn page_numbers(req: &Request, items: &[Value], default_per_page: usize) -> Response {
+    page_numbers_up_to(req, items, default_per_page, 150)
+}
+
+/// The same with at most `max_per_page` a page: a larger `per_page` gets that many (the
+/// descriptions give a maximum, not an error).
+pub fn page_numbers_up_to(req: &Request, items: &[Value], default_per_page: usize, max_per_page: usize) -> Response {
     let per_page = req
         .query("per_page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(default_per_page)
-        .clamp(1, 150);
+        .clamp(1, max_per_page);
     let page = req
         .query("page")
         .and_then(|p| p.parse::<usize>().ok())

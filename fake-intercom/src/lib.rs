@@ -9,6 +9,12 @@
 //! scroll stuck on one page, a null cursor, a time filter ignored, a null among the items, and
 //! one value changed anywhere ([`mutate`]).
 //!
+//! It also serves data the tap does not read yet, in the shapes and paging of Intercom's
+//! descriptions ([`api::more`]): a contact's segments and data events, calls and their
+//! transcripts, news, article statistics, away status reasons, internal articles, and, from the
+//! versions that have them, brands, sender emails, handling events, macros, office hours and
+//! content snippets.
+//!
 //! Control endpoints, for checks that run the fake as its own process (with the bearer token):
 //!
 //! - `POST /_fake/evolve?every=N` moves the workspace on as between two syncs ([`World::evolve`])
@@ -152,9 +158,9 @@ pub enum FaultKind {
     /// with records outside the range asked for.
     IgnoreFilter,
     /// The answer's items (the first array of `data`, `conversations`, `tickets`, `admins`,
-    /// `teams`, `segments`, `activity_logs`, `companies`) get a `null` at index 1, or at the end
-    /// when there are none: an item that is null, which no description forbids, and which a tap
-    /// must neither fail on nor take for a record.
+    /// `teams`, `segments`, `activity_logs`, `companies`, `events`, `handling_events`) get a
+    /// `null` at index 1, or at the end when there are none: an item that is null, which no
+    /// description forbids, and which a tap must neither fail on nor take for a record.
     NullItem,
 }
 
@@ -282,7 +288,11 @@ impl FakeIntercom {
         FakeIntercom::start_on("127.0.0.1:0", world, options)
     }
 
-    pub fn start_on(addr: &str, world: World, options: Options) -> std::io::Result<FakeIntercom> {
+    /// Serves `world` on `addr`. Generated data events are first moved to the fake's clock
+    /// ([`World::bring_events_to`]), so that `GET /events`, which lists the last 90 days, has
+    /// some to list.
+    pub fn start_on(addr: &str, mut world: World, options: Options) -> std::io::Result<FakeIntercom> {
+        world.bring_events_to(now_secs_i64());
         let shared = Arc::new(Shared {
             options,
             world: RwLock::new(world),
@@ -545,7 +555,7 @@ fn null_cursor(body: &mut Value) {
 }
 
 /// The top-level keys that hold an answer's items, in the order `FaultKind::NullItem` looks.
-const ITEM_KEYS: [&str; 8] = [
+const ITEM_KEYS: [&str; 10] = [
     "data",
     "conversations",
     "tickets",
@@ -554,6 +564,8 @@ const ITEM_KEYS: [&str; 8] = [
     "segments",
     "activity_logs",
     "companies",
+    "events",
+    "handling_events",
 ];
 
 /// `FaultKind::NullItem`: a `null` at index 1 of the answer's items, or at the end of fewer.

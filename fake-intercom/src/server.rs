@@ -200,7 +200,10 @@ fn write_response(w: &mut TcpStream, r: &Response) -> io::Result<()> {
         return Ok(());
     }
     let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
-    head.push_str("Content-Type: application/json\r\n");
+    // JSON unless the answer says otherwise (a call's transcript is a text file).
+    if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        head.push_str("Content-Type: application/json\r\n");
+    }
     let _ = write!(head, "Content-Length: {}\r\n", r.body.len());
     for (k, v) in &r.headers {
         let _ = write!(head, "{k}: {v}\r\n");

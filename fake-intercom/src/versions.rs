@@ -3,6 +3,7 @@
 //! §4, and Intercom's own descriptions of each version in `intercom/Intercom-OpenAPI`):
 //!
 //! - 2.15: conversations carry their `company` (the one their `company_id` names).
+//!   `GET /brands`, `GET /emails` and `GET /conversations/{id}/handling_events` exist.
 //! - 2.16: contacts' `owner_id` is a string; tickets' assignee ids are integers (`0` when
 //!   unassigned); conversations' `priority` is `none` to `urgent` and their assignee ids `0`
 //!   instead of null, with `sales_agent*`, `channel`, `external_references` and more in
@@ -10,13 +11,17 @@
 //!   dozen fields; help centers say whether they are the `default` and their `locales`;
 //!   companies embed their `notes`; notes may name a `company`. `GET /conversations/deleted`
 //!   and `GET /conversations/attributes` exist, and `GET /data_attributes?model=conversation`
-//!   answers 422.
+//!   answers 422. An article's `statistics` count Fin's involvements and resolutions; internal
+//!   articles carry their markdown, audiences and AI availability. `GET /macros`,
+//!   `GET /office_hours_schedules` and `GET /content_snippets` exist.
+//!
+//! An endpoint a version does not have answers 400 `intercom_version_invalid`.
 //!
 //! The `Intercom-Version` header chooses; without it the fake answers as 2.14.
 
 use serde_json::{Value, json};
 
-use crate::api::{error, page_numbers};
+use crate::api::{error, more, page_numbers};
 use crate::reply::ok;
 use crate::server::{Request, Response};
 use crate::world::World;
@@ -52,17 +57,42 @@ pub fn route(version: Version, req: &Request, world: &World) -> Option<Response>
         return None;
     }
     let newest = version >= Version::V2_16;
-    match req.path() {
-        "/conversations/deleted" if newest => Some(deleted_conversations(req, world)),
-        "/conversations/attributes" if newest => Some(conversation_attributes(world)),
-        "/conversations/deleted" | "/conversations/attributes" => Some(not_in_this_version()),
-        "/data_attributes" if newest && req.query("model").as_deref() == Some("conversation") => Some(error(
+    let answer = match req.path() {
+        "/conversations/deleted" if newest => deleted_conversations(req, world),
+        "/conversations/attributes" if newest => conversation_attributes(world),
+        "/conversations/deleted" | "/conversations/attributes" => not_in_this_version(),
+        "/data_attributes" if newest && req.query("model").as_deref() == Some("conversation") => error(
             422,
             "parameter_invalid",
             "model=conversation is no longer supported. Use GET /conversations/attributes instead",
-        )),
-        _ => None,
+        ),
+        _ => return route_later(version, req, world),
+    };
+    Some(answer)
+}
+
+/// The endpoints of data the tap does not read yet that came with 2.15 (brands, sender emails,
+/// handling events) and 2.16 (macros, office hours schedules, content snippets).
+fn route_later(version: Version, req: &Request, world: &World) -> Option<Response> {
+    let segments: Vec<&str> = req.path().trim_start_matches('/').split('/').collect();
+    let since = match segments.as_slice() {
+        ["brands" | "emails"] | ["conversations", _, "handling_events"] => Version::V2_15,
+        ["macros" | "office_hours_schedules" | "content_snippets"] => Version::V2_16,
+        _ => return None,
+    };
+    if version < since {
+        return Some(not_in_this_version());
     }
+    Some(match segments.as_slice() {
+        ["brands"] => ok(json!({"type": "list", "data": world.brands})),
+        ["emails"] => ok(json!({"type": "list", "data": world.emails})),
+        ["conversations", id, _] => more::handling_events(world, id),
+        ["macros"] => more::macros(req, world),
+        ["office_hours_schedules"] => {
+            ok(json!({"type": "office_hours_schedule.list", "data": world.office_hours_schedules}))
+        }
+        _ => more::content_snippets(req, world),
+    })
 }
 
 /// `GET /conversations/deleted`: newest first unless `order=asc`, at most 60 a page.
@@ -150,6 +180,8 @@ pub fn adapt(version: Version, req: &Request, world: &World, response: &mut Resp
         ("GET", ["tickets", _]) => (None, ticket),
         ("GET", ["admins"]) => (Some("admins"), admin),
         ("GET", ["articles"]) => (Some("data"), article),
+        ("GET", ["articles", _]) => (None, article),
+        ("GET", ["internal_articles"]) => (Some("data"), internal_article),
         ("GET", ["help_center", "help_centers"]) => (Some("data"), help_center),
         ("GET", ["companies", "scroll"]) => (Some("data"), company),
         ("GET", ["contacts", _, "notes"]) => (Some("data"), note),
@@ -271,7 +303,7 @@ fn admin(version: Version, a: &mut Value, _: &World, _: &Request) {
     }
 }
 
-fn article(version: Version, a: &mut Value, _: &World, _: &Request) {
+fn article(version: Version, a: &mut Value, world: &World, _: &Request) {
     if version < Version::V2_16 {
         return;
     }
@@ -289,6 +321,15 @@ fn article(version: Version, a: &mut Value, _: &World, _: &Request) {
     for (k, v) in extra.as_object().into_iter().flatten() {
         a[k] = v.clone();
     }
+    // A single article's statistics count what Fin did with it.
+    let fin = a["id"].as_str().and_then(|id| world.article_statistics.get(id));
+    // (Looked up with get_mut: indexing would add a null `statistics` to the list's items.)
+    let stats = a.get_mut("statistics").and_then(Value::as_object_mut);
+    if let (Some(stats), Some(fin)) = (stats, fin) {
+        for key in ["fin_involvements", "fin_resolutions", "fin_resolution_rate"] {
+            stats.insert(key.into(), fin[format!("_{key}")].clone());
+        }
+    }
     for (locale, content) in a["translated_content"].as_object_mut().into_iter().flatten() {
         if locale != "type" && content.is_object() {
             content["body_markdown"] = json!("Texte");
@@ -297,6 +338,27 @@ fn article(version: Version, a: &mut Value, _: &World, _: &Request) {
             content["audience_ids"] = json!([1, 2]);
         }
     }
+}
+
+/// 2.16's internal articles carry their markdown, the audiences Fin targets, and where AI may
+/// use them.
+fn internal_article(version: Version, a: &mut Value, _: &World, _: &Request) {
+    if version < Version::V2_16 {
+        return;
+    }
+    let n = number_of(&a["id"]);
+    let markdown = a["title"]
+        .as_str()
+        .map(|t| format!("# {t}\n\nBody of the article in markdown\n"));
+    a["body_markdown"] = json!(markdown);
+    a["audience_ids"] = match n % 3 {
+        0 => json!([1, 2]),
+        1 => json!([]),
+        _ => Value::Null,
+    };
+    a["ai_chatbot_availability"] = json!(n % 2 == 0);
+    a["ai_copilot_availability"] = json!(true);
+    a["ai_sales_agent_availability"] = json!(n % 4 == 1);
 }
 
 fn help_center(version: Version, h: &mut Value, world: &World, _: &Request) {

@@ -4,10 +4,20 @@
 //! endpoints undo when they answer: a contact's addressable lists hold every item (the API
 //! shows at most 10 and says `has_more`), and conversations and tickets hold all their parts
 //! (the API shows at most the 500 newest parts of a conversation).
+//!
+//! The data of the endpoints the tap does not read yet is generated in `world/more.rs`, after
+//! the rest and from random streams of its own. Keys that start with `_` are the fake's own
+//! bookkeeping (a contact's full notes, an event's instant in milliseconds, a call's
+//! transcript, a macro's last change in seconds, an article's Fin counts), which the endpoints
+//! leave out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
+
+mod more;
+
+pub use more::{EVENT_WINDOW_SECS, EVENTS_PER_PAGE, event_summaries, iso8601, iso8601_millis};
 
 /// The generator's clock: data is spread over the year before this instant (2024-06-01).
 pub const BASE: i64 = 1_717_200_000;
@@ -74,6 +84,21 @@ pub struct Size {
     pub tickets: usize,
     pub articles: usize,
     pub activity_logs: usize,
+    /// The first contacts, which may have data events: about a third of them have none, one in
+    /// twelve more recent ones than a page of `GET /events` holds.
+    pub event_contacts: usize,
+    /// The data events of a contact that has some (the busy ones aside) vary from 1 to twice this.
+    pub events_per_contact: usize,
+    pub calls: usize,
+    pub news_items: usize,
+    pub newsfeeds: usize,
+    pub away_status_reasons: usize,
+    pub internal_articles: usize,
+    pub brands: usize,
+    pub emails: usize,
+    pub macros: usize,
+    pub office_hours_schedules: usize,
+    pub content_snippets: usize,
 }
 
 impl Size {
@@ -94,6 +119,19 @@ impl Size {
             tickets: 12,
             articles: 9,
             activity_logs: 40,
+            // Enough for a second page of each paged list at its default page size.
+            event_contacts: 60,
+            events_per_contact: 4,
+            calls: 30,
+            news_items: 12,
+            newsfeeds: 3,
+            away_status_reasons: 4,
+            internal_articles: 30,
+            brands: 2,
+            emails: 3,
+            macros: 60,
+            office_hours_schedules: 3,
+            content_snippets: 55,
         }
     }
 
@@ -114,6 +152,18 @@ impl Size {
             tickets: 400,
             articles: 120,
             activity_logs: 1_000,
+            event_contacts: 3_000,
+            events_per_contact: 6,
+            calls: 400,
+            news_items: 40,
+            newsfeeds: 4,
+            away_status_reasons: 6,
+            internal_articles: 150,
+            brands: 3,
+            emails: 5,
+            macros: 200,
+            office_hours_schedules: 3,
+            content_snippets: 120,
         }
     }
 
@@ -134,6 +184,20 @@ impl Size {
             tickets: 3_000,
             articles: 600,
             activity_logs: 8_000,
+            // The benchmark reads none of these: enough to be realistic, few enough that the
+            // fake starts as quickly and holds as little more as can be.
+            event_contacts: 2_000,
+            events_per_contact: 4,
+            calls: 1_000,
+            news_items: 60,
+            newsfeeds: 5,
+            away_status_reasons: 8,
+            internal_articles: 300,
+            brands: 5,
+            emails: 8,
+            macros: 400,
+            office_hours_schedules: 5,
+            content_snippets: 250,
         }
     }
 
@@ -174,6 +238,43 @@ pub struct World {
     pub deleted_conversations: Vec<Value>,
     /// How often [`World::evolve`] ran, for fresh ids on each call.
     pub evolutions: usize,
+    /// The segments each contact is in, by contact id: ids of `user_segments` whose
+    /// `person_type` fits the contact (`user`, or `contact` for a lead), for
+    /// `GET /contacts/{id}/segments`. Kept apart from the contacts' own `_segments`, which the
+    /// segment counts come from and which were there first. Memberships change without the
+    /// contact's `updated_at` moving ([`World::evolve`]).
+    pub contact_segments: BTreeMap<String, Vec<String>>,
+    /// Data events by contact id, oldest first, each with its instant in milliseconds under the
+    /// fake's own `_ms` (unique within the contact), which `GET /events` pages by.
+    pub data_events: BTreeMap<String, Vec<Value>>,
+    /// What generated events' times count from: [`BASE`] once generated, `None` once
+    /// [`World::bring_events_to`] moved them to the fake's clock (as the fake does when it starts).
+    pub events_clock: Option<i64>,
+    /// Calls, each with its transcript's text under the fake's own `_transcript`.
+    pub calls: Vec<Value>,
+    pub news_items: Vec<Value>,
+    pub newsfeeds: Vec<Value>,
+    /// Each article's `statistics` by article id, for `GET /articles/{id}`, with the Fin counts
+    /// 2.16 adds under the fake's own `_fin_*` keys. Statistics change without the article's
+    /// `updated_at` moving ([`World::evolve`]).
+    pub article_statistics: BTreeMap<String, Value>,
+    /// Away status reasons, deleted ones included (as Intercom lists them).
+    pub away_status_reasons: Vec<Value>,
+    pub internal_articles: Vec<Value>,
+    /// Brands (2.15); the default brand's id is the workspace's.
+    pub brands: Vec<Value>,
+    /// Sender email settings (2.15), each for one of the brands.
+    pub emails: Vec<Value>,
+    /// Pauses and resumptions of handling, by conversation id, oldest first (2.15); a
+    /// conversation without any has no entry.
+    pub handling_events: BTreeMap<String, Vec<Value>>,
+    /// Macros (2.16), with their times as ISO 8601 strings as Intercom sends them, and their last
+    /// change in seconds under the fake's own `_updated_at`, which they are sorted and filtered by.
+    pub macros: Vec<Value>,
+    /// Office hours schedules (2.16).
+    pub office_hours_schedules: Vec<Value>,
+    /// Content snippets (2.16).
+    pub content_snippets: Vec<Value>,
 }
 
 const FIRST: &[&str] = &[
@@ -257,6 +358,8 @@ impl World {
         w.tickets = (0..size.tickets).map(|i| ticket(&mut rng, i, &w)).collect();
         w.articles = (0..size.articles).map(|i| article(&mut rng, i, &w)).collect();
         w.activity_logs = (0..size.activity_logs).map(|i| activity_log(&mut rng, i, &w)).collect();
+        // Last, and from streams of their own: nothing above changes for them.
+        w.generate_more(seed, size);
         w
     }
 
@@ -299,8 +402,16 @@ impl World {
     }
 
     /// How many records of each stream a full sync reads, as `{"<stream>": n}`, for the streams
-    /// whose records are the workspace's items one for one (the end-to-end checks compare).
+    /// whose records are the workspace's items one for one (the end-to-end checks compare),
+    /// with data events counted as `GET /events` lists them now (the last 90 days).
     pub fn summary(&self) -> Value {
+        self.summary_at(crate::now_secs_i64())
+    }
+
+    /// The same, with data events counted as `GET /events` lists them at `now`. §7's streams
+    /// count one record per contact for `contact_segments`, per article for
+    /// `article_statistics` and per call for `call_transcripts`.
+    pub fn summary_at(&self, now: i64) -> Value {
         let role = |r: &str| self.contacts.iter().filter(|c| c["role"] == r).count();
         // Intercom shows the 500 newest parts of a conversation.
         let parts: usize = self
@@ -324,7 +435,7 @@ impl World {
                 .find(|(m, _)| m == model)
                 .map_or(0, |(_, list)| list.len())
         };
-        json!({
+        let mut summary = json!({
             "admins": self.admins.len(), "teams": self.teams.len(), "tags": self.tags.len(),
             "segments": self.user_segments.len(), "company_segments": self.company_segments.len(),
             "ticket_types": self.ticket_types.len(), "ticket_states": self.ticket_states.len(),
@@ -336,13 +447,25 @@ impl World {
             "companies": self.companies.len(), "conversations": self.conversations.len(),
             "conversation_parts": parts, "tickets": self.tickets.len(), "ticket_parts": ticket_parts,
             "articles": self.articles.len(), "activity_logs": self.activity_logs.len(),
-        })
+        });
+        if let Some(map) = summary.as_object_mut() {
+            self.summarize_more(now, map);
+        }
+        summary
     }
 
     /// Moves the workspace on, as between two syncs: every `every`-th contact, company,
     /// conversation (with a new part), ticket, article and segment is edited at `now`, and one
     /// new record of each incremental stream (an activity log too) is created at `now`. Returns
     /// the ids, as `{"<stream>": {"changed": [...], "added": [...]}}`.
+    ///
+    /// §7's data moves too, without touching a record of the streams above: some contacts the
+    /// evolution did not edit join or leave a segment (`contact_segments.changed`, their
+    /// `updated_at` unchanged); events are tracked at `now` for some edited contacts
+    /// (`data_events.moved_updated_at`) and some unedited ones, whose `updated_at` stays
+    /// (`data_events.kept_updated_at`; `added` names the events); every `every`-th call and macro
+    /// is updated and one of each added; some unedited articles' statistics grow
+    /// (`article_statistics.changed`, their `updated_at` unchanged).
     pub fn evolve(&mut self, now: i64, every: usize) -> Value {
         let every = every.max(1);
         let mut rng = Rng::new(u64::try_from(now).unwrap_or(0));
@@ -450,6 +573,8 @@ impl World {
 
         self.delete_last(&mut report, now, every);
         self.refresh_counts();
+        // Last, and from a stream of its own: the first streams move on as they did before.
+        self.evolve_more(now, every, &mut report);
         Value::Object(report)
     }
 
