@@ -55,10 +55,6 @@ pub fn plan(settings: &Settings, catalog: Option<&Catalog>, state: &State) -> Ve
             Some(catalog) => catalog.entry(stream.name).filter(|e| e.selected).map(Some),
         }?;
         if !stream.exists_in(version) {
-            info!(
-                "{}: not read: its endpoint comes with Intercom's API version {}, and api_version is {version}",
-                stream.name, stream.since
-            );
             return None;
         }
         Some(entry)
@@ -230,6 +226,7 @@ pub fn run(
         }
     }
     info!("sync started: {} streams ({})", names.len(), names.join(", "));
+    unread(&run.settings, catalog);
 
     let jobs: Vec<(Job<'_>, Vec<Job<'_>>)> = tasks
         .iter()
@@ -308,6 +305,19 @@ fn failed(name: &'static str, err: Error) -> Outcome {
         seconds: 0.0,
         strays: 0,
         status: Status::Failed(err),
+    }
+}
+
+/// Says, once for each, which chosen streams the configured API version does not have.
+fn unread(settings: &Settings, catalog: Option<&Catalog>) {
+    let version = settings.api_version;
+    for stream in streams::ALL.iter().filter(|s| !s.exists_in(version)) {
+        if catalog.is_none_or(|c| c.entry(stream.name).is_some_and(|e| e.selected)) {
+            info!(
+                "{}: not read: its endpoint comes with Intercom's API version {}, and api_version is {version}",
+                stream.name, stream.since
+            );
+        }
     }
 }
 
@@ -619,6 +629,10 @@ mod tests {
             .unwrap_or_else(|| panic!("no plan for {name}"))
     }
 
+    fn tasks_at(version: &str) -> Vec<Task> {
+        tasks(json!({"api_version": version}), None, json!({}))
+    }
+
     /// A catalog that selects these streams, as Meltano writes one.
     fn selecting(names: &[&str]) -> Value {
         let streams: Vec<Value> = names
@@ -632,13 +646,30 @@ mod tests {
     fn without_a_catalog_every_stream_runs_with_its_children_in_its_parent() {
         let tasks = tasks(json!({}), None, json!({}));
         let mains: Vec<&str> = tasks.iter().map(|t| t.main.stream.name).collect();
-        let parents = streams::ALL.iter().filter(|s| s.parent.is_none()).count();
+        // Those 2.14 has (the default version): brands come with 2.15, macros with 2.16.
+        let parents = streams::ALL
+            .iter()
+            .filter(|s| s.parent.is_none() && s.exists_in(crate::version::ApiVersion::V2_14))
+            .count();
         assert_eq!(mains.len(), parents);
+        assert!(!mains.contains(&"brands") && !mains.contains(&"macros"));
+        let newest = tasks_at("2.16");
+        assert!(newest.iter().any(|t| t.main.stream.name == "macros"));
         assert!(mains.contains(&"users") && mains.contains(&"leads"));
         let contacts = tasks.iter().find(|t| t.main.stream.name == "contacts").unwrap();
         let children: Vec<&str> = contacts.children.iter().map(|c| c.stream.name).collect();
-        assert_eq!(children, ["contact_notes"]);
+        assert_eq!(children, ["contact_notes", "contact_segments", "data_events"]);
         assert!(tasks.iter().all(|t| t.main.emit && t.children.iter().all(|c| c.emit)));
+        // A child its version lacks is left out: handling events come with 2.15.
+        let conversations = |tasks: &[Task]| -> Vec<&'static str> {
+            let task = tasks.iter().find(|t| t.main.stream.name == "conversations").unwrap();
+            task.children.iter().map(|c| c.stream.name).collect()
+        };
+        assert_eq!(conversations(&tasks), ["conversation_parts"]);
+        assert_eq!(
+            conversations(&tasks_at("2.15")),
+            ["conversation_parts", "conversation_handling_events"]
+        );
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Request {
     /// once, and other failures are retried only twice, so that a wrong address is reported
     /// within seconds.
     pub check: bool,
+    /// The answer is text, not JSON (a call's transcript): it comes back as a JSON string.
+    pub text: bool,
 }
 
 impl Request {
@@ -89,7 +91,15 @@ impl Request {
             retry_failures: true,
             priority: Priority::Chain,
             check: false,
+            text: false,
         }
+    }
+
+    /// A request whose answer is text (`Accept: text/plain`), read as one JSON string.
+    #[must_use]
+    pub fn text(mut self) -> Request {
+        self.text = true;
+        self
     }
 
     /// A check before the streams start (see [`Request::check`]).
@@ -331,7 +341,14 @@ impl Client {
         let mut headers = vec![
             ("Authorization", auth.as_str()),
             ("Intercom-Version", self.api_version.as_str()),
-            ("Accept", "application/json"),
+            (
+                "Accept",
+                if req.text {
+                    "text/plain, application/json"
+                } else {
+                    "application/json"
+                },
+            ),
         ];
         let body = req.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
         if body.is_some() {
@@ -356,7 +373,7 @@ impl Client {
                 if let Some(warning) = permit.observe(answer.rate) {
                     warn!("{}: {} {}: {warning}", req.stream, req.method, req.endpoint());
                 }
-                classify(answer.status, answer.rate, answer.body)
+                classify(answer.status, answer.rate, answer.body, req.text)
             }
         };
         let status_code = match &outcome {
@@ -415,14 +432,18 @@ impl Client {
     }
 }
 
-/// A successful answer's body: bytes known to be one JSON object.
+/// A successful answer's body: bytes known to be one JSON object (or text, for a request that
+/// asked for text).
 #[derive(Debug)]
 pub struct Body(Vec<u8>);
 
 impl Body {
     /// The body as JSON (`req` names the request in the error, which the bytes' check before
-    /// makes all but impossible).
+    /// makes all but impossible); a text answer as one JSON string.
     pub fn parse(self, req: &Request) -> Result<Value, ApiError> {
+        if req.text {
+            return Ok(Value::String(String::from_utf8_lossy(&self.0).into_owned()));
+        }
         serde_json::from_slice(&self.0).map_err(|err| ApiError {
             stream: req.stream,
             method: req.method.as_str(),
@@ -435,7 +456,7 @@ impl Body {
     }
 }
 
-fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>) -> Outcome {
+fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>, text: bool) -> Outcome {
     let body = match body {
         Ok(bytes) => bytes,
         Err(detail) => {
@@ -449,6 +470,7 @@ fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>) ->
         // Intercom's error envelope under a success status (a proxy's or Intercom's slip):
         // worth another try, and reported with Intercom's code and message.
         200..=299 if is_error_list(&body) => Outcome::Transient(status_failure(status, &body)),
+        200..=299 if text => Outcome::Done(Body(body)),
         200..=299 => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
             Ok(_) if body.trim_ascii_start().starts_with(b"{") => Outcome::Done(Body(body)),
             Ok(_) => Outcome::Transient(Failure::BadBody {
@@ -562,17 +584,28 @@ mod tests {
     #[test]
     fn statuses_are_classified() {
         let h = RateHeaders::default();
-        assert!(matches!(classify(200, h, Ok(b"{}".to_vec())), Outcome::Done(_)));
+        assert!(matches!(classify(200, h, Ok(b"{}".to_vec()), false), Outcome::Done(_)));
         assert!(matches!(
-            classify(200, h, Ok(b"{\"a\":".to_vec())),
+            classify(200, h, Ok(b"{\"a\":".to_vec()), false),
             Outcome::Transient(_)
         ));
-        assert!(matches!(classify(200, h, Ok(b"[]".to_vec())), Outcome::Transient(_)));
-        assert!(matches!(classify(429, h, Ok(Vec::new())), Outcome::RateLimited(_)));
-        assert!(matches!(classify(503, h, Ok(Vec::new())), Outcome::Transient(_)));
-        assert!(matches!(classify(408, h, Ok(Vec::new())), Outcome::Transient(_)));
-        assert!(matches!(classify(404, h, Ok(Vec::new())), Outcome::Final(_)));
-        assert!(matches!(classify(401, h, Ok(Vec::new())), Outcome::Final(_)));
+        assert!(matches!(
+            classify(200, h, Ok(b"[]".to_vec()), false),
+            Outcome::Transient(_)
+        ));
+        assert!(matches!(
+            classify(429, h, Ok(Vec::new()), false),
+            Outcome::RateLimited(_)
+        ));
+        assert!(matches!(classify(503, h, Ok(Vec::new()), false), Outcome::Transient(_)));
+        assert!(matches!(classify(408, h, Ok(Vec::new()), false), Outcome::Transient(_)));
+        assert!(matches!(classify(404, h, Ok(Vec::new()), false), Outcome::Final(_)));
+        assert!(matches!(classify(401, h, Ok(Vec::new()), false), Outcome::Final(_)));
+        // Text asked for: a body that is not JSON is the answer.
+        assert!(matches!(
+            classify(200, h, Ok(b"[00:00:03] Hello".to_vec()), true),
+            Outcome::Done(_)
+        ));
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct Links<'a> {
     pub records: &'a [&'a str],
     /// Whether the list is one of many independent requests (a record's own list).
     pub leaf: bool,
+    /// Whether a page that counts more pages after it but links none is followed by number
+    /// (`page=N+1`), as page-number lists that give no link are (news, content snippets).
+    /// When not, the answer says its pages are unreachable (`Step::unreachable_pages`).
+    pub numbered: bool,
 }
 
 impl<'a> Links<'a> {
@@ -29,6 +33,7 @@ impl<'a> Links<'a> {
             first: first.into(),
             records,
             leaf: false,
+            numbered: true,
         }
     }
 }
@@ -40,12 +45,21 @@ impl Style for Links<'_> {
     }
 
     fn read(&self, mut answer: Value, request: &Request) -> Result<Step, Error> {
-        let next = next_page(&answer, &request.path);
-        let pages = pages_of(&answer);
-        let (page, total_pages) = (
-            pages.and_then(|p| p["page"].as_u64()),
-            pages.and_then(|p| p["total_pages"].as_u64()),
-        );
+        let mut next = next_page(&answer, &request.path);
+        // The page numbers, in `pages` or at the top (content snippets), as numbers or as the
+        // strings some endpoints answer with.
+        let number = |key: &str| {
+            pages_of(&answer)
+                .and_then(|p| p.get(key))
+                .or_else(|| answer.get(key))
+                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
+        };
+        let (page, total_pages) = (number("page"), number("total_pages"));
+        if let (None, true, Some(page), Some(total)) = (&next, self.numbered, page, total_pages) {
+            if page < total {
+                next = Some(set_query(&request.path, "page", &(page + 1).to_string()));
+            }
+        }
         let total_count = answer.get("total_count").and_then(Value::as_u64);
         let items = match self.records {
             [] => vec![answer],
@@ -187,12 +201,29 @@ mod tests {
     #[test]
     fn more_pages_without_a_link_are_noticed() {
         // A style is pure: a request built and an answer read, with no run.
-        let style = Links::new("activity_logs", "/admins/activity_logs", &["activity_logs"]);
+        let style = Links {
+            numbered: false,
+            ..Links::new("activity_logs", "/admins/activity_logs", &["activity_logs"])
+        };
         let request = style.request(None);
         assert_eq!(request.describe(), "GET /admins/activity_logs");
         let answer = json!({"activity_logs": [], "pages": {"page": 1, "total_pages": 3, "next": null}});
-        let step = style.read(answer, &request).unwrap();
+        let step = style.read(answer.clone(), &request).unwrap();
         assert!(step.unreachable_pages);
         assert_eq!(step.total_pages, Some(3));
+        // A numbered list goes on to the next page by number, whether its numbers are in
+        // `pages` or at the top, as numbers or as strings.
+        let numbered = Links::new("news_items", "/news/news_items", &["data"]);
+        let first = json!({"data": [], "pages": {"page": 1, "total_pages": 3, "next": null}});
+        let step = numbered.read(first, &numbered.request(None)).unwrap();
+        assert_eq!(step.next.as_deref(), Some("/news/news_items?page=2"));
+        let top = json!({"data": [], "page": "2", "total_pages": 3});
+        let request = numbered.request(Some("/news/news_items?page=2"));
+        assert_eq!(
+            numbered.read(top, &request).unwrap().next.as_deref(),
+            Some("/news/news_items?page=3")
+        );
+        let last = json!({"data": [], "pages": {"page": 3, "total_pages": 3}});
+        assert!(numbered.read(last, &request).unwrap().next.is_none());
     }
 }

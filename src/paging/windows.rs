@@ -96,7 +96,10 @@ fn read_window(
     };
     walk(
         job,
-        &Links::new(job.name(), path(windows.path, span.from, to), windows.records),
+        &Links {
+            numbered: false,
+            ..Links::new(job.name(), path(windows.path, span.from, to), windows.records)
+        },
         First::Fetch,
         &mut window,
     )?;

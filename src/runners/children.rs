@@ -16,8 +16,142 @@ use crate::http::{Request, encode};
 use crate::job::{Job, Origin};
 use crate::paging::links::{Links, set_query};
 use crate::paging::{First, Page, Pages, unreadable, walk};
-use crate::streams::{Fetch, Parent};
+use crate::streams::{Fetch, Parent, Rows};
 use crate::warn;
+
+/// What a page's children read: for each child (by its place in `children`) and parent, the
+/// rows the parent carries or the request that brings them.
+#[derive(Default)]
+pub struct Wants(Vec<(usize, ParentRecord, Source)>);
+
+/// Where a child's rows for one parent come from.
+enum Source {
+    Carried(Vec<Value>, Option<u64>),
+    Requested(usize),
+}
+
+impl Wants {
+    /// Adds what `children` read of one parent record (`item`, placed at `at`), its requests
+    /// to `requests` (counted to child `c` as job `c + 1`). A parent without an id is lost to
+    /// the children that would read it: named, and their bookmarks kept below it.
+    pub fn add(
+        &mut self,
+        children: &[&Job<'_>],
+        requests: &mut Requests,
+        item: &Value,
+        at: DateTime<Utc>,
+        origin: &Origin,
+    ) -> Result<(), Error> {
+        for (c, child) in children.iter().enumerate() {
+            let Some(fetch) = reads(child, item, at) else {
+                continue;
+            };
+            let Some(id) = crate::job::id_text(&item["id"]) else {
+                child.spoil(child.bad_record(item, "has no id", origin), Some(at))?;
+                continue;
+            };
+            let carried = if fetch.embedded {
+                match items_of(item, fetch.records) {
+                    Ok(found) => found.filter(|(items, total)| !cut_short(items.len(), *total)),
+                    Err(problem) => {
+                        child.spoil(child.bad_record(item, &problem, origin), Some(at))?;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let source = match carried {
+                Some((items, total)) => Source::Carried(items, total),
+                None => Source::Requested(requests.add_fetch(fetch, &id, c + 1)),
+            };
+            let parent = ParentRecord {
+                id,
+                at,
+                created_at: item["created_at"].clone(),
+                updated_at: item["updated_at"].clone(),
+            };
+            self.0.push((c, parent, source));
+        }
+        Ok(())
+    }
+
+    /// Writes every child's rows, once `results` holds what the page's requests brought.
+    pub fn write(self, children: &[&Job<'_>], results: &Results, origin: &Origin) -> Result<(), Error> {
+        for (c, parent, source) in self.0 {
+            write_child(children[c], &parent, source, results, origin)?;
+        }
+        Ok(())
+    }
+}
+
+/// The list a child reads of a record, if it reads one: the record is in the child's range,
+/// and says it has some when the child's row asks it to.
+fn reads(child: &Job<'_>, item: &Value, at: DateTime<Utc>) -> Option<&'static Fetch> {
+    let crate::streams::Read::Child(ref fetch) = child.plan().stream.read else {
+        return None;
+    };
+    let wanted = child.in_range(at) && fetch.only_when.is_none_or(|field| has_items(&item[field]));
+    wanted.then_some(fetch)
+}
+
+/// Writes a child's rows for one parent, from the parent itself or from its request.
+fn write_child(
+    child: &Job<'_>,
+    parent: &ParentRecord,
+    source: Source,
+    results: &Results,
+    origin: &Origin,
+) -> Result<(), Error> {
+    let (Some(link), crate::streams::Read::Child(fetch)) = (child.plan().stream.parent, child.plan().stream.read)
+    else {
+        return Ok(());
+    };
+    match source {
+        Source::Carried(items, total) => write(child, &link, &fetch, parent, items, total, origin),
+        Source::Requested(n) => match results.get(n) {
+            Some(Fetched::Got {
+                items,
+                total,
+                answer,
+                origin,
+            }) => {
+                // A parent read whole gives its own times, newer than the list's.
+                let fresh = ParentRecord {
+                    created_at: fresh(answer.as_ref(), "created_at", &parent.created_at),
+                    updated_at: fresh(answer.as_ref(), "updated_at", &parent.updated_at),
+                    ..parent.clone()
+                };
+                write(child, &link, &fetch, &fresh, items.clone(), *total, origin)
+            }
+            Some(Fetched::Gone) | None => {
+                gone(child, &link, &parent.id);
+                Ok(())
+            }
+            // This parent's children cannot be read: the others are, and the child's bookmark
+            // stays below this parent, so that the next run reads it again.
+            Some(Fetched::Failed(err)) => child.spoil(echo(err, child), Some(parent.at)),
+        },
+    }
+}
+
+/// A failure met for one stream, as another reports it.
+pub fn echo(err: &Error, job: &Job<'_>) -> Error {
+    Error::BadResponse {
+        stream: job.name(),
+        request: String::new(),
+        problem: err.to_string(),
+    }
+}
+
+/// A parent's time from its own answer, or the list's when the answer has none.
+fn fresh(answer: Option<&Value>, key: &str, listed: &Value) -> Value {
+    answer
+        .and_then(|a| a.get(key))
+        .filter(|v| !v.is_null())
+        .cloned()
+        .unwrap_or_else(|| listed.clone())
+}
 
 /// A parent record as its children's rows need it.
 #[derive(Debug, Clone)]
@@ -40,6 +174,8 @@ pub struct Requests {
 struct Wanted {
     path: String,
     paged: bool,
+    /// The answer is text, not JSON.
+    text: bool,
     records: &'static [&'static str],
     /// The stream the request is counted to and named by.
     job: usize,
@@ -67,6 +203,24 @@ impl Requests {
     /// The request for `path` (with `{id}` replaced), added unless a request of the page has
     /// it already; its number.
     pub fn add(&mut self, path: &str, id: &str, paged: bool, records: &'static [&'static str], job: usize) -> usize {
+        self.add_read(path, id, paged, false, records, job)
+    }
+
+    /// The request of a child's fetch (see [`Requests::add`]).
+    pub fn add_fetch(&mut self, fetch: &Fetch, id: &str, job: usize) -> usize {
+        let text = matches!(fetch.rows, Rows::Text(_));
+        self.add_read(fetch.path, id, fetch.paged, text, fetch.records, job)
+    }
+
+    fn add_read(
+        &mut self,
+        path: &str,
+        id: &str,
+        paged: bool,
+        text: bool,
+        records: &'static [&'static str],
+        job: usize,
+    ) -> usize {
         let path = path.replace("{id}", &encode(id));
         if let Some(&n) = self.by_path.get(&path) {
             return n;
@@ -74,6 +228,7 @@ impl Requests {
         self.list.push(Wanted {
             path: path.clone(),
             paged,
+            text,
             records,
             job,
             got: Mutex::new(None),
@@ -88,7 +243,7 @@ impl Requests {
     pub fn send(self, parent: &Job<'_>, jobs: &[&Job<'_>]) -> Result<Results, Error> {
         parent.for_each(&self.list, |wanted| {
             let job = jobs.get(wanted.job).copied().unwrap_or(parent);
-            let got = fetch(job, &wanted.path, wanted.paged, wanted.records)?;
+            let got = fetch(job, wanted)?;
             *wanted.got.lock().unwrap_or_else(PoisonError::into_inner) = Some(got);
             Ok(())
         })?;
@@ -152,19 +307,23 @@ pub fn cut_short(returned: usize, total: Option<u64>) -> bool {
     total.is_some_and(|t| t > u64::try_from(returned).unwrap_or(u64::MAX))
 }
 
-/// Whether a list a record carries says it has items (`only_when`): only those cost a request.
+/// Whether a list a record carries says it has items, or a link is there (`only_when`): only
+/// those cost a request.
 pub fn has_items(list: &Value) -> bool {
+    if let Value::String(link) = list {
+        return !link.is_empty();
+    }
     list["total_count"].as_u64().is_some_and(|n| n > 0)
         || list["data"].as_array().is_some_and(|d| !d.is_empty())
         || list["has_more"] == Value::Bool(true)
 }
 
 /// Every item of one request; errors are those of the whole run.
-fn fetch(job: &Job<'_>, path: &str, paged: bool, records: &'static [&'static str]) -> Result<Fetched, Error> {
-    let outcome = if paged {
-        fetch_pages(job, path, records)
+fn fetch(job: &Job<'_>, wanted: &Wanted) -> Result<Fetched, Error> {
+    let outcome = if wanted.paged {
+        fetch_pages(job, &wanted.path, wanted.records)
     } else {
-        fetch_one(job, path, records)
+        fetch_one(job, &wanted.path, wanted.text, wanted.records)
     };
     match outcome {
         Ok(got) => Ok(got),
@@ -192,11 +351,23 @@ fn fetch_pages(job: &Job<'_>, path: &str, records: &'static [&'static str]) -> R
     })
 }
 
-/// One answer whose list is somewhere inside it (a conversation read whole).
-fn fetch_one(job: &Job<'_>, path: &str, records: &'static [&'static str]) -> Result<Fetched, Error> {
-    let request = Request::get(job.name(), path).leaf();
+/// One answer whose list is somewhere inside it (a conversation read whole), or which is text
+/// (the one item is the text).
+fn fetch_one(job: &Job<'_>, path: &str, text: bool, records: &'static [&'static str]) -> Result<Fetched, Error> {
+    let mut request = Request::get(job.name(), path).leaf();
+    if text {
+        request = request.text();
+    }
     let answer = job.send(&request)?;
     let origin = Origin::now(request.describe());
+    if text {
+        return Ok(Fetched::Got {
+            items: vec![answer],
+            total: Some(1),
+            answer: None,
+            origin,
+        });
+    }
     match items_of(&answer, records) {
         Ok(found) => {
             let (items, total) = found.unwrap_or_default();
@@ -247,6 +418,12 @@ pub fn write(
         report_truncation(child, link, &parent.id, items.len(), total);
         report_cap_reached(child, link, &parent.id, items.len(), total, cap);
     }
+    let items = match fetch.rows {
+        Rows::Each => items,
+        // One row for the parent: its list, or its text.
+        Rows::List(column) => vec![json!({ column: items })],
+        Rows::Text(column) => vec![json!({ column: items.into_iter().next() })],
+    };
     for (i, mut item) in items.into_iter().enumerate() {
         let Some(map) = item.as_object_mut() else {
             let what = if item.is_null() { "null" } else { kind_of(&item) };

@@ -2,12 +2,16 @@
 //! `pages.next` is a link, and cursor lists whose `pages.next` holds `starting_after`. An
 //! incremental stream of this kind reads everything and emits what changed; one Intercom sorts
 //! newest first (articles, by `updated_at`) stops paging at the first page that reaches past
-//! its start, as long as the order holds.
+//! its start, as long as the order holds. Children (a call's transcript) are read with each
+//! record in their range, page by page, and their bookmark follows the newest record read.
+
+use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::job::Job;
 use crate::paging::links::Links;
 use crate::paging::{First, Flow, NewestFirst, Page, Pages, Step, walk};
+use crate::runners::children::{Requests, Wants};
 use crate::streams::Endpoint;
 
 pub fn run(job: &Job<'_>, children: &[&Job<'_>], endpoint: &Endpoint, newest_first: bool) -> Result<(), Error> {
@@ -16,18 +20,26 @@ pub fn run(job: &Job<'_>, children: &[&Job<'_>], endpoint: &Endpoint, newest_fir
     let style = Links::new(job.name(), endpoint.first(version), records);
     let mut offer = Offer {
         job,
+        children,
         order: newest_first.then(|| NewestFirst::new("records (by their replication key)")),
+        newest: None,
     };
     walk(job, &style, First::Fetch, &mut offer)?;
-    debug_assert!(children.is_empty(), "no list stream has children yet");
-    job.finish_scan()
+    job.finish_scan()?;
+    match offer.newest {
+        Some(newest) => children.iter().try_for_each(|child| child.save_bookmark(newest)),
+        None => Ok(()),
+    }
 }
 
 /// Offers every item to its stream (see [`Job::offer`]), and says when a list newest first has
 /// reached past the stream's start.
 struct Offer<'a, 'b> {
     job: &'a Job<'b>,
+    children: &'a [&'a Job<'b>],
     order: Option<NewestFirst>,
+    /// The newest replication value read, for the children's bookmark.
+    newest: Option<DateTime<Utc>>,
 }
 
 impl Pages for Offer<'_, '_> {
@@ -49,13 +61,38 @@ impl Pages for Offer<'_, '_> {
     }
 
     fn page(&mut self, page: Page) -> Result<(), Error> {
+        if !self.children.is_empty() {
+            self.read_children(&page)?;
+        }
         page.items
             .into_iter()
             .try_for_each(|item| self.job.offer(item, &page.origin))
     }
+}
 
-    fn lost(&mut self, job: &Job<'_>, err: Error) -> Result<(), Error> {
-        job.spoil(err, None)
+impl Offer<'_, '_> {
+    /// Reads the children of a page's records in their range, many at once.
+    fn read_children(&mut self, page: &Page) -> Result<(), Error> {
+        let (job, children) = (self.job, self.children);
+        let key = job.plan().stream.replication.key().unwrap_or("updated_at");
+        let mut requests = Requests::default();
+        let mut wants = Wants::default();
+        for item in &page.items {
+            let Some(at) = item.get(key).and_then(crate::job::timestamp) else {
+                // Not placed: lost to the children too (the parent names it when offered).
+                for child in children {
+                    child.replication_value(item, key, &page.origin)?;
+                }
+                continue;
+            };
+            if job.possible(at) {
+                self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
+            }
+            wants.add(children, &mut requests, item, at, &page.origin)?;
+        }
+        let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(children.iter().copied()).collect();
+        let results = requests.send(job, &jobs)?;
+        wants.write(children, &results, &page.origin)
     }
 }
 

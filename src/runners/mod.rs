@@ -7,6 +7,7 @@
 mod children;
 mod counts;
 mod deleted;
+mod details;
 mod list;
 mod scroll;
 mod search;
@@ -33,6 +34,7 @@ pub fn run(job: &Job<'_>, children: &[&Job<'_>]) -> Result<(), Error> {
         Read::Scroll(endpoint) => scroll::run(job, &endpoint),
         Read::Windows(endpoint) => windows::run(job, &endpoint),
         Read::Report(endpoint, report) => counts::run(job, &endpoint, report),
+        Read::Details { list, path, field, id } => details::run(job, &list, path, field, id),
         // Written by the parent's read.
         Read::Child(_) => Ok(()),
     }

@@ -20,9 +20,9 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::job::{Job, Origin, id_text};
 use crate::paging::search::{self as searching, Dated};
-use crate::runners::children::{self, Fetched, ParentRecord, Requests, Results};
+use crate::runners::children::{Fetched, Requests, Results, Wants, echo};
 use crate::runners::{deleted, read_search};
-use crate::streams::{self, Fetch, Fill, Read};
+use crate::streams::{self, Fill};
 
 pub fn run(job: &Job<'_>, children: &[&Job<'_>], search: &streams::Search) -> Result<(), Error> {
     let version = job.settings().api_version;
@@ -54,12 +54,6 @@ struct Record {
     failed: Option<Error>,
 }
 
-/// A child's rows for one record: from the record itself, or from a request.
-enum Rows {
-    Carried(Vec<Value>, Option<u64>),
-    Requested(usize),
-}
-
 fn page(
     job: &Job<'_>,
     children: &[&Job<'_>],
@@ -70,8 +64,8 @@ fn page(
     // Who counts and names each request: the parent (0), or a child (1 and on).
     let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(children.iter().copied()).collect();
     let mut requests = Requests::default();
+    let mut wants = Wants::default();
     let mut records = Vec::with_capacity(items.len());
-    let mut wanted: Vec<(usize, ParentRecord, Rows)> = Vec::new();
     for Dated { item, at } in items {
         let mut record = Record {
             emit: job.plan().emit && job.in_range(at),
@@ -80,7 +74,6 @@ fn page(
             fills: Vec::new(),
             failed: None,
         };
-        let id = id_text(&record.item["id"]);
         let fills: Vec<&'static Fill> = if record.emit {
             search
                 .fills
@@ -90,58 +83,22 @@ fn page(
         } else {
             Vec::new()
         };
-        let readers: Vec<(usize, &Fetch)> = children
-            .iter()
-            .enumerate()
-            .filter_map(|(c, child)| reads(child, &record).map(|fetch| (c, fetch)))
-            .collect();
-        let Some(id) = id else {
-            if !fills.is_empty() || !readers.is_empty() {
-                let err = job.bad_record(&record.item, "has no id", origin);
-                for (c, _) in &readers {
-                    children[*c].spoil(echo(&err, children[*c]), Some(at))?;
+        match id_text(&record.item["id"]) {
+            Some(id) => {
+                for fill in fills {
+                    let n = requests.add(fill.path, &id, fill.paged, std::slice::from_ref(&fill.field), 0);
+                    record.fills.push((fill, n));
                 }
-                record.failed = Some(err);
             }
-            records.push(record);
-            continue;
-        };
-        for fill in fills {
-            let n = requests.add(fill.path, &id, fill.paged, std::slice::from_ref(&fill.field), 0);
-            record.fills.push((fill, n));
+            None if !fills.is_empty() => record.failed = Some(job.bad_record(&record.item, "has no id", origin)),
+            None => {}
         }
-        let parent = ParentRecord {
-            id: id.clone(),
-            at,
-            created_at: record.item["created_at"].clone(),
-            updated_at: record.item["updated_at"].clone(),
-        };
-        for (c, fetch) in readers {
-            let carried = if fetch.embedded {
-                match children::items_of(&record.item, fetch.records) {
-                    Ok(found) => found.filter(|(items, total)| !children::cut_short(items.len(), *total)),
-                    Err(problem) => {
-                        let child = children[c];
-                        child.spoil(child.bad_record(&record.item, &problem, origin), Some(at))?;
-                        continue;
-                    }
-                }
-            } else {
-                None
-            };
-            let rows = match carried {
-                Some((items, total)) => Rows::Carried(items, total),
-                None => Rows::Requested(requests.add(fetch.path, &id, fetch.paged, fetch.records, c + 1)),
-            };
-            wanted.push((c, parent.clone(), rows));
-        }
+        wants.add(children, &mut requests, &record.item, at, origin)?;
         records.push(record);
     }
     // Every request of the page at once: a page costs one round trip more than its search.
     let results = requests.send(job, &jobs)?;
-    for (c, parent, rows) in wanted {
-        write_child(children[c], &parent, rows, &results, origin)?;
-    }
+    wants.write(children, &results, origin)?;
     for mut record in records {
         fill(job, &mut record, &results);
         if !record.emit {
@@ -153,58 +110,6 @@ fn page(
         }
     }
     Ok(())
-}
-
-/// Writes a child's rows for one parent, from the parent itself or from its request.
-fn write_child(
-    child: &Job<'_>,
-    parent: &ParentRecord,
-    rows: Rows,
-    results: &Results,
-    origin: &Origin,
-) -> Result<(), Error> {
-    let (Some(link), Read::Child(fetch)) = (child.plan().stream.parent, child.plan().stream.read) else {
-        return Ok(());
-    };
-    match rows {
-        Rows::Carried(items, total) => children::write(child, &link, &fetch, parent, items, total, origin),
-        Rows::Requested(n) => match results.get(n) {
-            Some(Fetched::Got {
-                items,
-                total,
-                answer,
-                origin,
-            }) => {
-                // A parent read whole gives its own times, newer than the search's.
-                let fresh = ParentRecord {
-                    created_at: fresh(answer.as_ref(), "created_at", &parent.created_at),
-                    updated_at: fresh(answer.as_ref(), "updated_at", &parent.updated_at),
-                    ..parent.clone()
-                };
-                children::write(child, &link, &fetch, &fresh, items.clone(), *total, origin)
-            }
-            Some(Fetched::Gone) | None => {
-                children::gone(child, &link, &parent.id);
-                Ok(())
-            }
-            // This parent's children cannot be read: the others are, and the child's bookmark
-            // stays below this parent, so that the next run reads it again.
-            Some(Fetched::Failed(err)) => child.spoil(echo(err, child), Some(parent.at)),
-        },
-    }
-}
-
-/// The list a child reads of a record, if it reads one: the record is in the child's range,
-/// and says it has some when the child's row asks it to.
-fn reads(child: &Job<'_>, record: &Record) -> Option<&'static Fetch> {
-    let Read::Child(ref fetch) = child.plan().stream.read else {
-        return None;
-    };
-    let wanted = child.in_range(record.at)
-        && fetch
-            .only_when
-            .is_none_or(|field| children::has_items(&record.item[field]));
-    wanted.then_some(fetch)
 }
 
 /// Puts the lists read whole in their record. A list that could not be read fails the record
@@ -237,24 +142,6 @@ fn fill(job: &Job<'_>, record: &mut Record, results: &Results) {
     }
 }
 
-/// A failure met for one stream, as another reports it.
-fn echo(err: &Error, job: &Job<'_>) -> Error {
-    Error::BadResponse {
-        stream: job.name(),
-        request: String::new(),
-        problem: err.to_string(),
-    }
-}
-
-/// A parent's time from its own answer, or the search's when the answer has none.
-fn fresh(answer: Option<&Value>, key: &str, searched: &Value) -> Value {
-    answer
-        .and_then(|a| a.get(key))
-        .filter(|v| !v.is_null())
-        .cloned()
-        .unwrap_or_else(|| searched.clone())
-}
-
 fn cut_short(job: &Job<'_>, record: &Value, field: &str) -> bool {
     job.plan().has_field(field) && record[field]["has_more"] == Value::Bool(true)
 }
@@ -274,7 +161,7 @@ mod tests {
     use super::*;
     use crate::http::canned::Canned;
     use crate::paging::testing::{at, canned_run, plan, settings};
-    use crate::streams;
+    use crate::streams::{self, Read};
 
     /// Two conversations found by the search; the first read whole with one part, the second
     /// deleted before its parts are read.

@@ -206,12 +206,19 @@ fn find_stream(obj: &Map<String, Value>) -> Result<&'static Stream, String> {
         .as_str()
         .ok_or_else(|| format!("{key} must be a string, not {}", shown(id)))?;
     streams::find(name).ok_or_else(|| {
-        let known: Vec<&str> = streams::ALL.iter().map(|s| s.name).collect();
-        format!(
-            "{} is not a stream of tap-intercom (streams: {})",
-            quote(name),
-            known.join(", ")
-        )
+        // The closest names, not all of them: the list is long (`--discover` prints it).
+        let close: Vec<&str> = streams::ALL
+            .iter()
+            .map(|s| s.name)
+            .filter(|known| name.len() < 200 && (known.contains(name) || name.contains(known)))
+            .take(3)
+            .collect();
+        let hint = if close.is_empty() {
+            "`tap-intercom --discover` lists the streams".to_owned()
+        } else {
+            format!("did you mean {}?", close.join(", "))
+        };
+        format!("{} is not a stream of tap-intercom ({hint})", quote(name))
     })
 }
 

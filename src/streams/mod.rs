@@ -98,6 +98,16 @@ pub enum Read {
     Windows(Endpoint),
     /// One of Intercom's legacy count reports, one row per counted thing.
     Report(Endpoint, Report),
+    /// A list read whole, then each of its records read on its own (`{id}` in `path`), and the
+    /// object under `field` of that answer written as the record's row (an article's
+    /// statistics): a history, stamped with the sync's start.
+    Details {
+        list: Endpoint,
+        path: &'static str,
+        field: &'static str,
+        /// The row's column of the record's id (`article_id`).
+        id: &'static str,
+    },
     /// A child's records, read with each record of its parent (see [`Parent`]).
     Child(Fetch),
 }
@@ -156,6 +166,20 @@ pub struct Fetch {
     /// The most Intercom returns for one parent (conversation parts: the newest 500): a list
     /// that reaches it is named in the log.
     pub cap: Option<usize>,
+    /// What the rows are: each record of the list, or one row per parent.
+    pub rows: Rows,
+}
+
+/// The rows a child writes for one parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Each record of the parent's list is a row.
+    Each,
+    /// One row per parent, holding its list (empty too) under this column: a parent that left
+    /// every item has its row replaced.
+    List(&'static str),
+    /// One row per parent, holding the answer, which is text (not JSON), under this column.
+    Text(&'static str),
 }
 
 /// What a child stream's rows carry of their parent.
@@ -179,6 +203,9 @@ pub struct Parent {
 #[derive(Debug, Clone, Copy)]
 pub struct Described {
     pub name: &'static str,
+    /// Where in the stream's rows those records are, when not at the top (`segments[]`: a
+    /// contact's segments are a list in its one row).
+    pub within: Option<&'static str>,
     /// From this version on, another name (2.16 lists conversation attributes on their own).
     pub moved: Option<(ApiVersion, &'static str)>,
 }
@@ -300,6 +327,7 @@ const fn full(name: &'static str, schema_file: SchemaFile, read: Read, described
         since: ApiVersion::V2_14,
         described: Some(Described {
             name: described,
+            within: None,
             moved: None,
         }),
         parent: None,
@@ -437,6 +465,71 @@ const TICKET: Parent = Parent {
     total: Some("ticket_total_parts"),
 };
 
+/// A conversation, as its handling events carry it.
+const CONVERSATION_EVENTS: Parent = Parent {
+    created: None,
+    total: None,
+    ..CONVERSATION
+};
+
+const CALL: Parent = Parent {
+    stream: "calls",
+    noun: "call",
+    id: "call_id",
+    time: "call_updated_at",
+    created: None,
+    total: None,
+};
+
+/// A child stream read with each changed parent, incremental on its parent's `updated_at`
+/// column, keyed by `key`; not selected by default (it costs a request per parent).
+const fn per_parent(
+    name: &'static str,
+    schema_file: SchemaFile,
+    key: &'static [&'static str],
+    parent: Parent,
+    fetch: Fetch,
+) -> Stream {
+    Stream {
+        key,
+        replication: Replication::Incremental(parent.time),
+        selected_by_default: false,
+        described: None,
+        ..child(name, schema_file, parent, fetch, "")
+    }
+}
+
+/// What a child reads for each parent, by default: its list at one request, paged or not,
+/// each record a row.
+const fn fetch(path: &'static str, records: &'static [&'static str], paged: bool) -> Fetch {
+    Fetch {
+        path,
+        records,
+        paged,
+        embedded: false,
+        only_when: None,
+        cap: None,
+        rows: Rows::Each,
+    }
+}
+
+/// A stream that only later versions of the API have.
+const fn since(version: ApiVersion, stream: Stream) -> Stream {
+    Stream {
+        since: version,
+        ..stream
+    }
+}
+
+/// Its records described under another name, or not at the top of its rows.
+const fn described(name: &'static str, within: Option<&'static str>) -> Described {
+    Described {
+        name,
+        within,
+        moved: None,
+    }
+}
+
 /// A child stream, incremental with its parent, on `key`.
 const fn child(
     name: &'static str,
@@ -529,8 +622,39 @@ pub static ALL: &[Stream] = &[
                 embedded: false,
                 only_when: Some("notes"),
                 cap: None,
+                rows: Rows::Each,
             },
             "note",
+        )
+    },
+    // Each changed contact's segments, as one row replaced on each read: membership changes
+    // without the contact's updated_at moving (README: what an incremental run can miss).
+    Stream {
+        reshape: &[Reshape::IdsOf {
+            from: "segments",
+            to: "segment_ids",
+        }],
+        described: Some(described("segment", Some("segments[]"))),
+        ..per_parent(
+            "contact_segments",
+            schema!("contact_segments"),
+            &["contact_id"],
+            CONTACT,
+            Fetch {
+                rows: Rows::List("segments"),
+                ..fetch("/contacts/{id}/segments", DATA, false)
+            },
+        )
+    },
+    // The events of each changed contact: Intercom keeps 90 days of them.
+    Stream {
+        described: Some(described("data_event", None)),
+        ..per_parent(
+            "data_events",
+            schema!("data_events"),
+            &["contact_id", "event_name", "created_at"],
+            CONTACT,
+            fetch("/events?type=user&intercom_user_id={id}", &["events"], true),
         )
     },
     // Users and leads are contacts of one role, in the contacts schema.
@@ -591,9 +715,26 @@ pub static ALL: &[Stream] = &[
             embedded: false,
             only_when: None,
             cap: PARTS_CAP,
+            rows: Rows::Each,
         },
         "conversation_part",
     ),
+    // Pauses and resumes of each changed conversation's handling; an event has no id.
+    Stream {
+        reshape: &[Reshape::Lift {
+            from: &["teammate", "id"],
+            to: "teammate_id",
+        }],
+        since: ApiVersion::V2_15,
+        described: Some(described("handling_event", None)),
+        ..per_parent(
+            "conversation_handling_events",
+            schema!("conversation_handling_events"),
+            &["conversation_id", "timestamp", "type", "teammate_id"],
+            CONVERSATION_EVENTS,
+            fetch("/conversations/{id}/handling_events", &["handling_events"], false),
+        )
+    },
     Stream {
         reshape: &[
             Reshape::Unwrap {
@@ -633,6 +774,7 @@ pub static ALL: &[Stream] = &[
             embedded: true,
             only_when: None,
             cap: PARTS_CAP,
+            rows: Rows::Each,
         },
         "ticket_part",
     ),
@@ -688,6 +830,7 @@ pub static ALL: &[Stream] = &[
     Stream {
         described: Some(Described {
             name: "data_attribute",
+            within: None,
             moved: Some((ApiVersion::V2_16, "conversation_attribute")),
         }),
         ..attributes(
@@ -741,6 +884,101 @@ pub static ALL: &[Stream] = &[
             "activity_log",
         )
     },
+    // Every call, read in full each run (no filter), emitting those that changed.
+    incremental(
+        "calls",
+        schema!("calls"),
+        Read::List(Endpoint {
+            per_page: Some(25),
+            ..at("/calls", DATA)
+        }),
+        "call",
+    ),
+    // The transcript of each changed call that has one: a text file, kept whole.
+    per_parent(
+        "call_transcripts",
+        schema!("call_transcripts"),
+        &["call_id"],
+        CALL,
+        Fetch {
+            only_when: Some("transcription_url"),
+            rows: Rows::Text("transcript"),
+            ..fetch("/calls/{id}/transcript", &[], false)
+        },
+    ),
+    list(
+        "news_items",
+        schema!("news_items"),
+        at("/news/news_items", DATA),
+        "news_item",
+    ),
+    list(
+        "newsfeeds",
+        schema!("newsfeeds"),
+        at("/news/newsfeeds", DATA),
+        "newsfeed",
+    ),
+    // Views, conversions and reactions change without the article's updated_at moving: a
+    // history, one snapshot of every article per sync.
+    Stream {
+        key: &["snapshot_at", "article_id"],
+        ..full(
+            "article_statistics",
+            schema!("article_statistics"),
+            Read::Details {
+                list: paged("/articles", DATA),
+                path: "/articles/{id}",
+                field: "statistics",
+                id: "article_id",
+            },
+            "article_statistics",
+        )
+    },
+    list(
+        "away_status_reasons",
+        schema!("away_status_reasons"),
+        at("/away_status_reasons", DATA),
+        "away_status_reason",
+    ),
+    list(
+        "internal_articles",
+        schema!("internal_articles"),
+        paged("/internal_articles", DATA),
+        "internal_article_list_item",
+    ),
+    since(
+        ApiVersion::V2_15,
+        list("brands", schema!("brands"), at("/brands", DATA), "brand"),
+    ),
+    since(
+        ApiVersion::V2_15,
+        list("emails", schema!("emails"), at("/emails", DATA), "email_setting"),
+    ),
+    since(
+        ApiVersion::V2_16,
+        list("macros", schema!("macros"), paged("/macros", DATA), "macro"),
+    ),
+    since(
+        ApiVersion::V2_16,
+        list(
+            "office_hours_schedules",
+            schema!("office_hours_schedules"),
+            at("/office_hours_schedules", DATA),
+            "office_hours_schedule",
+        ),
+    ),
+    since(
+        ApiVersion::V2_16,
+        list(
+            "content_snippets",
+            schema!("content_snippets"),
+            Endpoint {
+                per_page: Some(50),
+                ..at("/content_snippets", DATA)
+            },
+            "content_snippet",
+        ),
+    ),
     report("counts", schema!("counts"), &["snapshot_at"], "/counts", Report::Totals),
     report(
         "conversation_counts",
@@ -827,6 +1065,7 @@ fn source(stream: &Stream) -> String {
         Read::List(endpoint) | Read::NewestFirst(endpoint) | Read::Windows(endpoint) | Read::Report(endpoint, _) => {
             get(endpoint)
         }
+        Read::Details { list, path, field, .. } => format!("`{field}` of `GET {path}` for each of {}", get(list)),
         Read::Scroll(endpoint) => format!("{}, the scroll", get(endpoint)),
         Read::Search(search) => {
             let mut text = format!("`POST {}`", search.endpoint.path);
@@ -1006,6 +1245,6 @@ mod tests {
         };
         assert_eq!(articles.first(ApiVersion::V2_14), "/articles?per_page=150");
         let children: Vec<&str> = find("contacts").unwrap().children().map(|s| s.name).collect();
-        assert_eq!(children, ["contact_notes"]);
+        assert_eq!(children, ["contact_notes", "contact_segments", "data_events"]);
     }
 }

@@ -27,6 +27,15 @@ pub enum Reshape {
     /// the text becomes the object's `key` (a ticket's `ticket_state` as its category alone,
     /// `"submitted"`, becomes `{"category": "submitted"}`).
     TextAsObject { field: &'static str, key: &'static str },
+    /// A list of the ids of the objects in another field (a contact's `segment_ids`, beside its
+    /// segments).
+    IdsOf { from: &'static str, to: &'static str },
+    /// A value inside an object copied to a top-level field, where a key needs it (a handling
+    /// event's `teammate.id` as `teammate_id`).
+    Lift {
+        from: &'static [&'static str],
+        to: &'static str,
+    },
     /// Fills `model` when Intercom leaves it out (the attribute streams ask for one model each).
     DefaultModel(&'static str),
     /// singer-io's key for the attribute streams: SHA-256 of `id`, `name` and `description`
@@ -49,6 +58,7 @@ impl Reshape {
             Reshape::Unwrap { field, .. }
             | Reshape::RenameInner { field, .. }
             | Reshape::TextAsObject { field, .. } => Some(field),
+            Reshape::IdsOf { to, .. } | Reshape::Lift { to, .. } => Some(to),
             Reshape::DefaultModel(_) => Some("model"),
             Reshape::OptionObjects => Some("list_options"),
             // Left out: no property of the record.
@@ -80,6 +90,23 @@ impl Reshape {
                         let text = std::mem::take(text);
                         *value = Value::Object(Map::from_iter([(key.to_owned(), Value::String(text))]));
                     }
+                }
+            }
+            Reshape::IdsOf { from, to } => {
+                let ids: Vec<Value> = item
+                    .get(from)
+                    .and_then(Value::as_array)
+                    .map(|list| list.iter().filter_map(|o| o.get("id").cloned()).collect())
+                    .unwrap_or_default();
+                item.insert(to.into(), Value::Array(ids));
+            }
+            Reshape::Lift { from, to } => {
+                let Some((first, rest)) = from.split_first() else {
+                    return Ok(());
+                };
+                let value = rest.iter().fold(item.get(*first), |v, key| v.and_then(|v| v.get(*key)));
+                if let Some(value) = value.filter(|v| !v.is_null()).cloned() {
+                    item.insert(to.into(), value);
                 }
             }
             Reshape::DefaultModel(model) => {

@@ -292,14 +292,14 @@ fn without_a_terminal_there_is_no_board() {
 fn the_demo_shows_progress_while_it_syncs_then_both_runs_summaries() {
     let tap = std::path::Path::new(env!("CARGO_BIN_EXE_tap-intercom"));
     let bin = tap.parent().unwrap();
-    if !bin.join("fake-intercom").exists() {
-        // `cargo test` builds the binaries of the package under test only.
-        let built = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "fake-intercom", "--bin", "fake-intercom"])
-            .status()
-            .expect("cargo runs");
-        assert!(built.success(), "cargo build -p fake-intercom");
-    }
+    // `cargo test` builds the binaries of the package under test only, and a fake built
+    // earlier may be stale: cargo builds it again when it is (quick when it is not).
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-p", "fake-intercom", "--bin", "fake-intercom"])
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "cargo build -p fake-intercom");
+    assert!(bin.join("fake-intercom").exists());
     let dir = tempfile::tempdir().unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo");
     let shown = std::process::Command::new("script")

@@ -279,6 +279,11 @@ fn drift(version: &str, digest: &Digest) -> Vec<String> {
             let Some((recorded, typed)) = as_recorded(stream, path) else {
                 continue;
             };
+            // Records that sit inside the stream's rows (a contact's segments in its one row).
+            let recorded = match stream.described.and_then(|d| d.within) {
+                Some(within) => format!("{within}.{recorded}"),
+                None => recorded,
+            };
             let leaf = recorded
                 .rsplit(['.', '['])
                 .next()

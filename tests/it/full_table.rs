@@ -276,7 +276,13 @@ fn every_request_carries_auth_version_and_accept_headers() {
             Some(format!("Bearer {}", crate::support::TOKEN).as_str())
         );
         assert_eq!(r.header("intercom-version"), Some("2.14"));
-        assert_eq!(r.header("accept"), Some("application/json"));
+        // A call's transcript is a text file: asked for as text.
+        let accept = if r.path().ends_with("/transcript") {
+            "text/plain, application/json"
+        } else {
+            "application/json"
+        };
+        assert_eq!(r.header("accept"), Some(accept), "{}", r.target);
         assert_eq!(r.header("user-agent"), Some("acme-pipeline/1.0"));
     }
 }

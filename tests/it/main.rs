@@ -12,6 +12,7 @@ mod fuzz;
 mod http;
 mod incremental;
 mod loss;
+mod new_streams;
 mod notes;
 mod selection;
 mod slices;
