@@ -57,12 +57,11 @@ struct Ids<'a, 'b> {
 impl Pages for Ids<'_, '_> {
     fn page(&mut self, page: Page) -> Result<(), Error> {
         for item in &page.items {
-            match id_text(&item["id"]) {
-                Some(id) => self.ids.push(id),
-                None => {
-                    let err = self.job.bad_record(item, "has no id", &page.origin);
-                    self.job.spoil(err, None)?;
-                }
+            if let Some(id) = id_text(&item["id"]) {
+                self.ids.push(id);
+            } else {
+                let err = self.job.bad_record(item, "has no id", &page.origin);
+                self.job.spoil(err, None)?;
             }
         }
         Ok(())
