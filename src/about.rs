@@ -152,6 +152,26 @@ fn markdown() -> String {
     out
 }
 
+/// Holds the README's section between `<!-- NAME:start -->` and `<!-- NAME:end -->` to
+/// `text`, made from the code: stale, the test fails; with `TAP_INTERCOM_REGENERATE=1` set,
+/// the section is rewritten.
+#[cfg(test)]
+pub fn readme_section_is(name: &str, text: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let marker = format!("<!-- {name}:start -->\n");
+    let start = readme.find(&marker).expect("start marker") + marker.len();
+    let end = readme.find(&format!("<!-- {name}:end -->")).expect("end marker");
+    if std::env::var_os("TAP_INTERCOM_REGENERATE").is_some() {
+        std::fs::write(path, format!("{}{}{}", &readme[..start], text, &readme[end..])).unwrap();
+        return;
+    }
+    assert!(
+        readme[start..end] == *text,
+        "README.md's {name} is stale: run `TAP_INTERCOM_REGENERATE=1 cargo test` and commit"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,22 +195,7 @@ mod tests {
     /// The README's settings table is this module's. `TAP_INTERCOM_REGENERATE=1` rewrites it.
     #[test]
     fn the_readme_settings_table_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let start = readme.find("<!-- settings-table:start -->\n").expect("start marker") + 30;
-        let end = readme.find("<!-- settings-table:end -->").expect("end marker");
-        if std::env::var_os("TAP_INTERCOM_REGENERATE").is_some() {
-            std::fs::write(
-                path,
-                format!("{}{}{}", &readme[..start], settings_table(), &readme[end..]),
-            )
-            .unwrap();
-            return;
-        }
-        assert!(
-            readme[start..end] == settings_table(),
-            "README.md's settings table is stale: run `TAP_INTERCOM_REGENERATE=1 cargo test` and commit"
-        );
+        readme_section_is("settings-table", &settings_table());
     }
 
     #[test]

@@ -1204,20 +1204,7 @@ mod tests {
     /// The README's stream table is the table's. `TAP_INTERCOM_REGENERATE=1` rewrites it.
     #[test]
     fn the_readme_stream_table_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let marker = "<!-- streams-table:start -->\n";
-        let start = readme.find(marker).expect("start marker") + marker.len();
-        let end = readme.find("<!-- streams-table:end -->").expect("end marker");
-        if std::env::var_os("TAP_INTERCOM_REGENERATE").is_some() {
-            let text = format!("{}{}{}", &readme[..start], markdown_table(), &readme[end..]);
-            std::fs::write(path, text).unwrap();
-            return;
-        }
-        assert!(
-            readme[start..end] == markdown_table(),
-            "README.md's stream table is stale: run `TAP_INTERCOM_REGENERATE=1 cargo test` and commit"
-        );
+        crate::about::readme_section_is("streams-table", &markdown_table());
     }
 
     #[test]
