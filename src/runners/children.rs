@@ -20,14 +20,12 @@ use crate::streams::{Fetch, Parent, Rows};
 use crate::warn;
 
 /// What a page's children read: for each child (by its place in `children`) and parent, the
-/// rows the parent carries or the request that brings them.
+/// rows the parent carries, or the request that brings them.
 #[derive(Default)]
-pub struct Wants(Vec<(usize, ParentRecord, Source)>);
-
-/// Where a child's rows for one parent come from.
-enum Source {
-    Carried(Vec<Value>, Option<u64>),
-    Requested(usize),
+pub struct Wants {
+    carried: Vec<(usize, ParentRecord, Vec<Value>, Option<u64>)>,
+    /// By request: the children that read its answer, and their parent.
+    requested: HashMap<usize, Vec<(usize, ParentRecord)>>,
 }
 
 impl Wants {
@@ -61,25 +59,39 @@ impl Wants {
             } else {
                 None
             };
-            let source = match carried {
-                Some((items, total)) => Source::Carried(items, total),
-                None => Source::Requested(requests.add_fetch(fetch, &id, c + 1)),
-            };
             let parent = ParentRecord {
-                id,
+                id: id.clone(),
                 at,
                 created_at: item["created_at"].clone(),
                 updated_at: item["updated_at"].clone(),
             };
-            self.0.push((c, parent, source));
+            if let Some((items, total)) = carried {
+                self.carried.push((c, parent, items, total));
+            } else {
+                let n = requests.add_fetch(fetch, &id, c + 1);
+                self.requested.entry(n).or_default().push((c, parent));
+            }
         }
         Ok(())
     }
 
-    /// Writes every child's rows, once `results` holds what the page's requests brought.
-    pub fn write(self, children: &[&Job<'_>], results: &Results, origin: &Origin) -> Result<(), Error> {
-        for (c, parent, source) in self.0 {
-            write_child(children[c], &parent, source, results, origin)?;
+    /// Writes the rows the parents carry.
+    pub fn write_carried(&mut self, children: &[&Job<'_>], origin: &Origin) -> Result<(), Error> {
+        for (c, parent, items, total) in std::mem::take(&mut self.carried) {
+            let child = children[c];
+            if let (Some(link), crate::streams::Read::Child(fetch)) =
+                (child.plan().stream.parent, child.plan().stream.read)
+            {
+                write(child, &link, &fetch, &parent, items, total, origin)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the rows of request `n`'s answer, for every child that reads it.
+    fn write_requested(&self, n: usize, children: &[&Job<'_>], got: &Fetched) -> Result<(), Error> {
+        for (c, parent) in self.requested.get(&n).into_iter().flatten() {
+            write_child(children[*c], parent, got)?;
         }
         Ok(())
     }
@@ -95,43 +107,34 @@ fn reads(child: &Job<'_>, item: &Value, at: DateTime<Utc>) -> Option<&'static Fe
     wanted.then_some(fetch)
 }
 
-/// Writes a child's rows for one parent, from the parent itself or from its request.
-fn write_child(
-    child: &Job<'_>,
-    parent: &ParentRecord,
-    source: Source,
-    results: &Results,
-    origin: &Origin,
-) -> Result<(), Error> {
+/// Writes a child's rows for one parent, from what its request brought.
+fn write_child(child: &Job<'_>, parent: &ParentRecord, got: &Fetched) -> Result<(), Error> {
     let (Some(link), crate::streams::Read::Child(fetch)) = (child.plan().stream.parent, child.plan().stream.read)
     else {
         return Ok(());
     };
-    match source {
-        Source::Carried(items, total) => write(child, &link, &fetch, parent, items, total, origin),
-        Source::Requested(n) => match results.get(n) {
-            Some(Fetched::Got {
-                items,
-                total,
-                answer,
-                origin,
-            }) => {
-                // A parent read whole gives its own times, newer than the list's.
-                let fresh = ParentRecord {
-                    created_at: fresh(answer.as_ref(), "created_at", &parent.created_at),
-                    updated_at: fresh(answer.as_ref(), "updated_at", &parent.updated_at),
-                    ..parent.clone()
-                };
-                write(child, &link, &fetch, &fresh, items.clone(), *total, origin)
-            }
-            Some(Fetched::Gone) | None => {
-                gone(child, &link, &parent.id);
-                Ok(())
-            }
-            // This parent's children cannot be read: the others are, and the child's bookmark
-            // stays below this parent, so that the next run reads it again.
-            Some(Fetched::Failed(err)) => child.spoil(echo(err, child), Some(parent.at)),
-        },
+    match got {
+        Fetched::Got {
+            items,
+            total,
+            times,
+            origin,
+        } => {
+            // A parent read whole gives its own times, newer than the list's.
+            let fresh = ParentRecord {
+                created_at: times.0.clone().unwrap_or_else(|| parent.created_at.clone()),
+                updated_at: times.1.clone().unwrap_or_else(|| parent.updated_at.clone()),
+                ..parent.clone()
+            };
+            write(child, &link, &fetch, &fresh, items.clone(), *total, origin)
+        }
+        Fetched::Gone => {
+            gone(child, &link, &parent.id);
+            Ok(())
+        }
+        // This parent's children cannot be read: the others are, and the child's bookmark
+        // stays below this parent, so that the next run reads it again.
+        Fetched::Failed(err) => child.spoil(echo(err, child), Some(parent.at)),
     }
 }
 
@@ -142,15 +145,6 @@ pub fn echo(err: &Error, job: &Job<'_>) -> Error {
         request: String::new(),
         problem: err.to_string(),
     }
-}
-
-/// A parent's time from its own answer, or the list's when the answer has none.
-fn fresh(answer: Option<&Value>, key: &str, listed: &Value) -> Value {
-    answer
-        .and_then(|a| a.get(key))
-        .filter(|v| !v.is_null())
-        .cloned()
-        .unwrap_or_else(|| listed.clone())
 }
 
 /// A parent record as its children's rows need it.
@@ -179,6 +173,8 @@ struct Wanted {
     records: &'static [&'static str],
     /// The stream the request is counted to and named by.
     job: usize,
+    /// Whether its answer is kept after the children's rows are written (a fill needs it).
+    kept: bool,
     got: Mutex<Option<Fetched>>,
 }
 
@@ -188,9 +184,8 @@ pub enum Fetched {
     Got {
         items: Vec<Value>,
         total: Option<u64>,
-        /// For an endpoint that does not page: the answer, less its list (a parent read whole
-        /// carries its own `created_at` and `updated_at`).
-        answer: Option<Value>,
+        /// For a parent read whole: its own `created_at` and `updated_at`.
+        times: (Option<Value>, Option<Value>),
         origin: Origin,
     },
     /// The record was merged or deleted during the sync (404).
@@ -201,12 +196,15 @@ pub enum Fetched {
 
 impl Requests {
     /// The request for `path` (with `{id}` replaced), added unless a request of the page has
-    /// it already; its number.
+    /// it already; its number. Its answer is kept for the caller (a fill).
     pub fn add(&mut self, path: &str, id: &str, paged: bool, records: &'static [&'static str], job: usize) -> usize {
-        self.add_read(path, id, paged, false, records, job)
+        let n = self.add_read(path, id, paged, false, records, job);
+        self.list[n].kept = true;
+        n
     }
 
-    /// The request of a child's fetch (see [`Requests::add`]).
+    /// The request of a child's fetch (see [`Requests::add`]), whose answer is written as rows
+    /// as soon as it comes, and dropped.
     pub fn add_fetch(&mut self, fetch: &Fetch, id: &str, job: usize) -> usize {
         let text = matches!(fetch.rows, Rows::Text(_));
         self.add_read(fetch.path, id, fetch.paged, text, fetch.records, job)
@@ -231,6 +229,7 @@ impl Requests {
             text,
             records,
             job,
+            kept: false,
             got: Mutex::new(None),
         });
         self.by_path.insert(path, self.list.len() - 1);
@@ -238,13 +237,20 @@ impl Requests {
     }
 
     /// Sends every request, many at once on the run's threads (`jobs[n]` counts and names a
-    /// request added with `job: n`), and gives what each brought. Only a failure of the whole
+    /// request added with `job: n`). Each answer is written as the children's rows at once,
+    /// on the thread that got it, and dropped unless kept: a page holds no more answers than
+    /// its requests in flight. Gives what the kept ones brought. Only a failure of the whole
     /// run is an error.
-    pub fn send(self, parent: &Job<'_>, jobs: &[&Job<'_>]) -> Result<Results, Error> {
-        parent.for_each(&self.list, |wanted| {
+    pub fn send(self, parent: &Job<'_>, jobs: &[&Job<'_>], wants: &Wants) -> Result<Results, Error> {
+        let children = jobs.get(1..).unwrap_or_default();
+        let numbered: Vec<(usize, &Wanted)> = self.list.iter().enumerate().collect();
+        parent.for_each(&numbered, |&(n, wanted)| {
             let job = jobs.get(wanted.job).copied().unwrap_or(parent);
             let got = fetch(job, wanted)?;
-            *wanted.got.lock().unwrap_or_else(PoisonError::into_inner) = Some(got);
+            wants.write_requested(n, children, &got)?;
+            if wanted.kept {
+                *wanted.got.lock().unwrap_or_else(PoisonError::into_inner) = Some(got);
+            }
             Ok(())
         })?;
         let list = self
@@ -256,7 +262,7 @@ impl Requests {
     }
 }
 
-/// What each request of a page brought, by its number.
+/// What each kept request of a page brought, by its number.
 pub struct Results(Vec<(String, Option<Fetched>)>);
 
 impl Results {
@@ -346,7 +352,7 @@ fn fetch_pages(job: &Job<'_>, path: &str, records: &'static [&'static str]) -> R
     Ok(Fetched::Got {
         items: all.items,
         total: all.total,
-        answer: None,
+        times: (None, None),
         origin: all.origin,
     })
 }
@@ -364,17 +370,18 @@ fn fetch_one(job: &Job<'_>, path: &str, text: bool, records: &'static [&'static 
         return Ok(Fetched::Got {
             items: vec![answer],
             total: Some(1),
-            answer: None,
+            times: (None, None),
             origin,
         });
     }
     match items_of(&answer, records) {
         Ok(found) => {
             let (items, total) = found.unwrap_or_default();
+            let time = |key: &str| answer.get(key).filter(|v| !v.is_null()).cloned();
             Ok(Fetched::Got {
                 items,
                 total,
-                answer: Some(answer),
+                times: (time("created_at"), time("updated_at")),
                 origin,
             })
         }

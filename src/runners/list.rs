@@ -91,8 +91,8 @@ impl Offer<'_, '_> {
             wants.add(children, &mut requests, item, at, &page.origin)?;
         }
         let jobs: Vec<&Job<'_>> = std::iter::once(job).chain(children.iter().copied()).collect();
-        let results = requests.send(job, &jobs)?;
-        wants.write(children, &results, &page.origin)
+        wants.write_carried(children, &page.origin)?;
+        requests.send(job, &jobs, &wants).map(|_| ())
     }
 }
 

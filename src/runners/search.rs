@@ -97,8 +97,8 @@ fn page(
         records.push(record);
     }
     // Every request of the page at once: a page costs one round trip more than its search.
-    let results = requests.send(job, &jobs)?;
-    wants.write(children, &results, origin)?;
+    wants.write_carried(children, origin)?;
+    let results = requests.send(job, &jobs, &wants)?;
     for mut record in records {
         fill(job, &mut record, &results);
         if !record.emit {
