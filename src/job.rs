@@ -219,8 +219,12 @@ fn above(done: &[Range], t: i64) -> Vec<Range> {
         .collect()
 }
 
-/// One stream's run: the plan, counters, and the way to the client and the output. Shared by
-/// the threads that fetch for it, so everything here takes `&self`.
+/// One stream's run, as the runners and the paging engine see it: the stream's requests (`send`,
+/// `for_each`, `pause`), where its records go (`emit`, `offer`, `spoil`, `stray`) and where its
+/// bookmark goes (`save_progress`, `save_bookmark`, `finish_scan`), with the few facts of the run
+/// they need (`api_version`, `end_date`, `started_at`). None of them reaches the run itself:
+/// the client, the thread pools and the settings stay behind this handle. Shared by the threads
+/// that fetch for the stream, so everything here takes `&self`.
 pub struct Job<'a> {
     plan: &'a Plan,
     run: &'a Run,
@@ -258,12 +262,39 @@ impl<'a> Job<'a> {
         self.plan
     }
 
-    pub fn settings(&self) -> &'a Settings {
-        &self.run.settings
+    /// The API version the run speaks.
+    pub fn api_version(&self) -> crate::version::ApiVersion {
+        self.run.settings.api_version
     }
 
-    pub fn run(&self) -> &'a Run {
-        self.run
+    /// `end_date`, when set.
+    pub fn end_date(&self) -> Option<DateTime<Utc>> {
+        self.run.settings.end_date
+    }
+
+    /// When the sync started (whole seconds).
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.run.started_at
+    }
+
+    /// `retry_initial_delay`: the first pause before trying again.
+    pub fn retry_delay(&self) -> std::time::Duration {
+        self.run.settings.retry_initial_delay
+    }
+
+    /// Waits, waking early if the run stops; false when it did.
+    pub fn pause(&self, total: std::time::Duration) -> bool {
+        self.run.client.pause(total)
+    }
+
+    /// How many requests may be in flight now, across the run.
+    pub fn concurrency(&self) -> usize {
+        self.run.client.concurrency()
+    }
+
+    /// A token of the run's pool of slice readers beyond each stream's first, if one is free.
+    pub fn extra_reader(&self) -> Option<crate::parallel::Token<'a>> {
+        self.run.readers.try_take()
     }
 
     /// Records written so far.

@@ -187,7 +187,7 @@ pub fn read(
 /// As many readers as keep the pacer's limit busy: a page and its records' requests are a
 /// few dozen requests, so one reader for every eight requests that may be in flight.
 fn readers(job: &Job<'_>) -> usize {
-    (job.run().client.concurrency() / 8).clamp(4, 32)
+    (job.concurrency() / 8).clamp(4, 32)
 }
 
 fn read_slice(

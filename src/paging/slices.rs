@@ -363,7 +363,7 @@ pub fn read(
         error: Mutex::new(None),
         active: AtomicUsize::new(0),
         reported: Mutex::new(None),
-        horizon: job.run().started_at.timestamp() + 1,
+        horizon: job.started_at().timestamp() + 1,
         progress,
     };
     let reader = |board: &Board<'_>, token: Option<Token<'_>>| {
@@ -399,11 +399,7 @@ pub fn read(
                 break;
             }
             // The first reader always runs; the others need a token of the run's pool.
-            let token = if active == 0 {
-                None
-            } else {
-                job.run().readers.try_take()
-            };
+            let token = if active == 0 { None } else { job.extra_reader() };
             if pending > 0 && active < readers().max(1) && (active == 0 || token.is_some()) {
                 board.active.fetch_add(1, Ordering::SeqCst);
                 let board = &board;

@@ -43,7 +43,7 @@ pub fn read(
     handle: &Handle<'_>,
     progress: &Progress<'_>,
 ) -> Result<(), Error> {
-    let readers = || (job.run().client.concurrency() / 4).clamp(2, 16);
+    let readers = || (job.concurrency() / 4).clamp(2, 16);
     // The query reaches a second below each window: below that, a log is outside the range.
     let floor = range.from - 1;
     slices::read(

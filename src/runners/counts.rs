@@ -10,7 +10,7 @@ use crate::streams::{Endpoint, Report};
 use crate::warn;
 
 pub fn run(job: &Job<'_>, endpoint: &Endpoint, report: Report) -> Result<(), Error> {
-    let style = Links::new(job.name(), endpoint.first(job.settings().api_version), &[]);
+    let style = Links::new(job.name(), endpoint.first(job.api_version()), &[]);
     let mut rows = Rows {
         job,
         report,

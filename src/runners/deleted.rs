@@ -22,7 +22,7 @@ use crate::streams;
 
 pub fn run(job: &Job<'_>, feed: &streams::Deleted) -> Result<(), Error> {
     let plan = job.plan();
-    let version = job.settings().api_version;
+    let version = job.api_version();
     if !plan.emit || version < feed.since {
         return Ok(());
     }

@@ -16,7 +16,7 @@ use crate::streams::Endpoint;
 use crate::warn;
 
 pub fn run(job: &Job<'_>, list: &Endpoint, path: &str, field: &str, id_column: &str) -> Result<(), Error> {
-    let version = job.settings().api_version;
+    let version = job.api_version();
     let (_, records) = list.at(version);
     let style = Links::new(job.name(), list.first(version), records);
     let mut ids = Ids { job, ids: Vec::new() };

@@ -15,7 +15,7 @@ use crate::runners::children::{Requests, Wants};
 use crate::streams::Endpoint;
 
 pub fn run(job: &Job<'_>, children: &[&Job<'_>], endpoint: &Endpoint, newest_first: bool) -> Result<(), Error> {
-    let version = job.settings().api_version;
+    let version = job.api_version();
     let (_, records) = endpoint.at(version);
     let style = Links::new(job.name(), endpoint.first(version), records);
     let mut offer = Offer {

@@ -50,10 +50,7 @@ fn search_range(jobs: &[&Job<'_>]) -> (Span, Vec<Range>) {
         .map(|j| j.plan().start.map_or(EARLIEST, |s| s.timestamp()))
         .min()
         .unwrap_or(EARLIEST);
-    let to = jobs
-        .first()
-        .and_then(|j| j.settings().end_date)
-        .map(|end| end.timestamp());
+    let to = jobs.first().and_then(|j| j.end_date()).map(|end| end.timestamp());
     let done = emitting
         .iter()
         .map(|j| j.plan().done.clone())
@@ -68,7 +65,7 @@ fn save_mark(jobs: &[&Job<'_>], mark: Option<i64>, done: &[Range]) -> Result<(),
     for job in jobs {
         let at = mark
             .and_then(|t| DateTime::from_timestamp(t, 0))
-            .unwrap_or(job.run().started_at);
+            .unwrap_or(job.started_at());
         job.save_progress(at, done)?;
     }
     Ok(())
@@ -96,5 +93,5 @@ fn read_search(
 
 /// The sync's start, for the last bookmark of a read that completed.
 fn started(job: &Job<'_>) -> DateTime<Utc> {
-    job.run().started_at
+    job.started_at()
 }

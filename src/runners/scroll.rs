@@ -41,7 +41,7 @@ impl From<Error> for Stop {
 }
 
 pub fn run(job: &Job<'_>, endpoint: &Endpoint) -> Result<(), Error> {
-    let (path, records) = endpoint.at(job.settings().api_version);
+    let (path, records) = endpoint.at(job.api_version());
     let style = Scroll {
         stream: job.name(),
         path,
@@ -60,7 +60,7 @@ pub fn run(job: &Job<'_>, endpoint: &Endpoint) -> Result<(), Error> {
                     job.name(),
                     pause.as_secs_f64()
                 );
-                if !job.run().client.pause(pause) {
+                if !job.pause(pause) {
                     return Err(Error::Aborted);
                 }
                 pause = (pause * 2).min(LONGEST_PAUSE);
@@ -77,7 +77,7 @@ pub fn run(job: &Job<'_>, endpoint: &Endpoint) -> Result<(), Error> {
 }
 
 fn first_pause(job: &Job<'_>) -> Duration {
-    job.settings().retry_initial_delay.max(Duration::from_millis(10))
+    job.retry_delay().max(Duration::from_millis(10))
 }
 
 /// The pages of one scroll.
@@ -160,7 +160,7 @@ fn open(job: &Job<'_>, style: &Scroll<'_>, restarted: bool) -> Result<(serde_jso
                     job.name(),
                     pause.as_secs_f64()
                 );
-                if !job.run().client.pause(pause) {
+                if !job.pause(pause) {
                     return Err(Stop::Fail(Error::Aborted));
                 }
                 pause = (pause * 2).min(LONGEST_PAUSE);

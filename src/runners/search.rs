@@ -25,7 +25,7 @@ use crate::runners::{deleted, read_search};
 use crate::streams::{self, Fill};
 
 pub fn run(job: &Job<'_>, children: &[&Job<'_>], search: &streams::Search) -> Result<(), Error> {
-    let version = job.settings().api_version;
+    let version = job.api_version();
     let (path, records) = search.endpoint.at(version);
     let style = searching::Search {
         path,

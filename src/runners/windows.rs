@@ -14,12 +14,12 @@ use crate::streams::Endpoint;
 const EARLIEST: i64 = 1_293_840_000;
 
 pub fn run(job: &Job<'_>, endpoint: &Endpoint) -> Result<(), Error> {
-    let (path, records) = endpoint.at(job.settings().api_version);
+    let (path, records) = endpoint.at(job.api_version());
     let from = job.plan().start.map_or(EARLIEST, |s| s.timestamp());
     // To the end of the current second: a log created in the second the stream starts is read
     // now, not only by the next run (whose bookmark, kept below the sync's start, covers it).
     let now = Utc::now() + chrono::Duration::seconds(1);
-    let until = job.settings().end_date.map_or(now, |end| end.min(now)).timestamp();
+    let until = job.end_date().map_or(now, |end| end.min(now)).timestamp();
     if from >= until {
         return Ok(());
     }
