@@ -140,7 +140,7 @@ pub fn route(req: &Request, world: &World, ctx: &Ctx<'_>) -> Response {
         ("GET", ["calls", id]) => more::call(world, ctx, id),
         ("GET", ["calls", id, "transcript"]) => more::transcript(world, ctx, id),
         ("GET", ["admins", "activity_logs"]) => activity_logs(req, world),
-        ("GET", ["me"]) => ok(me(world)),
+        ("GET", ["me"]) => ok(me(world, &ctx.options.app_id)),
         ("GET", ["contacts", id, list]) => match find(ctx, "contacts", &world.contacts, id) {
             Some(contact) => contact_list(req, world, ctx, contact, list),
             None => error(404, "not_found", "User Not Found"),
@@ -508,7 +508,7 @@ pub fn page_numbers_up_to(req: &Request, items: &[Value], default_per_page: usiz
 }
 
 /// `GET /me`: the admin behind the token, and the workspace.
-fn me(world: &World) -> Value {
+fn me(world: &World, app_id: &str) -> Value {
     let mut admin = world
         .admins
         .first()
@@ -516,7 +516,7 @@ fn me(world: &World) -> Value {
         .unwrap_or_else(|| json!({"type": "admin", "id": "1"}));
     admin["email_verified"] = json!(true);
     admin["app"] = json!({
-        "type": "app", "id_code": "fakeapp1", "name": "Fake Intercom", "region": "US",
+        "type": "app", "id_code": app_id, "name": "Fake Intercom", "region": "US",
         "timezone": "America/New_York", "created_at": 1_577_836_800, "identity_verification": false,
     });
     admin

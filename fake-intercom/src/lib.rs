@@ -71,6 +71,9 @@ pub struct Options {
     /// Whether a conversation's `total_count` counts only the parts returned, not all of them:
     /// its meaning is undocumented, and the tap must not rely on it to see the 500-part cap.
     pub parts_total_counts_returned: bool,
+    /// The workspace's id, `app.id_code` of `GET /me`: two fakes with the same seed and their
+    /// own ids are two workspaces whose records share ids.
+    pub app_id: String,
 }
 
 impl Default for Options {
@@ -84,6 +87,7 @@ impl Default for Options {
             workspace_utc_offset_secs: -5 * 3600,
             ticket_search_parts_cap: 500,
             parts_total_counts_returned: false,
+            app_id: "fakeapp1".into(),
         }
     }
 }

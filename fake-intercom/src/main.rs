@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N]
-//!               [--jitter-ms N] [--rate-limit N] [--port-file PATH]
+//!               [--jitter-ms N] [--rate-limit N] [--app-id ID] [--port-file PATH]
 //! ```
 //!
 //! Prints `listening on http://127.0.0.1:PORT` on stdout (and writes the URL to `--port-file`),
@@ -69,10 +69,11 @@ fn run() -> Result<(), String> {
                 let limit: u64 = value()?.parse().map_err(|_| "--rate-limit needs a number")?;
                 options.rate_limit = Some(RateLimit { limit, window_secs: 10 });
             }
+            "--app-id" => options.app_id = value()?,
             "--port-file" => port_file = Some(value()?),
             "--help" | "-h" => {
                 println!(
-                    "fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N] [--jitter-ms N] [--rate-limit N-per-10s] [--port-file PATH]"
+                    "fake-intercom [--addr 127.0.0.1:0] [--size small|demo|large] [--seed N] [--latency-ms N] [--jitter-ms N] [--rate-limit N-per-10s] [--app-id ID] [--port-file PATH]"
                 );
                 println!("Serves a fake Intercom workspace; the token is {TOKEN}.");
                 println!("{CONTROL_HELP}");

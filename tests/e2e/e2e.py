@@ -25,6 +25,17 @@ but Intercom. In order:
    ticket_parts at the seed and every other bookmark moved on, the loader has every other
    stream's records; with the fault removed, the next run reads tickets from the seed.
 
+9. The README's Install, as written: `pip install` from the repository's git address (pointed at
+   the local clone) and from a clone, both building the tap; the wheel maturin builds, installed
+   into a virtual environment with no Rust on PATH, syncing from the fake; `cargo install`.
+10. The README's own-project commands, as written, in a project `meltano init` makes: `meltano add
+   --from-ref` the Hub definition (its pip_url's git address pointed at the local clone), `meltano
+   config test`, `meltano select --list`.
+11. Several workspaces: the README's inherited extractors and jobs pasted into the project, a
+   second fake with the same records and another workspace id, both loaded into one PostgreSQL
+   schema (first one after the other, then side by side): every row of both, told apart by
+   `workspace_id`, and a state per extractor.
+
 The figures it prints (row counts, column types) are the evidence quoted in README and issues.
 """
 
@@ -53,6 +64,7 @@ TOKEN = "fake-token-0123456789"
 VENV_BIN = ROOT / "target" / "e2e" / "meltano" / "bin"
 CHECK_TAP = [str(ROOT / "target" / "e2e" / "singer-tools" / "bin" / "python"), str(ROOT / "tests" / "e2e" / "check_tap.py")]
 TAP = ROOT / "target" / "release" / "tap-intercom"
+CARGO_VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
 PROJECT = WORK / "project"
 COMPAT = ROOT.parent / "shared" / "compat"
 if not COMPAT.is_dir():
@@ -125,9 +137,9 @@ def meltano(*args: str, env: dict[str, str] | None = None, stdin: str | None = N
     return result.stdout
 
 
-def fake(path: str, method: str = "GET") -> dict:
+def fake(path: str, method: str = "GET", url: str = FAKE_URL) -> dict:
     request = urllib.request.Request(
-        FAKE_URL + path, method=method, headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+        url + path, method=method, headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.load(response)
@@ -199,15 +211,33 @@ def discover() -> dict:
     return json.loads(meltano("invoke", "tap-intercom", "--discover"))
 
 
+def copy_source(dest: Path) -> None:
+    """The repository's files as a clone holds them (tracked and new files, no build output or
+    ignored files) into `dest`: a project whose `meltano install` builds the tap from source."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "-co", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+def installed_tap(project: Path) -> Path:
+    return project / ".meltano" / "extractors" / "tap-intercom" / "venv" / "bin" / "tap-intercom"
+
+
 def set_up_project() -> None:
-    step("Meltano project: meltano.yml as committed, loaders from the package index")
+    step("Meltano project: a fresh copy of the repository; meltano install builds the tap (pip_url) and installs the loaders")
     if PROJECT.exists():
         shutil.rmtree(PROJECT)
-    (PROJECT / "target" / "release").mkdir(parents=True)
-    shutil.copy(ROOT / "meltano.yml", PROJECT / "meltano.yml")
-    (PROJECT / "target" / "release" / "tap-intercom").symlink_to(TAP)
+    copy_source(PROJECT)
+    started = time.monotonic()
     meltano("install")
-    print("installed target-jsonl and target-postgres")
+    version = subprocess.run([str(installed_tap(PROJECT)), "--version"], capture_output=True, text=True, check=True).stdout
+    check(version.strip() == f"tap-intercom {CARGO_VERSION}", f"the installed tap says {version!r}")
+    print(f"meltano install: the tap built by pip from the project's source ({version.strip()}), "
+          f"target-jsonl and target-postgres, in {time.monotonic() - started:.0f}s")
 
 
 def check_invoke() -> dict:
@@ -517,9 +547,7 @@ def check_readme_commands() -> None:
     commands = readme_commands()
     check(len(commands) >= 10, f"only {len(commands)} meltano commands found in the README")
     project = WORK / "readme-project"
-    (project / "target" / "release").mkdir(parents=True)
-    shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
-    (project / "target" / "release" / "tap-intercom").symlink_to(TAP)
+    copy_source(project)
     with psycopg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], user="postgres", dbname="postgres", autocommit=True) as conn:
         conn.execute("create role loader login password 'loader-secret'")
         conn.execute("create database analytics owner loader")
@@ -586,6 +614,230 @@ def check_readme_use() -> None:
     state = json.loads((work / "state.json").read_text())
     check("contacts" in state.get("bookmarks", {}), f"state.json: {state}")
     print(f"first sync: {dict(first)}; incremental: {dict(second)}; state.json has the contacts bookmark; --about printed")
+
+
+# The repository's public addresses, as the README and the Hub definition give them. The checks
+# have no network: git fetches the repository from the local clone instead (git's own
+# `url.<base>.insteadOf`), and `--from-ref` reads the definition from the clone's file.
+REPOSITORY = "https://github.com/tap-intercom-rs/tap-intercom"
+RAW = "https://raw.githubusercontent.com/tap-intercom-rs/tap-intercom/main/"
+
+
+def offline_git_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` in which git clones the repository's GitHub address from the local clone."""
+    return dict(env, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0=f"url.file://{ROOT}.insteadOf",
+                GIT_CONFIG_VALUE_0=f"{REPOSITORY}.git")
+
+
+def readme_block(heading: str, fence: str) -> list[str]:
+    """The commands of the first ```fence block after `heading` in the README, comments cut."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(heading + "\n"):]
+    block = re.search(rf"```{fence}\n(.*?)```", section, re.S).group(1)
+    return [c for l in block.splitlines() if (c := re.sub(r"\s+#\s.*$", "", l).strip())]
+
+
+def run_commands(commands: list[str], cwd: Path, env: dict[str, str], log: str, timeout: int = 1800) -> None:
+    script = "set -euo pipefail\n" + "".join(f"echo '$ {c}' >&2\n{c}\n" for c in commands)
+    result = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    (WORK / log).write_text(result.stderr)
+    if result.returncode != 0:
+        plain = [l for l in result.stderr.splitlines() if not l.startswith(("│", "╭", "╰"))]
+        raise Failure(f"{log}: a command failed (exit {result.returncode}):\n" + "\n".join(plain[-40:]))
+
+
+def no_rust_path(venv: Path) -> str:
+    """A PATH with the virtual environment and the system's directories, and no Rust."""
+    path = f"{venv / 'bin'}:/usr/bin:/bin"
+    for tool in ("cargo", "rustc", "rustup"):
+        check(shutil.which(tool, path=path) is None, f"{tool} is on {path}: the wheel check would prove nothing")
+    return path
+
+
+def check_install() -> None:
+    step("the README's Install: pip from git and from a clone, a wheel into an environment without Rust, cargo install")
+    clone = WORK / "clone"
+    copy_source(clone)
+    commands = readme_block("## Install", "sh")
+    check(any("git+" in c for c in commands) and "pip install ." in commands, f"the README's pip commands: {commands}")
+    venv = WORK / "pip-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = offline_git_env(dict(os.environ, PATH=f"{venv / 'bin'}:{os.environ['PATH']}", PIP_DISABLE_PIP_VERSION_CHECK="1"))
+    started = time.monotonic()
+    run_commands(commands, clone, env, "install-pip.log")
+    built = time.monotonic() - started
+    tap = venv / "bin" / "tap-intercom"
+    version = subprocess.run([str(tap), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    check(version == f"tap-intercom {CARGO_VERSION}", f"pip's tap says {version!r}")
+    log = (WORK / "install-pip.log").read_text()
+    check(f"file://{ROOT}" in log or "Cloning" in log, "pip did not clone the repository for the git+ install")
+
+    # The wheel: built as the README says, installed and run where there is no Rust.
+    wheel_commands = readme_block("A wheel built once", "sh")
+    started = time.monotonic()
+    run_commands(wheel_commands[:1], clone, env, "wheel-build.log")
+    wheel_time = time.monotonic() - started
+    wheels = sorted((clone / "target" / "wheels").glob("tap_intercom-*.whl"))
+    check(len(wheels) == 1, f"wheels built: {wheels}")
+    wheel = wheels[0]
+    check(re.fullmatch(rf"tap_intercom-{re.escape(CARGO_VERSION)}-py3-none-manylinux_2_\d+_x86_64\.whl", wheel.name),
+          f"the wheel's name {wheel.name}")
+    bare = WORK / "wheel-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(bare)], check=True)
+    bare_env = {"PATH": no_rust_path(bare), "HOME": str(WORK / "no-rust-home"), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                "PIP_NO_INDEX": "1"}
+    run_commands(wheel_commands[1:], clone, bare_env, "wheel-install.log")
+    tap = bare / "bin" / "tap-intercom"
+    version = subprocess.run([str(tap), "--version"], env=bare_env, capture_output=True, text=True, check=True).stdout.strip()
+    check(version == f"tap-intercom {CARGO_VERSION}", f"the wheel's tap says {version!r}")
+    config = WORK / "wheel-config.json"
+    config.write_text(json.dumps({"access_token": TOKEN, "base_url": FAKE_URL}))
+    sync = subprocess.run([str(tap), "--config", str(config)], env=bare_env, capture_output=True, text=True, timeout=600)
+    check(sync.returncode == 0, f"the wheel's tap failed to sync:\n{sync.stderr[-2000:]}")
+    records = Counter(m["stream"] for m in map(json.loads, sync.stdout.splitlines()) if m["type"] == "RECORD")
+    summary = fake("/_fake/summary")
+    check(records["admins"] == summary["admins"] and records["conversations"] == summary["conversations"],
+          f"the wheel's tap read {dict(records)}")
+
+    # cargo install, as written, into a root of the check's own (the build is the clone's).
+    cargo = readme_block("Without Python:", "sh")
+    check(cargo[0] == "cargo install --path .", f"the README's cargo command: {cargo}")
+    run_commands(cargo[:1], clone, dict(os.environ, CARGO_INSTALL_ROOT=str(WORK / "cargo-root")), "cargo-install.log")
+    version = subprocess.run([str(WORK / "cargo-root" / "bin" / "tap-intercom"), "--version"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    check(version == f"tap-intercom {CARGO_VERSION}", f"cargo install's tap says {version!r}")
+    size = wheel.stat().st_size
+    print(f"pip from git and from a clone: {built:.0f}s (both built from source); wheel {wheel.name}, "
+          f"{size / 1e6:.1f} MB, built in {wheel_time:.0f}s; installed with no Rust on PATH, synced "
+          f"{sum(records.values())} records; cargo install: {version}")
+
+
+def check_meltano_add() -> None:
+    step("the README's own-project commands, as written, in a new project made by meltano init")
+    commands = readme_block("### In your own Meltano project", "shell")
+    definition = ROOT / "meltano-hub" / "extractors" / "tap-intercom" / "tap-intercom-rs.yml"
+    check(any(RAW + "meltano-hub/extractors/tap-intercom/tap-intercom-rs.yml" in c for c in commands),
+          f"the README does not add the Hub definition by its address: {commands}")
+    commands = [c.replace(RAW, f"{ROOT}/") for c in commands]
+    project = WORK / "own-project"
+    env = {k: v for k, v in meltano_env().items() if k != "TAP_INTERCOM__SELECT"}
+    env = offline_git_env(dict(env, MELTANO_PROJECT_ROOT=str(project), PATH=f"{VENV_BIN}:{env['PATH']}"))
+    run_commands([f"meltano init {project.name} --no_usage_stats"], WORK, env, "meltano-init.log")
+    started = time.monotonic()
+    run_commands(commands, project, env, "own-project.log")
+    took = time.monotonic() - started
+    log = (WORK / "own-project.log").read_text()
+    plugin = [p for p in yaml_load(project / "meltano.yml")["plugins"].get("extractors", []) if p["name"] == "tap-intercom"]
+    check(len(plugin) == 1, f"meltano add wrote {plugin}")
+    plugin = plugin[0]
+    hub = yaml_load(definition)
+    check(plugin["pip_url"] == hub["pip_url"] == f"git+{REPOSITORY}.git", f"pip_url {plugin['pip_url']}")
+    check([s["name"] for s in plugin["settings"]] == [s["name"] for s in hub["settings"]], "settings differ from the Hub file")
+    check(not yaml_load(project / "meltano.yml")["plugins"].get("utilities"), "meltano add wrote a utility too")
+    check("Plugin configuration is valid" in log, "meltano config test did not pass")
+    version = subprocess.run([str(installed_tap(project)), "--version"], capture_output=True, text=True, check=True).stdout
+    check(version.strip() == f"tap-intercom {CARGO_VERSION}", f"the added tap says {version!r}")
+    print(f"{len(commands)} commands in {took:.0f}s (pip built the tap from git); meltano config test passed")
+
+
+def yaml_load(path: Path) -> dict:
+    """A YAML file, read with Meltano's own YAML library."""
+    reader = [str(VENV_BIN / "python"), "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+              str(path)]
+    return json.loads(subprocess.run(reader, capture_output=True, text=True, check=True).stdout)
+
+
+def start_fake(app_id: str) -> tuple[subprocess.Popen, str]:
+    """A second fake Intercom: the first one's records (same size and seed), its own workspace id."""
+    port_file = WORK / f"fake-{app_id}-url"
+    process = subprocess.Popen([str(ROOT / "target" / "release" / "fake-intercom"), "--size", "small", "--app-id", app_id,
+                                "--port-file", str(port_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if port_file.exists() and port_file.read_text():
+            return process, port_file.read_text().strip()
+        time.sleep(0.1)
+    process.kill()
+    raise Failure(f"the fake for {app_id} did not start")
+
+
+def check_workspaces() -> None:
+    step("several workspaces: the README's inherited extractors, two fakes, one PostgreSQL schema")
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Several workspaces\n"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    reader = [str(VENV_BIN / "python"), "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"]
+    example = json.loads(subprocess.run(reader, input=example, capture_output=True, text=True, check=True).stdout)
+    names = [e["name"] for e in example["plugins"]["extractors"]]
+    check(len(names) == 2 and all(e["inherit_from"] == "tap-intercom" for e in example["plugins"]["extractors"]),
+          f"the README's extractors: {names}")
+    # The example goes into the project's meltano.yml, as a user would paste it.
+    writer = [str(VENV_BIN / "python"), "-c",
+              "import json, sys, yaml; path, extra = sys.argv[1], json.loads(sys.argv[2]); d = yaml.safe_load(open(path)); "
+              "d['plugins']['extractors'] += extra['plugins']['extractors']; d['jobs'] = d.get('jobs', []) + extra['jobs']; "
+              "d['schedules'] = d.get('schedules', []) + extra['schedules']; yaml.safe_dump(d, open(path, 'w'), sort_keys=False)",
+              str(PROJECT / "meltano.yml"), json.dumps(example)]
+    subprocess.run(writer, check=True)
+    with psycopg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute("create database workspaces")
+    second, second_url = start_fake("fakeapp2")
+    try:
+        urls = {names[0]: FAKE_URL, names[1]: second_url}
+        env = {k: v for k, v in meltano_env(TARGET_POSTGRES_DATABASE="workspaces").items()
+               if k not in ("TAP_INTERCOM_BASE_URL", "TAP_INTERCOM_ACCESS_TOKEN", "TAP_INTERCOM__SELECT")}
+        for name in names:
+            prefix = name.upper().replace("-", "_")
+            env[f"{prefix}_ACCESS_TOKEN"] = TOKEN
+            env[f"{prefix}_BASE_URL"] = urls[name]
+        jobs = [j["name"] for j in example["jobs"]]
+        schedules = meltano("schedule", "list", "--format=json", env=env)
+        check(all(s["name"] in schedules for s in example["schedules"]), f"meltano schedule list: {schedules}")
+        # First load one after the other (each creates the tables it finds missing), then both at once.
+        for job in jobs:
+            meltano("run", job, env=env)
+        summaries = {"fakeapp1": fake("/_fake/summary"), "fakeapp2": fake("/_fake/summary", url=second_url)}
+        before = workspace_rows()
+        added = {"fakeapp1": fake("/_fake/evolve?every=7", "POST")["contacts"]["added"],
+                 "fakeapp2": fake("/_fake/evolve?every=7", "POST", url=second_url)["contacts"]["added"]}
+        command = [str(VENV_BIN / "meltano")]
+        running = [subprocess.Popen([*command, "run", job], cwd=PROJECT, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for job in jobs]
+        results = [(job, p.communicate(timeout=900), p.returncode) for job, p in zip(jobs, running)]
+        for job, (_, err), code in results:
+            (WORK / f"{job}.log").write_text(err)
+            check(code == 0, f"meltano run {job} (side by side) exited {code}:\n{err[-3000:]}")
+        after = workspace_rows()
+    finally:
+        second.kill()
+        second.wait()
+    for name in names:
+        state = json.loads(meltano("state", "get", f"dev:{name}-to-target-postgres", env=env))["singer_state"]
+        check("conversations" in state.get("bookmarks", {}), f"{name}: no stored state of its own: {state}")
+    for table in ("admins", "conversations", "contacts", "conversation_parts", "tags"):
+        rows = before[table]
+        check(set(rows) == {"fakeapp1", "fakeapp2"}, f"{table}: workspaces {sorted(rows)}")
+        for workspace, (count_rows, distinct_ids) in rows.items():
+            check(count_rows == distinct_ids, f"{table} of {workspace}: {count_rows} rows, {distinct_ids} distinct ids")
+            fake_count = summaries[workspace].get(table)
+            if fake_count is not None:
+                check(count_rows == fake_count, f"{table} of {workspace}: {count_rows} rows, its fake has {fake_count}")
+    # The second round: each workspace's new records, each into its own rows.
+    for workspace in ("fakeapp1", "fakeapp2"):
+        grown = after["contacts"][workspace][0] - before["contacts"][workspace][0]
+        check(grown == len(added[workspace]),
+              f"contacts of {workspace}: {grown} new rows after the side-by-side run, its fake added {added[workspace]}")
+    shown = ", ".join(f"{t} {r['fakeapp1'][0]}+{r['fakeapp2'][0]}" for t, r in after.items())
+    print(f"jobs {', '.join(jobs)}: tap_intercom in database workspaces has {shown} rows (fakeapp1+fakeapp2); "
+          f"each extractor kept its own state")
+
+
+def workspace_rows() -> dict[str, dict[str, tuple[int, int]]]:
+    """Per table of the workspaces database, per workspace_id: rows and distinct ids."""
+    out = {}
+    with psycopg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], user="postgres", dbname="workspaces") as conn:
+        for table in ("admins", "conversations", "contacts", "conversation_parts", "tags"):
+            rows = conn.execute(f'select workspace_id, count(*), count(distinct id) from tap_intercom."{table}" group by 1').fetchall()
+            out[table] = {w: (n, d) for w, n, d in rows}
+    return out
 
 
 FAULT_SEED = "2020-01-01T00:00:00Z"
@@ -780,6 +1032,9 @@ def main() -> int:
         check_readme_commands()
         check_readme_use()
         check_failed_stream()
+        check_install()
+        check_meltano_add()
+        check_workspaces()
     except Failure as failure:
         print(f"\nE2E FAILED: {failure}", file=sys.stderr)
         return 1
