@@ -59,7 +59,10 @@ pub fn run(cli: &Cli, mut out: impl Write + Send + 'static) -> Result<(), Error>
     if cli.catalog.is_some() && cli.properties.is_some() {
         warn!("both --catalog and --properties were given; using --catalog");
     }
-    let catalog = cli.catalog_path().map(|p| Catalog::load(p)).transpose()?;
+    let catalog = cli
+        .catalog_path()
+        .map(|p| Catalog::load(p, settings.add_workspace_id))
+        .transpose()?;
     let state = cli.state.as_deref().map(State::load).transpose()?.unwrap_or_default();
     sync::run(settings, catalog.as_ref(), state, Box::new(out))
 }

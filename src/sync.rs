@@ -616,7 +616,7 @@ mod tests {
 
     fn tasks(config: Value, catalog: Option<Value>, state: Value) -> Vec<Task> {
         let settings = settings(config);
-        let catalog = catalog.map(|c| Catalog::from_value(&c).unwrap());
+        let catalog = catalog.map(|c| Catalog::from_value(&c, false).unwrap());
         let state = State::from_value(state).unwrap();
         plan(&settings, catalog.as_ref(), &state)
     }

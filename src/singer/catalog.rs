@@ -55,23 +55,25 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn load(path: &Path) -> Result<Catalog, Error> {
+    /// Reads the catalog at `path`. With `workspace` (`add_workspace_id`), a stream's key may
+    /// name the workspace column the setting adds, as the catalog discovered then does.
+    pub fn load(path: &Path, workspace: bool) -> Result<Catalog, Error> {
         let value = crate::jsonfile::read("catalog", path)?;
-        Catalog::from_value(&value).map_err(|problem| Error::Input {
+        Catalog::from_value(&value, workspace).map_err(|problem| Error::Input {
             what: "catalog",
             path: path.to_owned(),
             problem,
         })
     }
 
-    pub fn from_value(value: &Value) -> Result<Catalog, String> {
+    pub fn from_value(value: &Value, workspace: bool) -> Result<Catalog, String> {
         let streams = value
             .get("streams")
             .and_then(Value::as_array)
             .ok_or("expected an object with a \"streams\" array")?;
         let mut entries: Vec<Entry> = Vec::new();
         for (i, raw) in streams.iter().enumerate() {
-            let entry = Entry::parse(raw).map_err(|e| format!("streams[{i}]: {e}"))?;
+            let entry = Entry::parse(raw, workspace).map_err(|e| format!("streams[{i}]: {e}"))?;
             if entries.iter().any(|e| e.stream.name == entry.stream.name) {
                 return Err(format!("stream {:?} appears twice", entry.stream.name));
             }
@@ -86,7 +88,7 @@ impl Catalog {
 }
 
 impl Entry {
-    fn parse(raw: &Value) -> Result<Entry, String> {
+    fn parse(raw: &Value, workspace: bool) -> Result<Entry, String> {
         let obj = raw.as_object().ok_or("a stream must be an object")?;
         let stream = find_stream(obj)?;
         let at = |e: String| format!("stream {}: {e}", stream.name);
@@ -164,10 +166,18 @@ impl Entry {
             .transpose()?;
         if let Some(names) = &key_properties {
             let schema = crate::schema::Node::compile(&stream.schema()).map_err(at)?;
-            let known = schema.property_names();
+            let mut known = schema.property_names();
+            if workspace {
+                known.push(WORKSPACE_COLUMN);
+            }
             if let Some(missing) = names.iter().find(|n| !known.contains(&n.as_str())) {
+                let off = if missing == WORKSPACE_COLUMN {
+                    "; add_workspace_id adds it, and add_workspace_id is off"
+                } else {
+                    ""
+                };
                 return Err(at(format!(
-                    "key_properties names {}, which is not a property of this stream (its key is {:?})",
+                    "key_properties names {}, which is not a property of this stream (its key is {:?}{off})",
                     quote(missing),
                     stream.key
                 )));
@@ -406,7 +416,7 @@ mod tests {
     use super::*;
 
     fn catalog(v: Value) -> Result<Catalog, String> {
-        Catalog::from_value(&v)
+        Catalog::from_value(&v, false)
     }
 
     #[test]

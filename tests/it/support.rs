@@ -284,7 +284,13 @@ impl Run {
 
 /// A catalog, as Meltano writes it: every stream and field with an explicit `selected`.
 pub fn meltano_catalog(select: &[&str], deselect_fields: &[(&str, &str)]) -> Value {
-    let output = Tap::new().arg("--discover").run();
+    meltano_catalog_of(json!({}), select, deselect_fields)
+}
+
+/// [`meltano_catalog`] of the catalog discovered with `config`, as Meltano discovers it with
+/// the project's settings.
+pub fn meltano_catalog_of(config: Value, select: &[&str], deselect_fields: &[(&str, &str)]) -> Value {
+    let output = Tap::new().config(config).arg("--discover").run();
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     let mut catalog: Value = serde_json::from_str(&output.stdout).unwrap();
     for stream in catalog["streams"].as_array_mut().unwrap() {
@@ -305,7 +311,6 @@ pub fn meltano_catalog(select: &[&str], deselect_fields: &[(&str, &str)]) -> Val
     catalog
 }
 
-/// The fake's requests to `path` (exactly, query aside), or under it when `path` ends with `/`.
 /// The catalog's entry for `stream`.
 #[track_caller]
 pub fn catalog_entry<'a>(catalog: &'a mut Value, stream: &str) -> &'a mut Value {
@@ -317,6 +322,7 @@ pub fn catalog_entry<'a>(catalog: &'a mut Value, stream: &str) -> &'a mut Value 
         .unwrap_or_else(|| panic!("no stream {stream} in the catalog"))
 }
 
+/// The fake's requests to `path` (exactly, query aside), or under it when `path` ends with `/`.
 pub fn requests_to(fake: &FakeIntercom, path: &str) -> Vec<fake_intercom::Logged> {
     fake.requests()
         .into_iter()

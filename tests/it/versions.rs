@@ -6,7 +6,7 @@
 use fake_intercom::{Fault, FaultKind};
 use serde_json::{Value, json};
 
-use crate::support::{Run, Tap, catalog_entry, fake, meltano_catalog};
+use crate::support::{Run, Tap, catalog_entry, fake, meltano_catalog, meltano_catalog_of};
 
 /// The stream's messages in order, as (type, version) pairs.
 fn sequence(run: &Run, stream: &str) -> Vec<(String, Option<i64>)> {
@@ -151,7 +151,14 @@ fn a_full_table_override_up_to_end_date_retires_nothing() {
 #[test]
 fn add_workspace_id_puts_the_workspace_in_every_record_and_key() {
     let fake = fake();
-    let catalog = meltano_catalog(&["admins", "contacts", "conversation_parts", "counts"], &[]);
+    // The catalog Meltano gives the tap, discovered with the same settings: its keys name the
+    // workspace column.
+    let on = json!({"add_workspace_id": true});
+    let catalog = meltano_catalog_of(on.clone(), &["admins", "contacts", "conversation_parts", "counts"], &[]);
+    assert_eq!(
+        catalog_entry(&mut catalog.clone(), "admins")["key_properties"],
+        json!(["workspace_id", "id"])
+    );
     let out = Tap::against(&fake)
         .set("add_workspace_id", json!("true"))
         .catalog(catalog)
@@ -182,4 +189,15 @@ fn add_workspace_id_puts_the_workspace_in_every_record_and_key() {
     let mut catalog: Value = serde_json::from_str(&discovered.stdout).unwrap();
     let admins = catalog_entry(&mut catalog, "admins");
     assert_eq!(admins["key_properties"], json!(["workspace_id", "id"]));
+    // That catalog with the setting off: the keys would name a column no record has.
+    let off = Tap::against(&fake)
+        .catalog(meltano_catalog_of(on, &["admins"], &[]))
+        .run();
+    assert_eq!(off.code, Some(2), "{}", off.stderr);
+    let line = off.only_line();
+    assert!(
+        line.contains("stream admins: key_properties names \"workspace_id\"")
+            && line.contains("add_workspace_id is off"),
+        "{line}"
+    );
 }
