@@ -638,11 +638,14 @@ def readme_block(heading: str, fence: str) -> list[str]:
 
 
 def run_commands(commands: list[str], cwd: Path, env: dict[str, str], log: str, timeout: int = 1800) -> None:
-    script = "set -euo pipefail\n" + "".join(f"echo '$ {c}' >&2\n{c}\n" for c in commands)
-    result = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    (WORK / log).write_text(result.stderr)
+    """Runs `commands` in one shell, stopping at the first failure; their output and log go to
+    WORK/`log`, each after the command it came from."""
+    script = "set -euo pipefail\n" + "".join(f"echo '$ {c}'\n{c}\n" for c in commands)
+    result = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    (WORK / log).write_text(result.stdout)
     if result.returncode != 0:
-        plain = [l for l in result.stderr.splitlines() if not l.startswith(("│", "╭", "╰"))]
+        plain = [l for l in result.stdout.splitlines() if not l.startswith(("│", "╭", "╰"))]
         raise Failure(f"{log}: a command failed (exit {result.returncode}):\n" + "\n".join(plain[-40:]))
 
 
@@ -670,14 +673,14 @@ def check_install() -> None:
     version = subprocess.run([str(tap), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     check(version == f"tap-intercom {CARGO_VERSION}", f"pip's tap says {version!r}")
     log = (WORK / "install-pip.log").read_text()
-    check(f"file://{ROOT}" in log or "Cloning" in log, "pip did not clone the repository for the git+ install")
+    check(f"git clone --filter=blob:none --quiet {REPOSITORY}.git" in log, "pip did not clone the repository for the git+ install")
 
     # The wheel: built as the README says, installed and run where there is no Rust.
     wheel_commands = readme_block("A wheel built once", "sh")
     started = time.monotonic()
     run_commands(wheel_commands[:1], clone, env, "wheel-build.log")
     wheel_time = time.monotonic() - started
-    wheels = sorted((clone / "target" / "wheels").glob("tap_intercom-*.whl"))
+    wheels = sorted((clone / "dist").glob("tap_intercom-*.whl"))
     check(len(wheels) == 1, f"wheels built: {wheels}")
     wheel = wheels[0]
     check(re.fullmatch(rf"tap_intercom-{re.escape(CARGO_VERSION)}-py3-none-manylinux_2_\d+_x86_64\.whl", wheel.name),
@@ -834,6 +837,9 @@ def workspace_rows() -> dict[str, dict[str, tuple[int, int]]]:
     """Per table of the workspaces database, per workspace_id: rows and distinct ids."""
     out = {}
     with psycopg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], user="postgres", dbname="workspaces") as conn:
+        schemas = [r[0] for r in conn.execute("select distinct schemaname from pg_tables where schemaname not in "
+                                              "('pg_catalog', 'information_schema')").fetchall()]
+        check(schemas == ["tap_intercom"], f"the workspaces' tables are in the schemas {schemas}, not in tap_intercom alone")
         for table in ("admins", "conversations", "contacts", "conversation_parts", "tags"):
             rows = conn.execute(f'select workspace_id, count(*), count(distinct id) from tap_intercom."{table}" group by 1').fetchall()
             out[table] = {w: (n, d) for w, n, d in rows}
