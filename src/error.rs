@@ -39,8 +39,8 @@ pub enum Error {
     #[error("{}", config_lines(.0))]
     Config(ConfigError),
 
-    /// A variable of the environment that sets up the network (`HTTPS_PROXY`, ...) cannot be
-    /// used. The problem names the value or file, never a proxy's password.
+    /// A variable of the environment that sets up the network (`HTTPS_PROXY`, `SSL_CERT_FILE`,
+    /// ...) cannot be used. The problem names the value or file, never a proxy's password.
     #[error("{variable}: {problem}")]
     Network { variable: &'static str, problem: String },
 

@@ -9,13 +9,15 @@
 //! may go, is the [`pacer`]'s business.
 //!
 //! The wire itself is a [`Transport`]: `ureq` with keep-alive connections in a sync, through a
-//! company's proxy when the environment names one ([`proxy`]); canned answers in the unit tests
-//! of the streams ([`canned`]).
+//! company's proxy when the environment names one ([`proxy`]) and trusting the system's
+//! certificates besides Mozilla's ([`trust`]); canned answers in the unit tests of the streams
+//! ([`canned`]).
 
 #[cfg(test)]
 pub mod canned;
 mod pacer;
 mod proxy;
+mod trust;
 mod wire;
 
 use std::fmt::{self, Write as _};
@@ -200,7 +202,7 @@ pub struct Client {
 
 impl Client {
     /// A client that talks to Intercom (or the configured base URL) over HTTPS, through the
-    /// proxy the environment sets ([`proxy`]).
+    /// proxy the environment sets and trusting its certificates ([`proxy`], [`trust`]).
     pub fn new(settings: &Settings) -> Result<Client, Error> {
         let transport = wire::Ureq::new(settings)?;
         Ok(Client::with_transport(settings, Box::new(transport))?)

@@ -1,14 +1,15 @@
-//! The real wire: `ureq` agents with keep-alive connections, built once with their timeouts
-//! and user agent: one that goes direct, and one for each proxy the environment sets
-//! ([`proxy`]), which picks the agent of each request. HTTP statuses are answers, not errors
-//! (`http_status_as_error(false)`).
+//! The real wire: `ureq` agents with keep-alive connections, built once with their timeouts,
+//! user agent and trusted certificates ([`trust`]): one that goes direct, and one for each
+//! proxy the environment sets ([`proxy`]), which picks the agent of each request. HTTP
+//! statuses are answers, not errors (`http_status_as_error(false)`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
 use crate::error::Error;
 use crate::http::proxy::{self, Routes};
-use crate::http::{Answer, BODY_LIMIT, Method, RateHeaders, Transport, WireError};
+use crate::http::{Answer, BODY_LIMIT, Method, RateHeaders, Transport, WireError, trust};
 use crate::info;
 
 /// Each connection's input buffer, which also bounds the response headers.
@@ -29,19 +30,21 @@ struct Via {
 }
 
 impl Ureq {
-    /// The agents, from the settings and the environment's proxies: a proxy URL that cannot
-    /// be read is an error that names its variable.
+    /// The agents, from the settings and the environment's proxies and certificates: a proxy
+    /// URL or certificate file that cannot be read is an error that names its variable.
     pub fn new(settings: &Settings) -> Result<Ureq, Error> {
         let env = |name: &str| std::env::var_os(name);
         let routes = Routes::from_env(&env)?;
+        let roots = ureq::tls::RootCerts::Specific(Arc::new(trust::roots(&env)?));
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         if let Some(way) = routes.explain(&settings.base_url) {
             info!("{way}");
         }
         Ok(Ureq {
-            direct: agent(settings, None),
+            direct: agent(settings, tls.clone(), None),
             proxied: routes.map(|proxy: proxy::Proxy| Via {
                 name: proxy.describe(),
-                agent: agent(settings, Some(proxy.ureq)),
+                agent: agent(settings, tls.clone(), Some(proxy.ureq)),
             }),
             connect: settings.connect_timeout.min(settings.request_timeout),
         })
@@ -50,9 +53,10 @@ impl Ureq {
 
 /// An agent that goes through `proxy`, or direct (ureq's own reading of the proxy variables
 /// is replaced by [`proxy`]'s).
-fn agent(settings: &Settings, proxy: Option<ureq::Proxy>) -> ureq::Agent {
+fn agent(settings: &Settings, tls: ureq::tls::TlsConfig, proxy: Option<ureq::Proxy>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .proxy(proxy)
+        .tls_config(tls)
         .http_status_as_error(false)
         .timeout_global(Some(settings.request_timeout))
         // A host that drops packets, or DNS that does not answer, would otherwise hold a
@@ -118,6 +122,14 @@ impl Transport for Ureq {
 }
 
 fn describe(err: &ureq::Error, connect: Duration) -> String {
+    if let Some(tls) = tls_error(err) {
+        return match tls {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => format!(
+                "TLS failed: {tls} (no authority the tap trusts signed the server's certificate; a proxy or gateway that inspects TLS needs its CA certificate in the system's store or in SSL_CERT_FILE)"
+            ),
+            other => format!("TLS failed: {other}"),
+        };
+    }
     match err {
         ureq::Error::ConnectProxyFailed(reason) => match proxy_status(reason) {
             Some(407) => "the proxy refused the tunnel: HTTP 407 Proxy Authentication Required (the proxy URL needs a user and password the proxy accepts: http://user:password@host:port)".into(),
@@ -151,12 +163,14 @@ fn describe(err: &ureq::Error, connect: Duration) -> String {
 /// connections, TLS failed, a proxy wants credentials, or the request itself cannot be written.
 fn lasting(err: &ureq::Error) -> bool {
     match err {
-        // A name that does not resolve comes as an uncategorised I/O error from getaddrinfo.
+        // A name that does not resolve comes as an uncategorised I/O error from getaddrinfo;
+        // a failed TLS handshake as an I/O error too.
         ureq::Error::Io(io) => {
             matches!(
                 io.kind(),
                 std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::InvalidInput
             ) || io.to_string().contains("lookup address")
+                || tls_error(err).is_some()
         }
         // At the check, a host that does not let a connection through within the connect
         // timeout is as good as unreachable (other requests retry).
@@ -170,6 +184,15 @@ fn lasting(err: &ureq::Error) -> bool {
         | ureq::Error::TlsRequired => true,
         ureq::Error::ConnectProxyFailed(reason) => proxy_status(reason) == Some(407),
         _ => false,
+    }
+}
+
+/// The TLS error of a failed handshake, which ureq passes on inside an I/O error.
+fn tls_error(err: &ureq::Error) -> Option<&rustls::Error> {
+    match err {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
     }
 }
 
