@@ -1,7 +1,8 @@
 //! The errors of a run, at the bottom of the house: every other module may use them, and they
 //! use none of ours. Each variant carries what a user needs to act on it: the file and the
-//! position of bad JSON, the setting that is wrong, the stream and request that failed with
-//! Intercom's error code and request id. None of them can hold the access token.
+//! position of bad JSON, the setting or variable that is wrong, the stream and request that
+//! failed with Intercom's error code and request id. None of them can hold the access token
+//! or a proxy's password.
 
 use std::fmt;
 use std::io;
@@ -37,6 +38,11 @@ pub enum Error {
     /// Each setting's problem on a line of its own (not a `source`: the lines are the message).
     #[error("{}", config_lines(.0))]
     Config(ConfigError),
+
+    /// A variable of the environment that sets up the network (`HTTPS_PROXY`, `SSL_CERT_FILE`,
+    /// ...) cannot be used. The problem names the value or file, never a proxy's password.
+    #[error("{variable}: {problem}")]
+    Network { variable: &'static str, problem: String },
 
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -219,7 +225,11 @@ impl Error {
     /// 2 for bad input (files, settings), 1 for a sync that failed while running.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::ReadFile { .. } | Error::BadJson { .. } | Error::Input { .. } | Error::Config(_) => 2,
+            Error::ReadFile { .. }
+            | Error::BadJson { .. }
+            | Error::Input { .. }
+            | Error::Config(_)
+            | Error::Network { .. } => 2,
             _ => 1,
         }
     }
@@ -233,6 +243,7 @@ impl Error {
             | Error::BadJson { .. }
             | Error::Input { .. }
             | Error::Config(_)
+            | Error::Network { .. }
             | Error::Check { .. }
             | Error::Stdout(_)
             | Error::Aborted => true,

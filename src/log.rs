@@ -10,7 +10,7 @@
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -51,7 +51,8 @@ impl Level {
 
 static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static JSON: AtomicBool = AtomicBool::new(false);
-static SECRET: OnceLock<String> = OnceLock::new();
+/// The access token and any proxy password: blanked wherever a line would show them.
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 /// Whether stderr is a terminal that shows a live board of the running streams.
 static LIVE: AtomicBool = AtomicBool::new(false);
 /// The board's lines as last drawn, below the log: erased and drawn again around each log line.
@@ -119,19 +120,26 @@ pub fn enabled(level: Level) -> bool {
     level as u8 >= MIN_LEVEL.load(Ordering::Relaxed)
 }
 
-/// Registers the access token so that no log line can ever show it.
+/// Registers a secret (the access token, a proxy's password) so that no log line can ever
+/// show it.
 pub fn register_secret(secret: &str) {
     // Very short values would blank innocent text; a real token is long.
     if secret.len() >= 8 {
-        let _ = SECRET.set(secret.to_owned());
+        let mut secrets = SECRETS.write().unwrap_or_else(PoisonError::into_inner);
+        if !secrets.iter().any(|s| s == secret) {
+            secrets.push(secret.to_owned());
+        }
     }
 }
 
-fn scrub(line: String) -> String {
-    match SECRET.get() {
-        Some(secret) if line.contains(secret.as_str()) => line.replace(secret.as_str(), "***"),
-        _ => line,
+fn scrub(mut line: String) -> String {
+    let secrets = SECRETS.read().unwrap_or_else(PoisonError::into_inner);
+    for secret in secrets.iter() {
+        if line.contains(secret.as_str()) {
+            line = line.replace(secret.as_str(), "***");
+        }
     }
+    line
 }
 
 pub fn write(level: Level, args: fmt::Arguments<'_>) {

@@ -8,12 +8,16 @@
 //! Intercom's error code and request id. How many requests are in flight, and when the next
 //! may go, is the [`pacer`]'s business.
 //!
-//! The wire itself is a [`Transport`]: `ureq` with keep-alive connections in a sync, canned
-//! answers in the unit tests of the streams ([`canned`]).
+//! The wire itself is a [`Transport`]: `ureq` with keep-alive connections in a sync, through a
+//! company's proxy when the environment names one ([`proxy`]) and trusting the system's
+//! certificates besides Mozilla's ([`trust`]); canned answers in the unit tests of the streams
+//! ([`canned`]).
 
 #[cfg(test)]
 pub mod canned;
 mod pacer;
+mod proxy;
+mod trust;
 mod wire;
 
 use std::fmt::{self, Write as _};
@@ -24,8 +28,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::config::{Secret, Settings};
-use crate::error::ConfigError;
 pub use crate::error::{ApiError, Failure};
+use crate::error::{ConfigError, Error};
 use crate::version::ApiVersion;
 use crate::{log, warn};
 pub use pacer::{Feedback, Pace, Priority, RateHeaders};
@@ -197,9 +201,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client that talks to Intercom (or the configured base URL) over HTTPS.
-    pub fn new(settings: &Settings) -> Result<Client, ConfigError> {
-        Client::with_transport(settings, Box::new(wire::Ureq::new(settings)))
+    /// A client that talks to Intercom (or the configured base URL) over HTTPS, through the
+    /// proxy the environment sets and trusting its certificates ([`proxy`], [`trust`]).
+    pub fn new(settings: &Settings) -> Result<Client, Error> {
+        let transport = wire::Ureq::new(settings)?;
+        Ok(Client::with_transport(settings, Box::new(transport))?)
     }
 
     /// A client whose requests go to `transport`.

@@ -12,6 +12,7 @@ mod fuzz;
 mod http;
 mod incremental;
 mod loss;
+mod network;
 mod new_streams;
 mod notes;
 mod selection;
