@@ -156,7 +156,9 @@ fn the_catalog_describes_every_stream_fully() {
             let expected = if automatic { "automatic" } else { "available" };
             assert_eq!(entry["metadata"]["inclusion"], expected, "{name}.{prop}");
         }
-        let text = stream["schema"].to_string();
+        // No empty schema (`"field":{}`, which no target can type); an empty `properties` of
+        // free-form items is no schema but a list of none.
+        let text = stream["schema"].to_string().replace("\"properties\":{}", "");
         for banned in ["\"$ref\"", "\"anyOf\"", "\"oneOf\"", ":{}"] {
             assert!(!text.contains(banned), "{name} schema contains {banned}");
         }

@@ -211,3 +211,62 @@ fn every_singer_io_stream_and_column_exists_with_a_type_that_loads_into_the_same
     }
     assert_eq!(checked, 177, "singer-io's catalog has 177 columns");
 }
+
+/// The lists of objects in `schema`, by path, whose items declare no `properties`.
+fn items_without_properties(schema: &Value, path: &str, found: &mut Vec<String>) {
+    let types = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if types.contains(&"array") {
+        let items = &schema["items"];
+        let object = match &items["type"] {
+            Value::String(t) => t == "object",
+            Value::Array(ts) => ts.iter().any(|t| t == "object"),
+            _ => false,
+        };
+        if object && items.get("properties").is_none() {
+            found.push(path.to_owned());
+        }
+        items_without_properties(items, &format!("{path}[]"), found);
+    }
+    for (name, sub) in schema["properties"].as_object().into_iter().flatten() {
+        items_without_properties(sub, &format!("{path}.{name}"), found);
+    }
+    if schema["additionalProperties"].is_object() {
+        items_without_properties(&schema["additionalProperties"], &format!("{path}.*"), found);
+    }
+}
+
+/// Targets built on the Meltano SDK (target-snowflake 0.20.4: singer-sdk 0.55) conform each
+/// object of a list by its schema's `properties`, and fail with `KeyError: 'properties'` on a
+/// list of objects that declares none: every such list declares them (empty, with
+/// `additionalProperties`, for free-form items such as content snippets' blocks), and the
+/// free-form items still reach the record whole.
+#[test]
+fn lists_of_objects_declare_their_items_properties_and_keep_free_items_whole() {
+    let catalog = discover();
+    let mut found = Vec::new();
+    for stream in catalog["streams"].as_array().unwrap() {
+        items_without_properties(&stream["schema"], stream["tap_stream_id"].as_str().unwrap(), &mut found);
+    }
+    assert!(found.is_empty(), "lists of objects without properties: {found:?}");
+
+    let fake = crate::support::fake();
+    let out = Tap::against(&fake)
+        .set("api_version", serde_json::json!("2.16"))
+        .catalog(crate::support::meltano_catalog(&["content_snippets"], &[]))
+        .run();
+    out.ok();
+    let snippets = out.records("content_snippets");
+    assert!(!snippets.is_empty());
+    for snippet in snippets {
+        let blocks = snippet["json_blocks"].as_array().expect("json_blocks");
+        assert!(
+            blocks.iter().all(|b| b["type"] == "paragraph" && b["text"].is_string()),
+            "{blocks:?}"
+        );
+        assert!(snippet["undeclared_properties"].get("json_blocks[0].text").is_none());
+    }
+}
