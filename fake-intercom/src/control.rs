@@ -1,8 +1,28 @@
-//! The query of `POST /_fake/fault`, promoted to a [`Fault`]: how checks that run the fake as its
-//! own process make it misbehave, as tests in the same process do with `FakeIntercom::add_fault`.
+//! The queries of `POST /_fake/fault` and `POST /_fake/pace`, promoted to a [`Fault`] and a
+//! [`Pace`]: how checks that run the fake as its own process make it misbehave or slow down, as
+//! tests in the same process do with `FakeIntercom::add_fault` and its options.
+
+use std::time::Duration;
 
 use crate::server::Request;
-use crate::{Fault, FaultKind};
+use crate::{Fault, FaultKind, Pace, RateLimit};
+
+/// The pace a `POST /_fake/pace?latency_ms=N[&jitter_ms=J][&rate_limit=R]` asks for: answers
+/// take N ms, give or take J (N/3 when not given), under R requests per 10-second window (no
+/// limit when R is 0 or not given).
+pub(crate) fn pace(req: &Request) -> Result<Pace, String> {
+    let latency = count(req, "latency_ms")?.ok_or("latency_ms is required")?;
+    let jitter = count(req, "jitter_ms")?.unwrap_or(latency / 3);
+    let limit = count(req, "rate_limit")?.unwrap_or(0);
+    Ok(Pace {
+        latency: Duration::from_millis(latency as u64),
+        jitter: Duration::from_millis(jitter as u64),
+        rate_limit: (limit > 0).then_some(RateLimit {
+            limit: limit as u64,
+            window_secs: 10,
+        }),
+    })
+}
 
 /// The fault a `POST /_fake/fault?path=…&kind=…[&status=…][&method=…][&times=…][&skip=…]`
 /// asks for, or what is wrong with its query (one line, for Intercom's error envelope).

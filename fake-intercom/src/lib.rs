@@ -92,6 +92,14 @@ impl Default for Options {
     }
 }
 
+/// How the fake answers: each answer's latency, give or take the jitter, under the rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub rate_limit: Option<RateLimit>,
+}
+
 /// Intercom's rate limit: `limit` requests in each window of `window_secs` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -257,14 +265,18 @@ struct Shared {
     faults: Mutex<Vec<Fault>>,
     hooks: Mutex<Vec<Hook>>,
     log: Mutex<Vec<Logged>>,
-    /// The current rate-limit window: its number and the requests counted in it.
-    window: Mutex<(u64, u64)>,
+    /// The rate-limit windows that saw requests, oldest first, the current one last: each
+    /// window's number (its start over its length) and the requests counted in it.
+    windows: Mutex<Vec<(u64, u64)>>,
     scroll: Mutex<api::Scroll>,
     /// Bumped whenever the workspace may change, so that cached search orders are dropped.
     version: AtomicU64,
     searches: Mutex<api::SearchCache>,
     /// Draws for the latency's jitter.
     jitter: Mutex<Rng>,
+    /// How answers come now: the options' latency, jitter and rate limit at start, changed by
+    /// `POST /_fake/pace` (a benchmark prepares a workspace fast, then times a sync slow).
+    pace: Mutex<Pace>,
     /// The changes `FaultKind::Mutated` made: the request (`GET /path?query`) and where.
     mutations: Mutex<Vec<(String, String)>>,
 }
@@ -297,6 +309,11 @@ impl FakeIntercom {
     /// some to list.
     pub fn start_on(addr: &str, mut world: World, options: Options) -> std::io::Result<FakeIntercom> {
         world.bring_events_to(now_secs_i64());
+        let pace = Pace {
+            latency: options.latency,
+            jitter: options.jitter,
+            rate_limit: options.rate_limit,
+        };
         let shared = Arc::new(Shared {
             options,
             world: RwLock::new(world),
@@ -304,11 +321,12 @@ impl FakeIntercom {
             hooks: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             mutations: Mutex::new(Vec::new()),
-            window: Mutex::new((0, 0)),
+            windows: Mutex::new(Vec::new()),
             scroll: Mutex::new(api::Scroll::default()),
             version: AtomicU64::new(0),
             searches: Mutex::new(api::SearchCache::default()),
             jitter: Mutex::new(Rng::new(0x6a17_7e55)),
+            pace: Mutex::new(pace),
         });
         let handler_state = Arc::clone(&shared);
         let server = server::Server::start(addr, Arc::new(move |req| handle(&handler_state, req)))?;
@@ -395,7 +413,7 @@ pub(crate) fn now_secs_i64() -> i64 {
 
 /// The latency of one answer: the fixed latency, moved by up to the jitter either way.
 fn latency(shared: &Shared) -> Duration {
-    let Options { latency, jitter, .. } = shared.options;
+    let Pace { latency, jitter, .. } = *lock(&shared.pace);
     let spread = u64::try_from(jitter.as_micros()).unwrap_or(u64::MAX);
     if spread == 0 {
         return latency;
@@ -433,6 +451,24 @@ fn control(shared: &Shared, req: &Request) -> Option<Response> {
             Some(api::ok(world.evolve(now_secs_i64(), every)))
         }
         ("GET", "/_fake/summary") => Some(api::ok(read(&shared.world).summary())),
+        // Answers from now on take `latency_ms`, give or take `jitter_ms` (a third of it), under
+        // a limit of `rate_limit` requests per 10-second window (none if 0).
+        ("POST", "/_fake/pace") => Some(match control::pace(req) {
+            Ok(pace) => {
+                *lock(&shared.pace) = pace;
+                api::ok(serde_json::json!({"ok": true, "pace": format!("{pace:?}")}))
+            }
+            Err(problem) => api::error(400, "parameter_invalid", &problem),
+        }),
+        // The requests counted in each rate-limit window, for the benchmark.
+        ("GET", "/_fake/windows") => {
+            let length = lock(&shared.pace).rate_limit.map_or(0, |l| l.window_secs);
+            let windows: Vec<Value> = lock(&shared.windows)
+                .iter()
+                .map(|(n, count)| serde_json::json!({"start": n * length, "requests": count}))
+                .collect();
+            Some(api::ok(serde_json::json!({"window_secs": length, "windows": windows})))
+        }
         ("DELETE", "/_fake/fault") => {
             let removed = std::mem::take(&mut *lock(&shared.faults)).len();
             Some(api::ok(serde_json::json!({"ok": true, "removed": removed})))
@@ -623,19 +659,23 @@ fn run_hooks(shared: &Shared, req: &Request) {
 
 /// Counts the request in its window; returns the headers and whether the limit is exceeded.
 fn rate_headers(shared: &Shared, force_limited: bool) -> Option<(Vec<(String, String)>, bool)> {
-    let limit = shared.options.rate_limit?;
+    let limit = lock(&shared.pace).rate_limit?;
     let now = now_secs();
     let window = now / limit.window_secs;
-    let mut state = lock(&shared.window);
-    if state.0 != window {
-        *state = (window, 0);
+    let mut windows = lock(&shared.windows);
+    if windows.last().is_none_or(|w| w.0 != window) {
+        windows.push((window, 0));
     }
-    state.1 += 1;
-    let over = force_limited || state.1 > limit.limit;
+    let count = windows.last_mut().map_or(0, |w| {
+        w.1 += 1;
+        w.1
+    });
+    drop(windows);
+    let over = force_limited || count > limit.limit;
     let remaining = if force_limited {
         0
     } else {
-        limit.limit.saturating_sub(state.1)
+        limit.limit.saturating_sub(count)
     };
     let reset = (window + 1) * limit.window_secs;
     Some((

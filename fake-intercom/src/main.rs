@@ -26,6 +26,10 @@ const CONTROL_HELP: &str = "\
 Control endpoints (with the token):
   POST /_fake/evolve?every=N   edit every N-th record and add new ones, as between two syncs
   GET  /_fake/summary          the records per stream a full sync reads
+  GET  /_fake/windows          the requests counted in each rate-limit window so far
+  POST /_fake/pace?latency_ms=N[&jitter_ms=J][&rate_limit=R]
+                               from now on answers take N ms, give or take J (N/3), under R
+                               requests per 10-second window (none when 0 or left out)
   POST /_fake/fault?path=P&kind=K[&status=N][&method=GET|POST][&times=N][&skip=N]
                                after the first `skip` (0) requests to P, the next `times` (1) get K:
                                status (with status=N), null_item, null_cursor, ignore_filter,
