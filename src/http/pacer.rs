@@ -678,10 +678,25 @@ mod tests {
             self.clock.advance(by);
         }
 
+        /// The current window's reset time and what is left of it.
+        fn window(&self) -> (Option<u64>, Option<u64>) {
+            let state = self.lock();
+            (state.reset_at, state.remaining)
+        }
+
         /// What a request of `priority` would wait for now.
         fn wait_needed(&self, priority: Priority) -> Option<Wait> {
             let now = self.clock.now();
             self.lock().wait_needed(now, priority)
+        }
+    }
+
+    /// How long a wait for the rate limit or the budget lasts (`None` for no wait, or a wait for
+    /// a slot).
+    fn waits_for(wait: Option<Wait>) -> Option<Duration> {
+        match wait {
+            Some(Wait::For(d)) => Some(d),
+            _ => None,
         }
     }
 
@@ -726,10 +741,28 @@ mod tests {
         // 600 ms to the reset, and the margin.
         drop(pacer.acquire(Priority::Chain));
         assert_eq!(pacer.clock.waited(), ms(850));
+        assert_eq!(pacer.waited(), ms(850));
+        // The next window has the whole limit, less the request just sent.
+        assert_eq!(pacer.window(), (Some(reset + 10), Some(1)));
     }
 
     #[test]
-    fn a_reset_beyond_belief_is_reported_and_not_waited_for() {
+    fn a_new_window_starts_on_time_with_the_whole_limit_less_what_is_in_flight() {
+        let pacer = answered(8, 100);
+        let reset = pacer.lock().reset_at;
+        let _flying: Vec<_> = (0..3).map(|_| pacer.acquire(Priority::Leaf)).collect();
+        // Another app spent most of the window.
+        pacer.lock().remaining = Some(5);
+        pacer.advance(ms(9_849));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        assert_eq!(pacer.window(), (reset, Some(5)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        assert_eq!(pacer.window(), (reset.map(|r| r + 10), Some(97)));
+    }
+
+    #[test]
+    fn a_reset_beyond_belief_is_reported_and_one_window_is_waited_instead() {
         let pacer = new_pacer(4, None);
         let now = pacer.now_unix();
         let warning = seen(
@@ -743,6 +776,19 @@ mod tests {
         let warning = warning.expect("a warning");
         assert!(warning.contains("resets in 3599s"), "{warning}");
         assert_eq!(pacer.lock().reset_at, Some(now + 10));
+        // Nothing is left: the next request waits for that window, not for the hour.
+        drop(pacer.acquire(Priority::Chain));
+        assert_eq!(pacer.clock.waited(), ms(9_850));
+        // Reported once only.
+        let again = seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(100),
+                remaining: Some(0),
+                reset: Some(now + 3610),
+            },
+        );
+        assert_eq!(again, None);
         let hold = pacer.hold_after_429(
             RateHeaders {
                 reset: Some(pacer.now_unix() + 3600),
@@ -751,6 +797,34 @@ mod tests {
             WINDOW,
         );
         assert_eq!(hold, WINDOW);
+    }
+
+    #[test]
+    fn a_hold_after_a_429_ends_when_the_window_resets() {
+        let pacer = answered(8, 100);
+        let reset = pacer.now_unix() + 2;
+        let headers = RateHeaders {
+            reset: Some(reset),
+            ..RateHeaders::default()
+        };
+        // 1.6 s to the reset, and the margin; a second 429 of the same window holds no longer.
+        assert_eq!(pacer.hold_after_429(headers, WINDOW), ms(1_850));
+        assert_eq!(pacer.hold_after_429(headers, WINDOW), ms(1_850));
+        assert_eq!(pacer.waited(), ms(1_850), "overlapping holds count once");
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Chain)), Some(ms(1_850)));
+        pacer.advance(ms(1_849));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(1)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
+        // The window the 429 named is over: the next has the whole limit.
+        assert_eq!(pacer.window(), (Some(reset + 10), Some(100)));
+        // A 429 that does not say when holds for one window.
+        assert_eq!(pacer.hold_after_429(RateHeaders::default(), WINDOW), WINDOW);
+        pacer.advance(ms(9_999));
+        assert!(pacer.wait_needed(Priority::Chain).is_some());
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        assert_eq!(pacer.waited(), ms(1_850) + WINDOW);
     }
 
     #[test]
@@ -852,6 +926,7 @@ mod tests {
         budget.sent.push_back(start);
         let wait = budget.wait(start + ms(300), 1).unwrap();
         assert_eq!(wait, ms(700));
+        assert_eq!(budget.wait(start + ms(999), 1), Some(ms(1)));
         assert!(budget.wait(start + Duration::from_secs(1), 1).is_none());
         // 10,000 a minute over 10 seconds: 1,666 in any window.
         assert_eq!(Budget::new(10_000, WINDOW).per_window, 1_666);
@@ -868,6 +943,33 @@ mod tests {
         }
         // Room for one request per 300 ms window: the third waits for two windows.
         assert_eq!(pacer.clock.waited(), ms(600));
+        assert_eq!(pacer.waited(), ms(600));
+    }
+
+    #[test]
+    fn the_budget_slides_room_comes_back_as_requests_age_out() {
+        // 60 a minute over 10-second windows: 10 in any 10 seconds.
+        let pacer = new_pacer(20, Some(60));
+        seen(&pacer, RateHeaders::default());
+        for _ in 0..5 {
+            drop(pacer.acquire(Priority::Chain));
+        }
+        pacer.advance(Duration::from_secs(4));
+        for _ in 0..5 {
+            drop(pacer.acquire(Priority::Chain));
+        }
+        // Full: the next waits until the first five are ten seconds old, not a whole window.
+        drop(pacer.acquire(Priority::Chain));
+        assert_eq!(pacer.clock.waited(), Duration::from_secs(6));
+        for _ in 0..4 {
+            drop(pacer.acquire(Priority::Chain));
+        }
+        assert_eq!(pacer.clock.waited(), Duration::from_secs(6));
+        // Full again until the five sent at 4 s are ten seconds old, at 14 s.
+        pacer.advance(ms(3_999));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(1)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
     }
 
     #[test]
@@ -966,6 +1068,24 @@ mod tests {
     }
 
     #[test]
+    fn trouble_cuts_the_limit_once_per_round_trip() {
+        let pacer = answered(500, 100_000);
+        pacer.lock().window_limit = 100.0;
+        // Answers take 250 ms: a round trip.
+        answer(&pacer, Priority::Leaf, ms(250));
+        let trouble = || pacer.acquire(Priority::Leaf).finish(Feedback::Trouble);
+        trouble();
+        assert_eq!(pacer.limit(), 70);
+        trouble();
+        pacer.advance(ms(249));
+        trouble();
+        assert_eq!(pacer.limit(), 70, "the answers of requests sent before the cut");
+        pacer.advance(ms(1));
+        trouble();
+        assert_eq!(pacer.limit(), 49);
+    }
+
+    #[test]
     fn rising_latency_lowers_the_limit() {
         let pacer = answered(500, 100_000);
         pacer.lock().window_limit = 100.0;
@@ -989,9 +1109,10 @@ mod tests {
         }
         let before = pacer.limit();
         // Searches answer in 1.5 s, fetches still in 300 ms: the mix's average climbs, but
-        // neither kind of request is slower than it was.
+        // neither kind of request is slower than it was. A round trip passes between answers,
+        // so that any sign of queueing would cut.
         for _ in 0..30 {
-            pacer.advance(ms(2));
+            pacer.advance(Duration::from_secs(2));
             answer(&pacer, Priority::Chain, ms(1_500));
             answer(&pacer, Priority::Leaf, ms(300));
         }
@@ -1011,10 +1132,15 @@ mod tests {
         // The limit is full: a leaf waits, a chain request may pass it.
         assert!(matches!(pacer.wait_needed(Priority::Leaf), Some(Wait::Slot)));
         assert!(pacer.wait_needed(Priority::Chain).is_none());
-        // The window's last requests are the chains'.
+        // The window's last requests are the chains', until its last second: 9.85 s to the
+        // window's end with the margin.
         drop((a, b));
         pacer.lock().remaining = Some(5);
-        assert!(matches!(pacer.wait_needed(Priority::Leaf), Some(Wait::For(_))));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(8_850)));
         assert!(pacer.wait_needed(Priority::Chain).is_none());
+        pacer.advance(ms(8_849));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(1)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
     }
 }
