@@ -15,6 +15,7 @@
 
 #[cfg(test)]
 pub mod canned;
+mod clock;
 mod pacer;
 mod proxy;
 mod trust;

@@ -24,10 +24,15 @@
 //! when a slot frees, may pass the limit by two, and keeps a small reserve of each window that
 //! independent requests leave alone until the window's last second. So the chains that bound a
 //! sync's length never wait behind the bulk for a window to reset.
+//!
+//! **Time.** Every decision reads one [`Clock`], given at the start, and every wait is the
+//! clock's: the machine's in a sync, one that tests move by hand.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use super::clock::{Clock, Now, SystemClock};
 
 /// After a window's reset time, wait this much longer: the reset is whole seconds and clocks
 /// differ a little.
@@ -76,7 +81,8 @@ pub enum Feedback {
     Trouble,
 }
 
-pub struct Pacer {
+pub struct Pacer<C: Clock = SystemClock> {
+    clock: C,
     state: Mutex<State>,
     /// Threads waiting for a slot, chains and leaves apart: a freed slot wakes one thread (the
     /// chain first), not the hundreds that may be waiting.
@@ -196,8 +202,8 @@ pub struct RateHeaders {
 }
 
 /// A request slot; dropping it frees the slot for another thread.
-pub struct Permit<'a> {
-    pacer: &'a Pacer,
+pub struct Permit<'a, C: Clock = SystemClock> {
+    pacer: &'a Pacer<C>,
     feedback: Option<Feedback>,
     /// Requests in flight when this one went out, itself included.
     busy: usize,
@@ -206,7 +212,7 @@ pub struct Permit<'a> {
     taken: u64,
 }
 
-impl Permit<'_> {
+impl<C: Clock> Permit<'_, C> {
     /// Takes in what this request's response headers said about the window. Returns a warning
     /// to log when the reset time is not believable.
     pub fn observe(&self, headers: RateHeaders) -> Option<String> {
@@ -219,13 +225,13 @@ impl Permit<'_> {
     }
 }
 
-impl Drop for Permit<'_> {
+impl<C: Clock> Drop for Permit<'_, C> {
     fn drop(&mut self) {
         let mut state = self.pacer.lock();
         state.in_flight -= 1;
         let before = state.effective_limit();
         if let Some(feedback) = self.feedback {
-            state.learn(feedback, self.busy, self.priority, Instant::now());
+            state.learn(feedback, self.busy, self.priority, self.pacer.clock.now().instant);
         }
         let grown = state.effective_limit() > before;
         let chain_waiting = state.chain_waiting > 0;
@@ -252,9 +258,18 @@ pub struct Pace {
 }
 
 impl Pacer {
+    /// A pacer on the machine's clock.
     pub fn new(max_in_flight: usize, per_minute: Option<u32>, window: Duration) -> Pacer {
+        Pacer::with_clock(SystemClock, max_in_flight, per_minute, window)
+    }
+}
+
+impl<C: Clock> Pacer<C> {
+    /// A pacer that reads `clock` for every decision and waits on it.
+    pub fn with_clock(clock: C, max_in_flight: usize, per_minute: Option<u32>, window: Duration) -> Pacer<C> {
         let budget = per_minute.map(|n| Budget::new(n, window));
         Pacer {
+            clock,
             state: Mutex::new(State {
                 window,
                 in_flight: 0,
@@ -285,17 +300,17 @@ impl Pacer {
     }
 
     /// Blocks until a request may be sent, then counts it as sent.
-    pub fn acquire(&self, priority: Priority) -> Permit<'_> {
+    pub fn acquire(&self, priority: Priority) -> Permit<'_, C> {
         let mut state = self.lock();
         let mut counted = false;
         loop {
-            let now = Instant::now();
+            let now = self.clock.now();
             match state.wait_needed(now, priority) {
                 None => {
                     if counted {
                         state.chain_waiting -= 1;
                     }
-                    state.take(now);
+                    state.take(now.instant);
                     return Permit {
                         pacer: self,
                         feedback: None,
@@ -320,7 +335,7 @@ impl Pacer {
                         Wait::Slot => SLOT_RECHECK,
                         Wait::For(d) => d,
                     };
-                    state = wake.wait_timeout(state, wait).unwrap_or_else(PoisonError::into_inner).0;
+                    state = self.clock.wait_timeout(wake, state, wait);
                 }
             }
         }
@@ -338,14 +353,15 @@ impl Pacer {
         }
         let mut warning = None;
         if let (Some(remaining), Some(reset)) = (headers.remaining, headers.reset) {
-            let reset = match believable(reset, state.window) {
+            let now = self.clock.now();
+            let reset = match believable(reset, state.window, now) {
                 Ok(reset) => reset,
                 Err(shown) => {
                     if !state.warned_reset {
                         state.warned_reset = true;
                         warning = Some(shown);
                     }
-                    now_unix() + state.window.as_secs()
+                    now.unix_secs() + state.window.as_secs()
                 }
             };
             match state.reset_at {
@@ -386,10 +402,10 @@ impl Pacer {
     /// long the hold is.
     pub fn hold_after_429(&self, headers: RateHeaders, fallback: Duration) -> Duration {
         let mut state = self.lock();
-        let reset = headers.reset.and_then(|r| believable(r, state.window).ok());
-        let wait = reset.map_or(fallback, |reset| until_unix(reset) + RESET_MARGIN);
-        let now = Instant::now();
-        state.hold(now, now + wait, None);
+        let now = self.clock.now();
+        let reset = headers.reset.and_then(|r| believable(r, state.window, now).ok());
+        let wait = reset.map_or(fallback, |reset| until_unix(reset, now) + RESET_MARGIN);
+        state.hold(now.instant, now.instant + wait, None);
         state.remaining = Some(0);
         if let Some(reset) = reset {
             state.reset_at = Some(reset);
@@ -492,7 +508,8 @@ impl State {
         self.window_limit = to.max(1.0);
     }
 
-    fn wait_needed(&mut self, now: Instant, priority: Priority) -> Option<Wait> {
+    fn wait_needed(&mut self, at: Now, priority: Priority) -> Option<Wait> {
+        let now = at.instant;
         if let Some(hold) = self.hold_until {
             if now < hold {
                 return Some(Wait::For(hold - now));
@@ -503,7 +520,7 @@ impl State {
         }
         let leaf = priority == Priority::Leaf;
         if let Some(reset) = self.reset_at {
-            match window_left(reset) {
+            match window_left(reset, at) {
                 // The window is over: a new one starts with the whole limit, less what is in
                 // flight.
                 None => {
@@ -597,8 +614,8 @@ impl State {
 }
 
 /// A reset time no further than Intercom's windows reach, or the reason it is not believed.
-fn believable(reset: u64, window: Duration) -> Result<u64, String> {
-    let ahead = until_unix(reset);
+fn believable(reset: u64, window: Duration, now: Now) -> Result<u64, String> {
+    let ahead = until_unix(reset, now);
     if ahead > window * BELIEVABLE_WINDOWS {
         Err(format!(
             "Intercom's X-RateLimit-Reset says the window resets in {}s; its windows last {}s, so the tap waits {}s instead",
@@ -611,20 +628,16 @@ fn believable(reset: u64, window: Duration) -> Result<u64, String> {
     }
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// How long after `now` the window ending at `reset` (Unix seconds) is surely over, or `None`
+/// if it is.
+fn window_left(reset: u64, now: Now) -> Option<Duration> {
+    let left = now.until(UNIX_EPOCH + Duration::from_secs(reset) + RESET_MARGIN);
+    (!left.is_zero()).then_some(left)
 }
 
-/// How long until the window ending at `reset` (Unix seconds) is surely over, or `None` if it is.
-fn window_left(reset: u64) -> Option<Duration> {
-    let end = UNIX_EPOCH + Duration::from_secs(reset) + RESET_MARGIN;
-    end.duration_since(SystemTime::now()).ok().filter(|d| !d.is_zero())
-}
-
-/// Time from now until a Unix timestamp in seconds (zero if it has passed).
-fn until_unix(unix_secs: u64) -> Duration {
-    let target = UNIX_EPOCH + Duration::from_secs(unix_secs);
-    target.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+/// Time from `now` until a Unix timestamp in seconds (zero if it has passed).
+fn until_unix(unix_secs: u64, now: Now) -> Duration {
+    now.until(UNIX_EPOCH + Duration::from_secs(unix_secs))
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -640,39 +653,82 @@ fn u64_f64(n: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::clock::ManualClock;
 
-    fn now_unix() -> u64 {
-        super::now_unix()
+    /// Where the tests' clock starts: 400 ms into a second, so that a reset in whole seconds
+    /// is a fraction of a second away, as in a sync.
+    const START_MS: u64 = 1_700_000_000_400;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
-    /// A pacer that has had its first answer, from a window of `limit` requests.
-    fn answered(ceiling: usize, limit: u64) -> Pacer {
-        let pacer = Pacer::new(ceiling, None, WINDOW);
+    /// A pacer on a clock that moves only when a test moves it, or when the pacer waits.
+    fn new_pacer(ceiling: usize, per_minute: Option<u32>) -> Pacer<ManualClock> {
+        let clock = ManualClock::at(UNIX_EPOCH + ms(START_MS));
+        Pacer::with_clock(clock, ceiling, per_minute, WINDOW)
+    }
+
+    impl Pacer<ManualClock> {
+        fn now_unix(&self) -> u64 {
+            self.clock.now().unix_secs()
+        }
+
+        fn advance(&self, by: Duration) {
+            self.clock.advance(by);
+        }
+
+        /// The current window's reset time and what is left of it.
+        fn window(&self) -> (Option<u64>, Option<u64>) {
+            let state = self.lock();
+            (state.reset_at, state.remaining)
+        }
+
+        /// What a request of `priority` would wait for now.
+        fn wait_needed(&self, priority: Priority) -> Option<Wait> {
+            let now = self.clock.now();
+            self.lock().wait_needed(now, priority)
+        }
+    }
+
+    /// How long a wait for the rate limit or the budget lasts (`None` for no wait, or a wait for
+    /// a slot).
+    fn waits_for(wait: Option<Wait>) -> Option<Duration> {
+        match wait {
+            Some(Wait::For(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// A pacer that has had its first answer, from a window of `limit` requests that resets
+    /// in 10 s (9.85 s with the margin).
+    fn answered(ceiling: usize, limit: u64) -> Pacer<ManualClock> {
+        let pacer = new_pacer(ceiling, None);
         seen(
             &pacer,
             RateHeaders {
                 limit: Some(limit),
                 remaining: Some(limit),
-                reset: Some(now_unix() + 10),
+                reset: Some(pacer.now_unix() + 10),
             },
         );
         pacer
     }
 
     /// Headers as if from a response to the last request sent.
-    fn seen(pacer: &Pacer, headers: RateHeaders) -> Option<String> {
+    fn seen(pacer: &Pacer<ManualClock>, headers: RateHeaders) -> Option<String> {
         let taken = pacer.lock().sent;
         pacer.observe(headers, taken)
     }
 
-    fn answer(pacer: &Pacer, priority: Priority, took: Duration) {
+    fn answer(pacer: &Pacer<ManualClock>, priority: Priority, took: Duration) {
         pacer.acquire(priority).finish(Feedback::Answered(took));
     }
 
     #[test]
     fn an_exhausted_window_holds_requests_until_it_resets() {
-        let pacer = Pacer::new(4, None, WINDOW);
-        let reset = now_unix() + 1;
+        let pacer = new_pacer(4, None);
+        let reset = pacer.now_unix() + 1;
         drop(pacer.acquire(Priority::Chain));
         seen(
             &pacer,
@@ -682,47 +738,99 @@ mod tests {
                 reset: Some(reset),
             },
         );
-        let started = Instant::now();
+        // 600 ms to the reset, and the margin.
         drop(pacer.acquire(Priority::Chain));
-        let waited = started.elapsed();
-        assert!(
-            waited >= until_unix(reset).saturating_sub(Duration::from_millis(50)),
-            "{waited:?}"
-        );
-        assert!(waited < Duration::from_secs(3), "{waited:?}");
+        assert_eq!(pacer.clock.waited(), ms(850));
+        assert_eq!(pacer.waited(), ms(850));
+        // The next window has the whole limit, less the request just sent.
+        assert_eq!(pacer.window(), (Some(reset + 10), Some(1)));
     }
 
     #[test]
-    fn a_reset_beyond_belief_is_reported_and_not_waited_for() {
-        let pacer = Pacer::new(4, None, WINDOW);
+    fn a_new_window_starts_on_time_with_the_whole_limit_less_what_is_in_flight() {
+        let pacer = answered(8, 100);
+        let reset = pacer.lock().reset_at;
+        let _flying: Vec<_> = (0..3).map(|_| pacer.acquire(Priority::Leaf)).collect();
+        // Another app spent most of the window.
+        pacer.lock().remaining = Some(5);
+        pacer.advance(ms(9_849));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        assert_eq!(pacer.window(), (reset, Some(5)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        assert_eq!(pacer.window(), (reset.map(|r| r + 10), Some(97)));
+    }
+
+    #[test]
+    fn a_reset_beyond_belief_is_reported_and_one_window_is_waited_instead() {
+        let pacer = new_pacer(4, None);
+        let now = pacer.now_unix();
         let warning = seen(
             &pacer,
             RateHeaders {
                 limit: Some(100),
                 remaining: Some(0),
-                reset: Some(now_unix() + 3600),
+                reset: Some(now + 3600),
             },
         );
         let warning = warning.expect("a warning");
-        assert!(
-            warning.contains("resets in 3599s") || warning.contains("resets in 3600s"),
-            "{warning}"
+        assert!(warning.contains("resets in 3599s"), "{warning}");
+        assert_eq!(pacer.lock().reset_at, Some(now + 10));
+        // Nothing is left: the next request waits for that window, not for the hour.
+        drop(pacer.acquire(Priority::Chain));
+        assert_eq!(pacer.clock.waited(), ms(9_850));
+        // Reported once only.
+        let again = seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(100),
+                remaining: Some(0),
+                reset: Some(now + 3610),
+            },
         );
-        assert!(pacer.lock().reset_at.unwrap() <= now_unix() + 11);
+        assert_eq!(again, None);
         let hold = pacer.hold_after_429(
             RateHeaders {
-                reset: Some(now_unix() + 3600),
+                reset: Some(pacer.now_unix() + 3600),
                 ..RateHeaders::default()
             },
-            Duration::from_secs(10),
+            WINDOW,
         );
-        assert_eq!(hold, Duration::from_secs(10));
+        assert_eq!(hold, WINDOW);
+    }
+
+    #[test]
+    fn a_hold_after_a_429_ends_when_the_window_resets() {
+        let pacer = answered(8, 100);
+        let reset = pacer.now_unix() + 2;
+        let headers = RateHeaders {
+            reset: Some(reset),
+            ..RateHeaders::default()
+        };
+        // 1.6 s to the reset, and the margin; a second 429 of the same window holds no longer.
+        assert_eq!(pacer.hold_after_429(headers, WINDOW), ms(1_850));
+        assert_eq!(pacer.hold_after_429(headers, WINDOW), ms(1_850));
+        assert_eq!(pacer.waited(), ms(1_850), "overlapping holds count once");
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Chain)), Some(ms(1_850)));
+        pacer.advance(ms(1_849));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(1)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
+        // The window the 429 named is over: the next has the whole limit.
+        assert_eq!(pacer.window(), (Some(reset + 10), Some(100)));
+        // A 429 that does not say when holds for one window.
+        assert_eq!(pacer.hold_after_429(RateHeaders::default(), WINDOW), WINDOW);
+        pacer.advance(ms(9_999));
+        assert!(pacer.wait_needed(Priority::Chain).is_some());
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        assert_eq!(pacer.waited(), ms(1_850) + WINDOW);
     }
 
     #[test]
     fn the_local_count_lowers_the_remaining_figure() {
-        let pacer = Pacer::new(8, None, WINDOW);
-        let reset = now_unix() + 30;
+        let pacer = new_pacer(8, None);
+        let reset = pacer.now_unix() + 30;
         seen(
             &pacer,
             RateHeaders {
@@ -790,7 +898,7 @@ mod tests {
     #[test]
     fn late_answers_from_a_window_that_ended_leave_the_next_ones_count_alone() {
         let pacer = answered(100, 100);
-        let old = now_unix() - 1;
+        let old = pacer.now_unix() - 1;
         {
             let mut state = pacer.lock();
             state.reset_at = Some(old);
@@ -816,8 +924,9 @@ mod tests {
         let start = Instant::now();
         assert!(budget.wait(start, 1).is_none());
         budget.sent.push_back(start);
-        let wait = budget.wait(start + Duration::from_millis(300), 1).unwrap();
-        assert_eq!(wait, Duration::from_millis(700));
+        let wait = budget.wait(start + ms(300), 1).unwrap();
+        assert_eq!(wait, ms(700));
+        assert_eq!(budget.wait(start + ms(999), 1), Some(ms(1)));
         assert!(budget.wait(start + Duration::from_secs(1), 1).is_none());
         // 10,000 a minute over 10 seconds: 1,666 in any window.
         assert_eq!(Budget::new(10_000, WINDOW).per_window, 1_666);
@@ -826,39 +935,58 @@ mod tests {
 
     #[test]
     fn a_budgeted_pacer_waits_for_room() {
-        let pacer = Pacer::new(8, Some(60), WINDOW);
+        let pacer = new_pacer(8, Some(60));
         seen(&pacer, RateHeaders::default());
-        pacer.lock().budget = Some(Budget::new(120, Duration::from_millis(300)));
-        let started = Instant::now();
+        pacer.lock().budget = Some(Budget::new(120, ms(300)));
         for _ in 0..3 {
             drop(pacer.acquire(Priority::Chain));
         }
         // Room for one request per 300 ms window: the third waits for two windows.
-        assert!(
-            started.elapsed() >= Duration::from_millis(550),
-            "{:?}",
-            started.elapsed()
-        );
+        assert_eq!(pacer.clock.waited(), ms(600));
+        assert_eq!(pacer.waited(), ms(600));
+    }
+
+    #[test]
+    fn the_budget_slides_room_comes_back_as_requests_age_out() {
+        // 60 a minute over 10-second windows: 10 in any 10 seconds.
+        let pacer = new_pacer(20, Some(60));
+        seen(&pacer, RateHeaders::default());
+        for _ in 0..5 {
+            drop(pacer.acquire(Priority::Chain));
+        }
+        pacer.advance(Duration::from_secs(4));
+        for _ in 0..5 {
+            drop(pacer.acquire(Priority::Chain));
+        }
+        // Full: the next waits until the first five are ten seconds old, not a whole window.
+        drop(pacer.acquire(Priority::Chain));
+        assert_eq!(pacer.clock.waited(), Duration::from_secs(6));
+        for _ in 0..4 {
+            drop(pacer.acquire(Priority::Chain));
+        }
+        assert_eq!(pacer.clock.waited(), Duration::from_secs(6));
+        // Full again until the five sent at 4 s are ten seconds old, at 14 s.
+        pacer.advance(ms(3_999));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(1)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
     }
 
     #[test]
     fn only_one_request_goes_out_before_the_limit_is_known() {
-        let pacer = Pacer::new(8, None, WINDOW);
+        let pacer = new_pacer(8, None);
         let first = pacer.acquire(Priority::Chain);
-        assert!(matches!(
-            pacer.lock().wait_needed(Instant::now(), Priority::Chain),
-            Some(Wait::Slot)
-        ));
+        assert!(matches!(pacer.wait_needed(Priority::Chain), Some(Wait::Slot)));
         seen(
             &pacer,
             RateHeaders {
                 limit: Some(5),
                 remaining: Some(4),
-                reset: Some(now_unix() + 10),
+                reset: Some(pacer.now_unix() + 10),
             },
         );
         drop(first);
-        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Chain).is_none());
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
     }
 
     #[test]
@@ -866,12 +994,9 @@ mod tests {
         let pacer = answered(2, 1_000);
         let a = pacer.acquire(Priority::Leaf);
         let _b = pacer.acquire(Priority::Leaf);
-        assert!(matches!(
-            pacer.lock().wait_needed(Instant::now(), Priority::Leaf),
-            Some(Wait::Slot)
-        ));
+        assert!(matches!(pacer.wait_needed(Priority::Leaf), Some(Wait::Slot)));
         drop(a);
-        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Leaf).is_none());
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
     }
 
     #[test]
@@ -894,20 +1019,20 @@ mod tests {
         }
         assert!(pacer.limit() >= 167, "{}", pacer.limit());
         // A budget of 1,000 a minute needs far fewer.
-        let pacer = Pacer::new(1_000, Some(1_000), WINDOW);
-        seen(&pacer, RateHeaders::default());
+        let budgeted = new_pacer(1_000, Some(1_000));
+        seen(&budgeted, RateHeaders::default());
         {
-            let mut state = pacer.lock();
+            let mut state = budgeted.lock();
             state.window_limit = 1_000.0;
             state.latency.add(1.0);
         }
-        assert_eq!(pacer.limit(), 51, "16.6/s × 1 s × 3 + 2");
+        assert_eq!(budgeted.limit(), 51, "16.6/s × 1 s × 3 + 2");
     }
 
     #[test]
     fn the_limit_backs_off_on_429s_and_grows_again() {
         let pacer = answered(500, 100_000);
-        let took = Duration::from_millis(50);
+        let took = ms(50);
         // Slow start: the limit doubles while it is in use.
         let mut held = Vec::new();
         for _ in 0..40 {
@@ -943,16 +1068,34 @@ mod tests {
     }
 
     #[test]
+    fn trouble_cuts_the_limit_once_per_round_trip() {
+        let pacer = answered(500, 100_000);
+        pacer.lock().window_limit = 100.0;
+        // Answers take 250 ms: a round trip.
+        answer(&pacer, Priority::Leaf, ms(250));
+        let trouble = || pacer.acquire(Priority::Leaf).finish(Feedback::Trouble);
+        trouble();
+        assert_eq!(pacer.limit(), 70);
+        trouble();
+        pacer.advance(ms(249));
+        trouble();
+        assert_eq!(pacer.limit(), 70, "the answers of requests sent before the cut");
+        pacer.advance(ms(1));
+        trouble();
+        assert_eq!(pacer.limit(), 49);
+    }
+
+    #[test]
     fn rising_latency_lowers_the_limit() {
         let pacer = answered(500, 100_000);
         pacer.lock().window_limit = 100.0;
         for _ in 0..50 {
-            answer(&pacer, Priority::Leaf, Duration::from_millis(100));
+            answer(&pacer, Priority::Leaf, ms(100));
         }
         let before = pacer.limit();
         for _ in 0..30 {
-            std::thread::sleep(Duration::from_millis(2));
-            answer(&pacer, Priority::Leaf, Duration::from_millis(600));
+            pacer.advance(ms(2));
+            answer(&pacer, Priority::Leaf, ms(600));
         }
         assert!(pacer.limit() < before, "{before} -> {}", pacer.limit());
     }
@@ -962,15 +1105,16 @@ mod tests {
         let pacer = answered(500, 100_000);
         pacer.lock().window_limit = 100.0;
         for _ in 0..50 {
-            answer(&pacer, Priority::Leaf, Duration::from_millis(300));
+            answer(&pacer, Priority::Leaf, ms(300));
         }
         let before = pacer.limit();
         // Searches answer in 1.5 s, fetches still in 300 ms: the mix's average climbs, but
-        // neither kind of request is slower than it was.
+        // neither kind of request is slower than it was. A round trip passes between answers,
+        // so that any sign of queueing would cut.
         for _ in 0..30 {
-            std::thread::sleep(Duration::from_millis(2));
-            answer(&pacer, Priority::Chain, Duration::from_millis(1_500));
-            answer(&pacer, Priority::Leaf, Duration::from_millis(300));
+            pacer.advance(Duration::from_secs(2));
+            answer(&pacer, Priority::Chain, ms(1_500));
+            answer(&pacer, Priority::Leaf, ms(300));
         }
         assert!(pacer.limit() >= before, "{before} -> {}", pacer.limit());
     }
@@ -986,18 +1130,17 @@ mod tests {
         let a = pacer.acquire(Priority::Leaf);
         let b = pacer.acquire(Priority::Leaf);
         // The limit is full: a leaf waits, a chain request may pass it.
-        assert!(matches!(
-            pacer.lock().wait_needed(Instant::now(), Priority::Leaf),
-            Some(Wait::Slot)
-        ));
-        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Chain).is_none());
-        // The window's last requests are the chains'.
+        assert!(matches!(pacer.wait_needed(Priority::Leaf), Some(Wait::Slot)));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        // The window's last requests are the chains', until its last second: 9.85 s to the
+        // window's end with the margin.
         drop((a, b));
         pacer.lock().remaining = Some(5);
-        assert!(matches!(
-            pacer.lock().wait_needed(Instant::now(), Priority::Leaf),
-            Some(Wait::For(_))
-        ));
-        assert!(pacer.lock().wait_needed(Instant::now(), Priority::Chain).is_none());
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(8_850)));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        pacer.advance(ms(8_849));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(1)));
+        pacer.advance(ms(1));
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
     }
 }
