@@ -121,6 +121,27 @@ pub struct RawConfig {
     #[schemars(with = "Option<bool>", extend("default" = false))]
     pub add_workspace_id: Option<Lenient<bool>>,
 
+    /// Days of one window of the asynchronous exports (reporting datasets and message data,
+    /// not selected by default): one export job per stream and window, and the bookmark moves
+    /// after each window whose job completed.
+    #[schemars(with = "Option<u64>", extend("default" = 7, "minimum" = 1, "maximum" = 366))]
+    pub export_window_days: Option<Lenient<u64>>,
+
+    /// Days the exports read again before their bookmark, for data Intercom adds or changes
+    /// late (a conversation's metrics, an SLA status, an open of a message sent earlier).
+    #[schemars(with = "Option<u64>", extend("default" = 2))]
+    pub export_lookback_days: Option<Lenient<u64>>,
+
+    /// Seconds before an export job's status is first read again; each further poll waits
+    /// twice as long, up to a minute.
+    #[schemars(with = "Option<f64>", extend("default" = 5.0))]
+    pub export_poll_interval: Option<Lenient<f64>>,
+
+    /// Seconds an export job may take to complete (a deadline for its polling) before it is
+    /// cancelled and tried again; an export stream fails after three tries of one window.
+    #[schemars(with = "Option<f64>", extend("default" = 21600))]
+    pub export_job_timeout: Option<Lenient<f64>>,
+
     /// Settings that could not be read as their type, each reported with the others'
     /// problems by [`Settings::from_raw`].
     #[serde(skip)]
@@ -148,6 +169,10 @@ pub const SETTING_NAMES: &[&str] = &[
     "progress_interval",
     "rate_limit_window",
     "add_workspace_id",
+    "export_window_days",
+    "export_lookback_days",
+    "export_poll_interval",
+    "export_job_timeout",
 ];
 
 /// A value written either as itself or as a string: Meltano and environment variables pass
@@ -307,6 +332,11 @@ pub struct Settings {
     pub progress_interval: Duration,
     pub rate_limit_window: Duration,
     pub add_workspace_id: bool,
+    /// One window of the exports.
+    pub export_window: Duration,
+    pub export_lookback: Duration,
+    pub export_poll_interval: Duration,
+    pub export_job_timeout: Duration,
 }
 
 impl Settings {
@@ -315,6 +345,7 @@ impl Settings {
     pub fn from_raw(mut raw: RawConfig) -> Result<Settings, ConfigError> {
         let mut problems = Problems(std::mem::take(&mut raw.problems));
         let p = &mut problems;
+        let exports = exports(&raw, p);
         let start_date = p.keep(date("start_date", raw.start_date.as_deref())).flatten();
         let end_date = p.keep(date("end_date", raw.end_date.as_deref())).flatten();
         if let (Some(start), Some(end)) = (start_date, end_date) {
@@ -379,6 +410,10 @@ impl Settings {
             .unwrap_or_default();
         problems.into_result()?;
         Ok(Settings {
+            export_window: exports.0,
+            export_lookback: exports.1,
+            export_poll_interval: exports.2,
+            export_job_timeout: exports.3,
             token,
             start_date,
             end_date,
@@ -403,6 +438,46 @@ impl Settings {
     pub fn require_token(&self) -> Result<&Secret, ConfigError> {
         self.token.as_ref().ok_or(ConfigError::MissingToken)
     }
+}
+
+/// The exports' window, lookback, poll interval and job timeout.
+fn exports(raw: &RawConfig, p: &mut Problems) -> (Duration, Duration, Duration, Duration) {
+    let export_window_days = raw.export_window_days.as_ref().map_or(7, |v| v.0);
+    if !(1..=366).contains(&export_window_days) {
+        p.add(
+            "export_window_days",
+            format!("{export_window_days} is outside 1 to 366"),
+        );
+    }
+    let export_lookback_days = raw.export_lookback_days.as_ref().map_or(2, |v| v.0);
+    if export_lookback_days > 3_660 {
+        p.add(
+            "export_lookback_days",
+            format!("{export_lookback_days} is more than ten years"),
+        );
+    }
+    let export_poll_interval = p
+        .keep(seconds(
+            "export_poll_interval",
+            raw.export_poll_interval.clone(),
+            5.0,
+            ONE_DAY,
+        ))
+        .unwrap_or_default();
+    let export_job_timeout = p
+        .keep(seconds(
+            "export_job_timeout",
+            raw.export_job_timeout.clone(),
+            21_600.0,
+            7.0 * ONE_DAY,
+        ))
+        .unwrap_or_default();
+    (
+        Duration::from_secs(export_window_days.min(366) * 86_400),
+        Duration::from_secs(export_lookback_days.min(3_660) * 86_400),
+        export_poll_interval,
+        export_job_timeout,
+    )
 }
 
 /// The token, registered so that no output shows it; its problem named, never its value.

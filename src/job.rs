@@ -82,6 +82,18 @@ struct Strays {
     count: u64,
 }
 
+/// The settings of the exports, as a stream reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportSettings {
+    pub window: std::time::Duration,
+    pub lookback: std::time::Duration,
+    /// The first pause between two polls of a job.
+    pub poll: std::time::Duration,
+    /// How long a job may take.
+    pub timeout: std::time::Duration,
+    pub start_date: Option<DateTime<Utc>>,
+}
+
 /// How one stream will run in this sync.
 pub struct Plan {
     pub stream: &'static Stream,
@@ -152,6 +164,11 @@ pub struct Run {
     pub readers: Workers,
     /// The workspace's id for `add_workspace_id`, from `GET /me` before any stream starts.
     workspace: std::sync::OnceLock<String>,
+    /// The workspace's time zone (`app.timezone` of `GET /me`), in which the reporting
+    /// exports write their times.
+    zone: std::sync::OnceLock<chrono_tz::Tz>,
+    /// Export jobs pending, kept below Intercom's limits across the streams (reporting, message).
+    export_slots: (crate::exports::Slots, crate::exports::Slots),
 }
 
 /// Slice readers beyond each stream's first, for the whole run. A search page of 150 contacts
@@ -171,7 +188,17 @@ impl Run {
             workers,
             readers: Workers::new(EXTRA_READERS),
             workspace: std::sync::OnceLock::new(),
+            zone: std::sync::OnceLock::new(),
+            export_slots: (
+                crate::exports::Slots::new(crate::exports::REPORTING_SLOTS),
+                crate::exports::Slots::new(crate::exports::MESSAGE_SLOTS),
+            ),
         }
+    }
+
+    /// Sets the workspace's time zone (see [`Job::zone`]).
+    pub fn set_zone(&self, zone: chrono_tz::Tz) {
+        let _ = self.zone.set(zone);
     }
 
     /// Sets the workspace id every record carries (`add_workspace_id`).
@@ -280,6 +307,38 @@ impl<'a> Job<'a> {
     /// `retry_initial_delay`: the first pause before trying again.
     pub fn retry_delay(&self) -> std::time::Duration {
         self.run.settings.retry_initial_delay
+    }
+
+    /// The workspace's time zone, UTC when `GET /me` did not name one the tap knows.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.run.zone.get().copied().unwrap_or(chrono_tz::Tz::UTC)
+    }
+
+    /// The settings of the exports.
+    pub fn export_settings(&self) -> ExportSettings {
+        let s = &self.run.settings;
+        ExportSettings {
+            window: s.export_window,
+            lookback: s.export_lookback,
+            poll: s.export_poll_interval,
+            timeout: s.export_job_timeout,
+            start_date: s.start_date,
+        }
+    }
+
+    /// The run's slots for pending export jobs: reporting's, or the message data's.
+    pub fn export_slots(&self, reporting: bool) -> &'a crate::exports::Slots {
+        if reporting {
+            &self.run.export_slots.0
+        } else {
+            &self.run.export_slots.1
+        }
+    }
+
+    /// Downloads a file to `file` (an export), counted as the stream's request.
+    pub fn download(&self, req: &Request, file: &mut std::fs::File) -> Result<u64, ApiError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.run.client.download(req, file)
     }
 
     /// Waits, waking early if the run stops; false when it did.

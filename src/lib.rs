@@ -20,6 +20,7 @@ pub mod about;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod job;
 mod jsonfile;

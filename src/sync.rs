@@ -51,6 +51,8 @@ pub fn plan(settings: &Settings, catalog: Option<&Catalog>, state: &State) -> Ve
     let version = settings.api_version;
     let chosen = |stream: &'static Stream| -> Option<Option<&Entry>> {
         let entry = match catalog {
+            // The exports start jobs in Intercom: only a catalog that selects them runs them.
+            None if matches!(stream.read, streams::Read::Export(_)) => None,
             None => Some(None),
             Some(catalog) => catalog.entry(stream.name).filter(|e| e.selected).map(Some),
         }?;
@@ -214,6 +216,7 @@ pub fn run(
         );
     } else {
         let me = check_token(&run.client)?;
+        set_zone(&run, &me, &tasks);
         if run.settings.add_workspace_id {
             let id = me["app"]["id_code"].as_str().filter(|id| !id.is_empty());
             let id = id.ok_or_else(|| Error::BadResponse {
@@ -337,6 +340,21 @@ fn announce(plan: &Plan) {
 /// Intercom refuses (401), a host that is unknown or refuses connections, TLS that fails, an
 /// address that is not Intercom's API (404). Lasting failures end the check at once and
 /// others are retried only twice, so a wrong address is reported within seconds.
+/// The workspace's time zone, in which the exports write their times, from `GET /me`.
+fn set_zone(run: &Run, me: &serde_json::Value, tasks: &[Task]) {
+    let zone = &me["app"]["timezone"];
+    match zone.as_str().map(str::parse::<chrono_tz::Tz>) {
+        Some(Ok(zone)) => run.set_zone(zone),
+        _ if tasks
+            .iter()
+            .any(|t| matches!(t.main.stream.read, streams::Read::Export(_))) =>
+        {
+            warn!("GET /me names no time zone the tap knows ({zone}): the exports' local times are read as UTC");
+        }
+        _ => {}
+    }
+}
+
 fn check_token(client: &Client) -> Result<serde_json::Value, Error> {
     match client.send(&Request::get("access token check", "/me").check()) {
         Ok(me) => Ok(me),
@@ -613,6 +631,7 @@ mod tests {
 
     use super::*;
     use crate::paging::testing::{at, settings};
+    use crate::streams::Read;
 
     fn tasks(config: Value, catalog: Option<Value>, state: Value) -> Vec<Task> {
         let settings = settings(config);
@@ -650,6 +669,7 @@ mod tests {
         let parents = streams::ALL
             .iter()
             .filter(|s| s.parent.is_none() && s.exists_in(crate::version::ApiVersion::V2_14))
+            .filter(|s| !matches!(s.read, Read::Export(_)))
             .count();
         assert_eq!(mains.len(), parents);
         assert!(!mains.contains(&"brands") && !mains.contains(&"macros"));

@@ -26,6 +26,12 @@
 //!   `dropped`; `times` is 1 and `skip` 0 unless given. It answers `{"ok": true, "fault": "…"}`
 //!   naming the fault, or 400 with Intercom's error envelope for a bad query.
 //! - `DELETE /_fake/fault` removes every fault, so that a check can see the tap recover.
+//! - `POST /_fake/exports?large=N&one_csv=1&gzip=1&qualified=1&polls=N&per_day=N&fail=D&refuse=N&expire=N`
+//!   changes how the asynchronous exports behave ([`exports`]): a large message data export
+//!   of N receipts a window, the message data as one gzipped CSV, reporting data gzipped or
+//!   headed by qualified ids, polls before a job completes, rows a day, a job of dataset D
+//!   (`content` for the message data) that fails, enqueues refused at the pending limit,
+//!   downloads expired.
 
 #![recursion_limit = "512"]
 
@@ -33,6 +39,7 @@ pub mod api;
 mod base64;
 mod control;
 pub mod counts;
+pub mod exports;
 pub mod mutate;
 mod reply;
 pub mod search;
@@ -279,6 +286,8 @@ struct Shared {
     pace: Mutex<Pace>,
     /// The changes `FaultKind::Mutated` made: the request (`GET /path?query`) and where.
     mutations: Mutex<Vec<(String, String)>>,
+    /// The asynchronous exports' jobs and how they behave.
+    exports: Mutex<exports::Exports>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -321,6 +330,7 @@ impl FakeIntercom {
             hooks: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             mutations: Mutex::new(Vec::new()),
+            exports: Mutex::new(exports::Exports::default()),
             windows: Mutex::new(Vec::new()),
             scroll: Mutex::new(api::Scroll::default()),
             version: AtomicU64::new(0),
@@ -382,6 +392,11 @@ impl FakeIntercom {
     /// with the kind of change after it (`/data/3/updated_at (milliseconds)`).
     pub fn mutations(&self) -> Vec<(String, String)> {
         lock(&self.shared.mutations).clone()
+    }
+
+    /// The exports' jobs and settings, to change how they behave ([`exports::Settings`]).
+    pub fn exports(&self) -> MutexGuard<'_, exports::Exports> {
+        lock(&self.shared.exports)
     }
 
     /// Every request received so far.
@@ -469,6 +484,11 @@ fn control(shared: &Shared, req: &Request) -> Option<Response> {
                 .collect();
             Some(api::ok(serde_json::json!({"window_secs": length, "windows": windows})))
         }
+        // How the exports behave from now on (see `exports::Settings::from_query`).
+        ("POST", "/_fake/exports") => Some(match lock(&shared.exports).settings.from_query(req) {
+            Ok(()) => api::ok(serde_json::json!({"ok": true})),
+            Err(problem) => api::error(400, "parameter_invalid", &problem),
+        }),
         ("DELETE", "/_fake/fault") => {
             let removed = std::mem::take(&mut *lock(&shared.faults)).len();
             Some(api::ok(serde_json::json!({"ok": true, "removed": removed})))
@@ -625,6 +645,9 @@ fn from_the_world(shared: &Shared, req: &Request, fault: Option<FaultKind>) -> R
         Ok(v) => v,
         Err(refused) => return refused,
     };
+    if let Some(answer) = exports::route(&mut lock(&shared.exports), req, api_version) {
+        return answer;
+    }
     run_hooks(shared, req);
     let world = read(&shared.world);
     let ctx = api::Ctx {

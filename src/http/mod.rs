@@ -68,6 +68,8 @@ impl fmt::Display for Method {
 }
 
 /// One API request. `path` starts with `/` and carries the query string.
+// Each flag is a separate property of a request, set by its own builder method.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone)]
 pub struct Request {
     pub stream: &'static str,
@@ -84,6 +86,9 @@ pub struct Request {
     pub check: bool,
     /// The answer is text, not JSON (a call's transcript): it comes back as a JSON string.
     pub text: bool,
+    /// An export's enqueue: a 429 that names a limit of pending jobs is the caller's to wait
+    /// out (it is returned as an error), not a rate-limit window to hold every thread for.
+    pub pending_limit: bool,
 }
 
 impl Request {
@@ -97,6 +102,7 @@ impl Request {
             priority: Priority::Chain,
             check: false,
             text: false,
+            pending_limit: false,
         }
     }
 
@@ -126,6 +132,13 @@ impl Request {
     #[must_use]
     pub fn leaf(mut self) -> Request {
         self.priority = Priority::Leaf;
+        self
+    }
+
+    /// An export's enqueue (see [`Request::pending_limit`]).
+    #[must_use]
+    pub fn pending_limit(mut self) -> Request {
+        self.pending_limit = true;
         self
     }
 
@@ -166,6 +179,29 @@ pub trait Transport: Send + Sync {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Answer, WireError>;
+
+    /// Sends a `GET` whose successful answer is a file (an export's download), written to
+    /// `sink` as it arrives instead of held in memory: the answer's body is then empty. Other
+    /// statuses keep their body, as [`Transport::send`] does. This default holds the body
+    /// whole, as the canned answers of the unit tests do.
+    fn download(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        sink: &mut dyn std::io::Write,
+    ) -> Result<Answer, WireError> {
+        let mut answer = self.send(Method::Get, url, headers, None)?;
+        if (200..300).contains(&answer.status) {
+            if let Ok(body) = &answer.body {
+                sink.write_all(body).map_err(|err| WireError {
+                    detail: format!("the download could not be written to disk: {err}"),
+                    lasting: true,
+                })?;
+                answer.body = Ok(Vec::new());
+            }
+        }
+        Ok(answer)
+    }
 }
 
 /// Why no answer came.
@@ -279,6 +315,29 @@ impl Client {
     /// As [`Client::send`], but keeps the body as its bytes (checked to be a JSON object) until
     /// [`Body::parse`]: a page fetched ahead holds a quarter of the memory it would parsed.
     pub fn send_raw(&self, req: &Request) -> Result<Body, ApiError> {
+        self.exchange(req, None)
+    }
+
+    /// Sends a `GET` for a file (an export's download) and writes its body to `file` as it
+    /// arrives, never holding it whole: paced and retried as every request is, each attempt
+    /// writing the file from its start. Returns the bytes written.
+    pub fn download(&self, req: &Request, file: &mut std::fs::File) -> Result<u64, ApiError> {
+        use std::io::Seek as _;
+        self.exchange(req, Some(file))?;
+        file.stream_position().map_err(|err| ApiError {
+            stream: req.stream,
+            method: req.method.as_str(),
+            path: req.path.clone(),
+            failure: Box::new(Failure::BadBody {
+                detail: format!("the download's file could not be read: {err}"),
+                attempts: 1,
+            }),
+        })
+    }
+
+    /// One request to its end, as [`Client::send_raw`] describes; with a file, the body of a
+    /// success goes there.
+    fn exchange(&self, req: &Request, mut file: Option<&mut std::fs::File>) -> Result<Body, ApiError> {
         let fail = |failure| ApiError {
             stream: req.stream,
             method: req.method.as_str(),
@@ -293,7 +352,7 @@ impl Client {
             }
             let permit = self.pacer.acquire(req.priority);
             let started = Instant::now();
-            let outcome = self.attempt(req, &permit);
+            let outcome = self.attempt(req, &permit, file.as_deref_mut());
             permit.finish(match &outcome {
                 Outcome::RateLimited(_) => Feedback::RateLimited,
                 Outcome::Transient(_) => Feedback::Trouble,
@@ -342,7 +401,7 @@ impl Client {
         }
     }
 
-    fn attempt(&self, req: &Request, permit: &Permit<'_>) -> Outcome {
+    fn attempt(&self, req: &Request, permit: &Permit<'_>, file: Option<&mut std::fs::File>) -> Outcome {
         let url = format!("{}{}", self.base_url, req.path);
         let auth = format!("Bearer {}", self.token.expose());
         let mut headers = vec![
@@ -350,7 +409,9 @@ impl Client {
             ("Intercom-Version", self.api_version.as_str()),
             (
                 "Accept",
-                if req.text {
+                if file.is_some() {
+                    "application/octet-stream"
+                } else if req.text {
                     "text/plain, application/json"
                 } else {
                     "application/json"
@@ -363,7 +424,13 @@ impl Client {
         }
         let started = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let outcome = match self.transport.send(req.method, &url, &headers, body.as_deref()) {
+        let is_download = file.is_some();
+        let sent = match file {
+            Some(file) => start_file(file).and_then(|()| self.transport.download(&url, &headers, file)),
+            None => self.transport.send(req.method, &url, &headers, body.as_deref()),
+        };
+        let downloaded = is_download && matches!(&sent, Ok(answer) if (200..300).contains(&answer.status));
+        let outcome = match sent {
             Err(WireError { detail, lasting }) => {
                 let failure = Failure::Transport {
                     detail,
@@ -380,7 +447,13 @@ impl Client {
                 if let Some(warning) = permit.observe(answer.rate) {
                     warn!("{}: {} {}: {warning}", req.stream, req.method, req.endpoint());
                 }
-                classify(answer.status, answer.rate, answer.body, req.text)
+                match answer.body {
+                    Ok(_) if downloaded => Outcome::Done(Body(Vec::new())),
+                    Ok(body) if answer.status == 429 && req.pending_limit && names_pending_jobs(&body) => {
+                        Outcome::Final(status_failure(429, &body))
+                    }
+                    body => classify(answer.status, answer.rate, body, req.text),
+                }
             }
         };
         let status_code = match &outcome {
@@ -502,6 +575,22 @@ fn classify(status: u16, headers: RateHeaders, body: Result<Vec<u8>, String>, te
             }
         }
     }
+}
+
+/// Empties a download's file for an attempt.
+fn start_file(file: &mut std::fs::File) -> Result<(), WireError> {
+    use std::io::Seek as _;
+    file.set_len(0).and_then(|()| file.rewind()).map_err(|err| WireError {
+        detail: format!("the download's file could not be emptied: {err}"),
+        lasting: true,
+    })
+}
+
+/// Whether a 429's body names a limit of pending export jobs ("Exceeded rate limit of 5
+/// pending reporting dataset export jobs"), not the requests' rate limit.
+fn names_pending_jobs(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    text.contains("pending") && text.contains("job")
 }
 
 /// Whether a body is Intercom's error envelope, `{"type": "error.list", ...}`.

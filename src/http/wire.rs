@@ -119,6 +119,52 @@ impl Transport for Ureq {
             .map_err(|err| describe(&err, self.connect));
         Ok(Answer { status, rate, body })
     }
+
+    /// A download's body is copied to `sink` through ureq's buffer as it arrives: an export
+    /// of any size takes no more memory than the buffer.
+    fn download(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        sink: &mut dyn std::io::Write,
+    ) -> Result<Answer, WireError> {
+        let mut response = self.call_get(url, headers)?;
+        let status = response.status().as_u16();
+        let rate = rate_headers(response.headers());
+        let body = if (200..300).contains(&status) {
+            let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+            std::io::copy(&mut reader, sink)
+                .map(|_| Vec::new())
+                .map_err(|err| format!("the download stopped: {err}"))
+        } else {
+            response
+                .body_mut()
+                .with_config()
+                .limit(BODY_LIMIT)
+                .read_to_vec()
+                .map_err(|err| describe(&err, self.connect))
+        };
+        Ok(Answer { status, rate, body })
+    }
+}
+
+impl Ureq {
+    /// The request, through the proxy for its URL, and that proxy's name for messages.
+    fn call_get(&self, url: &str, headers: &[(&str, &str)]) -> Result<ureq::http::Response<ureq::Body>, WireError> {
+        let via = self.proxied.via(url);
+        let agent = via.map_or(&self.direct, |via| &via.agent);
+        let mut request = agent.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.call().map_err(|err| WireError {
+            detail: match via {
+                Some(via) => format!("{} (through {})", describe(&err, self.connect), via.name),
+                None => describe(&err, self.connect),
+            },
+            lasting: lasting(&err),
+        })
+    }
 }
 
 fn describe(err: &ureq::Error, connect: Duration) -> String {

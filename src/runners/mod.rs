@@ -8,6 +8,7 @@ mod children;
 mod counts;
 mod deleted;
 mod details;
+mod exports;
 mod list;
 mod scroll;
 mod search;
@@ -35,6 +36,7 @@ pub fn run(job: &Job<'_>, children: &[&Job<'_>]) -> Result<(), Error> {
         Read::Windows(endpoint) => windows::run(job, &endpoint),
         Read::Report(endpoint, report) => counts::run(job, &endpoint, report),
         Read::Details { list, path, field, id } => details::run(job, &list, path, field, id),
+        Read::Export(_) => exports::run(job, children),
         // Written by the parent's read.
         Read::Child(_) => Ok(()),
     }

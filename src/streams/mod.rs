@@ -5,6 +5,7 @@
 //! [`Read`] says; the catalog, the state, the README's stream table ([`markdown_table`]) and the
 //! schema-drift test read the same rows. This module holds data only, and reads none of those.
 
+pub mod exports;
 pub mod report;
 pub mod reshape;
 
@@ -16,6 +17,7 @@ pub use report::Report;
 pub use reshape::Reshape;
 
 use crate::version::ApiVersion;
+use exports::{Key, Kind, message, reporting};
 
 /// The column of every stream that keeps what Intercom sent and the stream's schema file does
 /// not declare: an object of values by path (`location.zip`, `tags[2].color`). A property a
@@ -110,6 +112,9 @@ pub enum Read {
     },
     /// A child's records, read with each record of its parent (see [`Parent`]).
     Child(Fetch),
+    /// One of Intercom's asynchronous exports: a job per time window, polled, then
+    /// downloaded ([`exports`]).
+    Export(exports::Export),
 }
 
 /// A search endpoint and what its records need.
@@ -1030,6 +1035,193 @@ pub static ALL: &[Stream] = &[
         "/counts?type=company&count=user&per_page=150",
         Report::CompanyUsers,
     ),
+    // The asynchronous exports, not selected by default: each starts jobs in Intercom.
+    reporting(
+        "reporting_admin_status_change",
+        schema!("reporting_admin_status_change"),
+        "admin_status_change",
+        "status_started_at",
+        Key::Hash(&["teammate_raw_id", "status_started_at"]),
+    ),
+    reporting(
+        "reporting_call",
+        schema!("reporting_call"),
+        "call",
+        "call_started_at",
+        Key::Natural(&["call_id"]),
+    ),
+    reporting(
+        "reporting_call_team_stats",
+        schema!("reporting_call_team_stats"),
+        "call_team_stats",
+        "call_started_at",
+        Key::Hash(&["call_id", "call_team_raw_id"]),
+    ),
+    reporting(
+        "reporting_call_teammate_stats",
+        schema!("reporting_call_teammate_stats"),
+        "call_teammate_stats",
+        "call_started_at",
+        Key::Hash(&["call_id", "call_teammate_raw_id"]),
+    ),
+    reporting(
+        "reporting_consolidated_conversation_part",
+        schema!("reporting_consolidated_conversation_part"),
+        "consolidated_conversation_part",
+        "part_created_at",
+        Key::Natural(&["conversation_part_id"]),
+    ),
+    reporting(
+        "reporting_conversation",
+        schema!("reporting_conversation"),
+        "conversation",
+        "conversation_started_at",
+        Key::Natural(&["conversation_id"]),
+    ),
+    reporting(
+        "reporting_conversation_rating_sent",
+        schema!("reporting_conversation_rating_sent"),
+        "conversation_rating_sent",
+        "rating_requested_at",
+        Key::Hash(&["conversation_id", "rating_requested_at"]),
+    ),
+    reporting(
+        "reporting_conversation_sla_status_log",
+        schema!("reporting_conversation_sla_status_log"),
+        "conversation_sla_status_log",
+        "sla_status_updated_at",
+        Key::Hash(&[
+            "conversation_id",
+            "sla_name",
+            "sla_metric_type",
+            "sla_status_updated_at",
+        ]),
+    ),
+    reporting(
+        "reporting_conversation_state",
+        schema!("reporting_conversation_state"),
+        "conversation_state",
+        "state_started_at",
+        Key::Hash(&["conversation_id", "state_started_at"]),
+    ),
+    reporting(
+        "reporting_copilot_prompt_response_pair",
+        schema!("reporting_copilot_prompt_response_pair"),
+        "copilot_prompt_response_pair",
+        "prompt_sent_at",
+        Key::Hash(&["conversation_id", "teammate_raw_id", "prompt_sent_at"]),
+    ),
+    reporting(
+        "reporting_teammate_handling_conversation",
+        schema!("reporting_teammate_handling_conversation"),
+        "teammate_handling_conversation",
+        "handling_started_at",
+        Key::Hash(&["conversation_id", "teammate_raw_id", "handling_started_at"]),
+    ),
+    reporting(
+        "reporting_ticket_time_in_state",
+        schema!("reporting_ticket_time_in_state"),
+        "ticket_time_in_state",
+        "state_started_at",
+        Key::Hash(&["ticket_id", "ticket_state_raw_id", "state_started_at"]),
+    ),
+    reporting(
+        "reporting_tickets",
+        schema!("reporting_tickets"),
+        "tickets",
+        "ticket_created_at",
+        Key::Natural(&["ticket_id"]),
+    ),
+    message(
+        Kind {
+            stream: "message_receipts",
+            files: &["receipts", "receipt"],
+            event: None,
+            first: None,
+            identity: &[],
+        },
+        schema!("message_receipts"),
+    ),
+    message(
+        Kind {
+            stream: "message_opens",
+            files: &["opens", "open"],
+            event: Some("opened_at"),
+            first: Some("first_open"),
+            identity: &["receipt_id", "opened_at"],
+        },
+        schema!("message_opens"),
+    ),
+    message(
+        Kind {
+            stream: "message_clicks",
+            files: &["clicks", "click"],
+            event: Some("clicked_at"),
+            first: Some("first_click"),
+            identity: &["receipt_id", "clicked_at"],
+        },
+        schema!("message_clicks"),
+    ),
+    message(
+        Kind {
+            stream: "message_replies",
+            files: &["replies", "reply"],
+            event: Some("replied_at"),
+            first: Some("first_reply"),
+            identity: &["receipt_id", "replied_at"],
+        },
+        schema!("message_replies"),
+    ),
+    message(
+        Kind {
+            stream: "message_completions",
+            files: &["completions", "completion"],
+            event: Some("completed_at"),
+            first: Some("first_completion"),
+            identity: &["receipt_id", "completed_at"],
+        },
+        schema!("message_completions"),
+    ),
+    message(
+        Kind {
+            stream: "message_dismissals",
+            files: &["dismissals", "dismissal"],
+            event: Some("dismissed_at"),
+            first: Some("first_dismisall"),
+            identity: &["receipt_id", "dismissed_at"],
+        },
+        schema!("message_dismissals"),
+    ),
+    message(
+        Kind {
+            stream: "message_unsubscribes",
+            files: &["unsubscribes", "unsubscribe"],
+            event: Some("unsubscribed_at"),
+            first: Some("first_unsubscribe"),
+            identity: &["receipt_id", "unsubscribed_at"],
+        },
+        schema!("message_unsubscribes"),
+    ),
+    message(
+        Kind {
+            stream: "message_bounces",
+            files: &["hard_bounces", "bounces", "hard_bounce", "bounce"],
+            event: Some("bounced_at"),
+            first: Some("first_hard_bounce"),
+            identity: &["receipt_id", "bounced_at"],
+        },
+        schema!("message_bounces"),
+    ),
+    message(
+        Kind {
+            stream: "message_survey_answers",
+            files: &["survey_answers", "survey_answer", "answers"],
+            event: Some("answered_at"),
+            first: None,
+            identity: &["receipt_id", "answered_at", "question"],
+        },
+        schema!("message_survey_answers"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Stream> {
@@ -1074,6 +1266,12 @@ fn source(stream: &Stream) -> String {
             }
             text
         }
+        Read::Export(exports::Export::Reporting { dataset, .. }) => {
+            format!("the reporting data export, dataset `{dataset}`")
+        }
+        Read::Export(exports::Export::Message(kind)) => {
+            format!("the message data export, its {}", kind.files[0].replace('_', " "))
+        }
         Read::Child(fetch) => {
             let noun = stream.parent.map_or("parent", |p| p.noun);
             let path = fetch.path;
@@ -1097,6 +1295,7 @@ fn replication(stream: &Stream) -> String {
         (Replication::Incremental(key), Read::NewestFirst(_)) => {
             format!("incremental, `{key}` (newest first, stops at the bookmark)")
         }
+        (Replication::Incremental(key), Read::Export(_)) => format!("incremental, `{key}`, in windows"),
         (Replication::Incremental(key), Read::Child(_)) => {
             let noun = stream.parent.map_or("parent", |p| p.noun);
             format!("incremental, with its {noun} (`{key}`)")
@@ -1144,7 +1343,7 @@ mod tests {
                     );
                 }
                 assert!(
-                    matches!(stream.read, Read::Child(_)),
+                    matches!(stream.read, Read::Child(_) | Read::Export(_)),
                     "{}: a child reads with its parent",
                     stream.name
                 );

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod compat;
 mod drift;
+mod exports;
 mod fields;
 mod full_table;
 mod fuzz;
