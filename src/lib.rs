@@ -51,7 +51,9 @@ pub fn run(cli: &Cli, mut out: impl Write + Send + 'static) -> Result<(), Error>
     let raw = config::load(&cli.config)?;
     if cli.discover {
         let workspace = raw.add_workspace_id.as_ref().is_some_and(|v| v.0);
-        let mut text = serde_json::to_vec_pretty(&singer::catalog::discover(workspace)).unwrap_or_default();
+        let custom = custom_attributes(raw);
+        let mut text =
+            serde_json::to_vec_pretty(&singer::catalog::discover_with(workspace, &custom)).unwrap_or_default();
         text.push(b'\n');
         return write_all(&mut out, &text);
     }
@@ -66,6 +68,24 @@ pub fn run(cli: &Cli, mut out: impl Write + Send + 'static) -> Result<(), Error>
         .transpose()?;
     let state = cli.state.as_deref().map(State::load).transpose()?.unwrap_or_default();
     sync::run(settings, catalog.as_ref(), state, Box::new(out))
+}
+
+/// With a token, the reporting datasets' custom attributes, for discovery; none without one
+/// (or with settings a sync would refuse, which the sync then reports).
+fn custom_attributes(raw: config::RawConfig) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let Ok(settings) = config::Settings::from_raw(raw) else {
+        return std::collections::BTreeMap::new();
+    };
+    if settings.token.is_none() {
+        return std::collections::BTreeMap::new();
+    }
+    match http::Client::new(&settings) {
+        Ok(client) => runners::custom_attributes(&client),
+        Err(err) => {
+            warn!("discovery: the reporting datasets' custom attributes could not be read ({err})");
+            std::collections::BTreeMap::new()
+        }
+    }
 }
 
 fn write_all(out: &mut impl Write, bytes: &[u8]) -> Result<(), Error> {

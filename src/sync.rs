@@ -95,6 +95,9 @@ fn plan_stream(stream: &'static Stream, entry: Option<&Entry>, emit: bool, setti
         .and_then(|e| e.key_properties.clone())
         .unwrap_or_else(|| stream.key.iter().map(|k| (*k).to_owned()).collect());
     let mut full = stream.schema();
+    if let Some(entry) = entry {
+        catalog::add_custom_columns(&mut full, &entry.custom);
+    }
     if settings.add_workspace_id {
         catalog::add_workspace_column(&mut full, &mut key);
     }

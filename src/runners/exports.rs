@@ -22,6 +22,47 @@ use crate::streams::Read;
 use crate::streams::exports::{Export, HASH, Key, Kind};
 use crate::{info, warn};
 
+/// The workspace's custom attributes of each reporting dataset, by stream name: each
+/// attribute (id and label) that `GET /export/reporting_data/get_datasets` lists and the
+/// stream's schema lacks. Discovery adds them as columns; an answer that cannot be had or read
+/// leaves the documented attributes alone, with a warning.
+pub fn custom_attributes(client: &crate::http::Client) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let mut out = std::collections::BTreeMap::new();
+    let req = Request::get("discovery", "/export/reporting_data/get_datasets").check();
+    let answer = match client.send(&req) {
+        Ok(answer) => answer,
+        Err(err) => {
+            warn!(
+                "discovery: the reporting datasets' custom attributes could not be read ({err}); the catalog has the documented attributes"
+            );
+            return out;
+        }
+    };
+    for dataset in answer["data"].as_array().into_iter().flatten() {
+        let Some(id) = dataset["id"].as_str() else { continue };
+        let name = format!("reporting_{id}");
+        let Some(stream) = crate::streams::find(&name) else {
+            continue;
+        };
+        let schema = stream.schema();
+        let custom: Vec<(String, String)> = dataset["attributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let id = a["id"].as_str()?;
+                let column = exports::column_name(id);
+                let label = a["name"].as_str().unwrap_or(id).to_owned();
+                (schema["properties"].get(&column).is_none() && column == id).then_some((column, label))
+            })
+            .collect();
+        if !custom.is_empty() {
+            out.insert(name, custom);
+        }
+    }
+    out
+}
+
 /// Tries of one window before its stream fails.
 const TRIES: u32 = 3;
 /// The longest pause between two polls of a job.
@@ -265,11 +306,12 @@ fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error
         }
     }
     let full = plan.stream.schema();
+    // Labels from the descriptions: the stream's, or discovery's for a custom attribute.
     let attributes: Vec<Attribute> = attribute_ids
         .iter()
         .map(|id| Attribute {
             id: id.clone(),
-            name: full["properties"][id]["description"]
+            name: props.get(id).unwrap_or(&full["properties"][id])["description"]
                 .as_str()
                 .and_then(|d| d.split(" (").next())
                 .unwrap_or(id)

@@ -16,6 +16,8 @@ mod windows;
 
 use chrono::{DateTime, Utc};
 
+pub use exports::custom_attributes;
+
 use crate::error::Error;
 use crate::job::{Job, Range};
 use crate::paging::search::{self as searching, Handle};

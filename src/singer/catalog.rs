@@ -47,6 +47,9 @@ pub struct Entry {
     pub method: Option<Method>,
     pub key_properties: Option<Vec<String>>,
     fields: HashMap<Vec<String>, FieldMeta>,
+    /// A reporting dataset's custom attributes, as discovery found them: the columns of its
+    /// schema here that the stream's own schema lacks, each with its schema.
+    pub custom: Vec<(String, Value)>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +91,8 @@ impl Catalog {
 }
 
 impl Entry {
+    // One reading of a stream's entry, key by key, in the order the Singer spec lists them.
+    #[allow(clippy::too_many_lines)]
     fn parse(raw: &Value, workspace: bool) -> Result<Entry, String> {
         let obj = raw.as_object().ok_or("a stream must be an object")?;
         let stream = find_stream(obj)?;
@@ -189,6 +194,7 @@ impl Entry {
             method,
             key_properties,
             fields,
+            custom: custom_columns(stream, obj.get("schema")),
         })
     }
 
@@ -304,6 +310,50 @@ fn parse_method(v: &Value) -> Result<Method, String> {
     }
 }
 
+/// The columns a catalog's schema for a reporting dataset has that the stream's schema lacks:
+/// the workspace's custom attributes, which discovery with a token added (see
+/// [`add_custom_columns`]). Other streams have none.
+fn custom_columns(stream: &Stream, schema: Option<&Value>) -> Vec<(String, Value)> {
+    if !matches!(
+        stream.read,
+        streams::Read::Export(streams::exports::Export::Reporting { .. })
+    ) {
+        return Vec::new();
+    }
+    let own = stream.schema();
+    schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| own["properties"].get(name.as_str()).is_none() && name.as_str() != WORKSPACE_COLUMN)
+        .map(|(name, given)| {
+            // The label discovery wrote: a custom attribute's column is headed by it.
+            let mut column = custom_column(name);
+            if let Some(description) = given.get("description").and_then(Value::as_str) {
+                column["description"] = json!(description);
+            }
+            (name.clone(), column)
+        })
+        .collect()
+}
+
+/// A custom attribute's column: text, whatever the catalog says (a target cannot change a
+/// column's type, and Intercom does not say a custom attribute's). Its description carries its
+/// label when discovery gave one.
+pub fn custom_column(label: &str) -> Value {
+    json!({"type": ["string", "null"], "description": format!("{label} (a custom attribute of the workspace)")})
+}
+
+/// Adds a stream's custom columns to its schema.
+pub fn add_custom_columns(schema: &mut Value, custom: &[(String, Value)]) {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, column) in custom {
+            props.entry(name.clone()).or_insert_with(|| column.clone());
+        }
+    }
+}
+
 /// The stream's schema with the fields the catalog deselected removed. `automatic` names the
 /// top-level properties that are always kept.
 pub fn project(schema: &Value, entry: Option<&Entry>, automatic: &[&str]) -> Value {
@@ -358,12 +408,30 @@ pub fn add_workspace_column(schema: &mut Value, key: &mut Vec<String>) {
 /// The catalog of every stream; with `workspace`, each with the workspace column first in its
 /// key (`add_workspace_id`).
 pub fn discover(workspace: bool) -> Value {
-    let streams: Vec<Value> = streams::ALL.iter().map(|s| discover_stream(s, workspace)).collect();
+    discover_with(workspace, &std::collections::BTreeMap::new())
+}
+
+/// The catalog, with the custom attributes of each reporting stream (by stream name: each
+/// attribute's id and label) as columns.
+pub fn discover_with(workspace: bool, custom: &std::collections::BTreeMap<String, Vec<(String, String)>>) -> Value {
+    let streams: Vec<Value> = streams::ALL
+        .iter()
+        .map(|s| {
+            let columns: Vec<(String, Value)> = custom
+                .get(s.name)
+                .into_iter()
+                .flatten()
+                .map(|(id, label)| (id.clone(), custom_column(label)))
+                .collect();
+            discover_stream(s, workspace, &columns)
+        })
+        .collect();
     json!({ "streams": streams })
 }
 
-fn discover_stream(stream: &Stream, workspace: bool) -> Value {
+fn discover_stream(stream: &Stream, workspace: bool, custom: &[(String, Value)]) -> Value {
     let mut schema = stream.schema();
+    add_custom_columns(&mut schema, custom);
     let mut key: Vec<String> = stream.key.iter().map(|k| (*k).to_owned()).collect();
     if workspace {
         add_workspace_column(&mut schema, &mut key);

@@ -378,3 +378,64 @@ fn a_run_killed_in_a_window_resumes_without_exporting_a_finished_window_again() 
     all.dedup();
     assert_eq!(all, expected_reporting("conversation", FROM, TO));
 }
+
+#[test]
+fn a_custom_attribute_found_in_discovery_becomes_a_column() {
+    let fake = fake();
+    let config = json!({"access_token": crate::support::TOKEN, "base_url": fake.url()});
+    let catalog = crate::support::meltano_catalog_of(config, &["reporting_conversation"], &[]);
+    let entry = catalog["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["tap_stream_id"] == "reporting_conversation")
+        .unwrap();
+    let column = &entry["schema"]["properties"][fake_exports::CUSTOM.0];
+    assert_eq!(column["type"], json!(["string", "null"]));
+    assert!(column["description"].as_str().unwrap().starts_with("Tier"), "{column}");
+    // Without a token, the documented attributes only.
+    let documented = meltano_catalog(&["reporting_conversation"], &[]);
+    assert!(
+        documented["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["schema"]["properties"].get(fake_exports::CUSTOM.0).is_none())
+    );
+
+    for version in ["2.14", "2.16"] {
+        let run = tap(&fake, &[])
+            .set("api_version", json!(version))
+            .catalog(catalog.clone())
+            .run();
+        run.ok();
+        let d = fake_exports::dataset("conversation").unwrap();
+        let want: BTreeMap<String, Value> = fake_exports::reporting_rows(d, FROM, TO, 4)
+            .into_iter()
+            .map(|row| {
+                let id = row.iter().find(|(c, _)| *c == "conversation_id").unwrap().1.clone();
+                let tier = row
+                    .iter()
+                    .find(|(c, _)| *c == fake_exports::CUSTOM.0)
+                    .unwrap()
+                    .1
+                    .clone();
+                (truth(id.as_ref()).as_str().unwrap().to_owned(), truth(tier.as_ref()))
+            })
+            .collect();
+        let have: BTreeMap<String, Value> = run
+            .records("reporting_conversation")
+            .iter()
+            .map(|r| {
+                (
+                    r["conversation_id"].as_str().unwrap().to_owned(),
+                    r[fake_exports::CUSTOM.0].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(have, want, "{version}");
+        assert!(
+            run.schema("reporting_conversation").unwrap()["schema"]["properties"][fake_exports::CUSTOM.0].is_object()
+        );
+    }
+}

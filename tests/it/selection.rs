@@ -137,9 +137,12 @@ fn a_catalog_that_selects_nothing_says_so_and_costs_no_request() {
     let discovered = Tap::against(&fake).arg("--discover").run();
     assert_eq!(discovered.code, Some(0), "{}", discovered.stderr);
     let catalog: Value = serde_json::from_str(&discovered.stdout).unwrap();
+    // Discovery with a token reads the reporting datasets' custom attributes, and nothing else.
+    let discovery: Vec<String> = fake.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(discovery, ["/export/reporting_data/get_datasets"]);
     let out = Tap::against(&fake).catalog(catalog).run();
     out.ok();
     assert!(out.schemas().is_empty());
     assert!(out.stderr.contains("the catalog selects no stream"), "{}", out.stderr);
-    assert!(fake.requests().is_empty());
+    assert_eq!(fake.requests().len(), 1, "the sync sent no request");
 }
