@@ -685,7 +685,7 @@ impl Exports {
                     one_csv(rows(), &mut enc);
                     enc.finish().unwrap_or_default()
                 } else {
-                    zip_of(&rows)
+                    zip_of(&rows, large.is_none())
                 }
             }
         };
@@ -905,7 +905,7 @@ pub fn receipts(from: i64, to: i64, per_day: i64) -> Vec<Receipt> {
 }
 
 /// `n` receipts spread over `[from, to)`: the large export, made as it is written.
-fn large_receipts(from: i64, to: i64, n: u64) -> impl Iterator<Item = Receipt> {
+pub fn large_receipts(from: i64, to: i64, n: u64) -> impl Iterator<Item = Receipt> {
     let n = i64::try_from(n).unwrap_or(i64::MAX).max(1);
     let span = (to - from).max(1);
     (0..n).map(move |k| receipt(k, from + (k * span) / n))
@@ -948,13 +948,15 @@ fn kind_file(kind: &str, rows: impl Iterator<Item = Receipt>, out: &mut dyn Writ
     let _ = out.write_all(&buf);
 }
 
-fn zip_of(rows: &dyn Fn() -> Box<dyn Iterator<Item = Receipt>>) -> Vec<u8> {
+/// The ZIP of the message data: one file per kind that has rows (`check`: look first; a large
+/// export has every kind).
+fn zip_of(rows: &dyn Fn() -> Box<dyn Iterator<Item = Receipt>>, check: bool) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1));
     for kind in std::iter::once("receipts").chain(KINDS.iter().map(|(k, _, _)| *k)) {
-        if kind != "receipts" && !rows().any(|r| r.events.iter().any(|(k, _, _)| *k == kind)) {
+        if check && kind != "receipts" && !rows().any(|r| r.events.iter().any(|(k, _, _)| *k == kind)) {
             continue; // a kind with no rows has no file
         }
         if zip.start_file(format!("{kind}_20240101_000000.csv"), options).is_err() {

@@ -439,3 +439,88 @@ fn a_custom_attribute_found_in_discovery_becomes_a_column() {
         );
     }
 }
+
+/// The goal for the tap's peak resident memory (README: speed and size).
+const MEMORY_GOAL_KB: u64 = 64 * 1024;
+
+/// The peak resident memory of a process, as `/proc` reads it (`VmHWM`, in kB), or none once
+/// it has exited.
+fn high_water_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[test]
+fn a_large_export_is_read_within_the_memory_goal() {
+    use std::io::BufRead as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const RECEIPTS: u64 = 100_000;
+    let fake = fake();
+    fake.exports().settings.large = Some(RECEIPTS);
+    let tap = tap(&fake, &message_names())
+        .set("export_window_days", json!(366))
+        .set("request_timeout", json!(300));
+    let log = tap.file("stderr.log", "");
+    let mut child = tap
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("the tap starts");
+    let pid = child.id();
+    let (peak, done) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let sampler = {
+        let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                if let Some(kb) = high_water_kb(pid) {
+                    peak.fetch_max(kb, Ordering::SeqCst);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let mut records: BTreeMap<String, u64> = BTreeMap::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("{\"type\":\"RECORD\"") {
+            let message: Value = serde_json::from_str(&line).unwrap();
+            *records
+                .entry(message["stream"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let status = child.wait().unwrap();
+    done.store(true, Ordering::SeqCst);
+    sampler.join().unwrap();
+    assert!(status.success(), "{}", std::fs::read_to_string(&log).unwrap());
+    // Every row: the receipts, and each interaction of them.
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    want.insert("message_receipts".into(), RECEIPTS);
+    for r in fake_exports::large_receipts(FROM, TO, RECEIPTS) {
+        for (kind, _, _) in &r.events {
+            let stream = if *kind == "hard_bounces" {
+                "message_bounces".to_owned()
+            } else {
+                format!("message_{kind}")
+            };
+            *want.entry(stream).or_default() += 1;
+        }
+    }
+    assert_eq!(records, want);
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak > 0, "no reading of the tap's memory");
+    assert!(
+        peak < MEMORY_GOAL_KB,
+        "peak resident memory {peak} kB, above the goal of {MEMORY_GOAL_KB} kB"
+    );
+    eprintln!(
+        "large export: {} records, peak resident memory {peak} kB",
+        want.values().sum::<u64>()
+    );
+}
