@@ -167,6 +167,9 @@ pub struct Run {
     /// The workspace's time zone (`app.timezone` of `GET /me`), in which the reporting
     /// exports write their times.
     zone: std::sync::OnceLock<chrono_tz::Tz>,
+    /// The answer of `GET /export/reporting_data/get_datasets`, read once by the first
+    /// reporting stream that needs it (`None` when it could not be had).
+    datasets: std::sync::OnceLock<Option<Value>>,
     /// Export jobs pending, kept below Intercom's limits across the streams (reporting, message).
     export_slots: (crate::exports::Slots, crate::exports::Slots),
 }
@@ -189,6 +192,7 @@ impl Run {
             readers: Workers::new(EXTRA_READERS),
             workspace: std::sync::OnceLock::new(),
             zone: std::sync::OnceLock::new(),
+            datasets: std::sync::OnceLock::new(),
             export_slots: (
                 crate::exports::Slots::new(crate::exports::REPORTING_SLOTS),
                 crate::exports::Slots::new(crate::exports::MESSAGE_SLOTS),
@@ -324,6 +328,26 @@ impl<'a> Job<'a> {
             timeout: s.export_job_timeout,
             start_date: s.start_date,
         }
+    }
+
+    /// The workspace's reporting datasets and their attributes (`GET
+    /// /export/reporting_data/get_datasets`), read once for the run; `None`, with a warning,
+    /// when they could not be read.
+    pub fn datasets(&self) -> Option<&'a Value> {
+        self.run
+            .datasets
+            .get_or_init(|| {
+                let req = Request::get(self.name(), "/export/reporting_data/get_datasets");
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                match self.run.client.send(&req) {
+                    Ok(answer) => Some(answer),
+                    Err(err) => {
+                        warn!("the reporting datasets' attributes could not be read ({err}); each dataset is asked for its documented attributes");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// The run's slots for pending export jobs: reporting's, or the message data's.

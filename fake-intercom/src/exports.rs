@@ -344,6 +344,9 @@ pub struct Settings {
     pub expire: usize,
     /// Receipts in each message data window, whatever its length: the large export.
     pub large: Option<u64>,
+    /// Attributes (`dataset.attribute`) this workspace does not have: not listed, and refused
+    /// in a job, as Intercom refuses an attribute it does not know.
+    pub hidden: Vec<String>,
 }
 
 impl Default for Settings {
@@ -359,6 +362,7 @@ impl Default for Settings {
             refuse: 0,
             expire: 0,
             large: None,
+            hidden: Vec::new(),
         }
     }
 }
@@ -443,7 +447,7 @@ pub fn route(exports: &mut Exports, req: &Request, version: Version) -> Option<R
     let path = req.path().to_owned();
     let method = req.method.as_str();
     let answer = match (method, path.as_str()) {
-        ("GET", "/export/reporting_data/get_datasets") => ok(datasets(version)),
+        ("GET", "/export/reporting_data/get_datasets") => ok(datasets(version, &exports.settings.hidden)),
         ("POST", "/export/reporting_data/enqueue") => exports.enqueue_reporting(req),
         ("POST", "/export/content/data") => exports.enqueue_content(req),
         ("GET", p) if p.starts_with("/export/reporting_data/") => exports.status(&p[23..], true),
@@ -456,7 +460,7 @@ pub fn route(exports: &mut Exports, req: &Request, version: Version) -> Option<R
     Some(answer)
 }
 
-fn datasets(version: Version) -> Value {
+fn datasets(version: Version, hidden: &[String]) -> Value {
     let data: Vec<Value> = DATASETS
         .iter()
         .map(|d| {
@@ -466,6 +470,7 @@ fn datasets(version: Version) -> Value {
             }
             let attributes: Vec<Value> = attributes
                 .iter()
+                .filter(|(id, _)| !hidden.contains(&format!("{}.{id}", d.id)))
                 .map(|(id, name)| {
                     let mut a = json!({"id": id, "name": name});
                     if version >= Version::V2_16 {
@@ -556,7 +561,8 @@ impl Exports {
             let id = id.as_str().unwrap_or_default();
             let id = id.strip_prefix(&format!("{}.", dataset.id)).unwrap_or(id);
             let custom = id == CUSTOM.0 && dataset.id == "conversation";
-            if !custom && !dataset.attributes.iter().any(|(a, _, _)| *a == id) {
+            let hidden = self.settings.hidden.contains(&format!("{}.{id}", dataset.id));
+            if hidden || (!custom && !dataset.attributes.iter().any(|(a, _, _)| *a == id)) {
                 return error(
                     400,
                     "bad_request",

@@ -282,12 +282,21 @@ fn shorten(v: &Value) -> String {
     v.to_string().chars().take(200).collect()
 }
 
-/// A reporting dataset: its attributes (the documented ones, and the workspace's custom
-/// attributes that the stream's schema has), one job per window.
-fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error> {
+/// What a reporting stream asks for: the attributes' ids, the attributes (to map a
+/// download's headers), and the columns its key hashes.
+struct Asked {
+    ids: Vec<String>,
+    attributes: Vec<Attribute>,
+    hashed: Vec<String>,
+}
+
+/// The attributes a reporting stream asks for: the columns of its schema (the documented
+/// attributes, and the workspace's custom attributes that discovery added), less those the
+/// workspace does not list, since Intercom refuses a job with an attribute it does not know.
+fn asked(job: &Job<'_>, dataset: &str, key: Key) -> Result<Asked, Error> {
     let plan = job.plan();
     let props = plan.schema["properties"].as_object().cloned().unwrap_or_default();
-    let attribute_ids: Vec<String> = props
+    let mut ids: Vec<String> = props
         .keys()
         .filter(|k| {
             k.as_str() != HASH
@@ -296,18 +305,19 @@ fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error
         })
         .cloned()
         .collect();
+    let mut hashed: Vec<String> = match key {
+        Key::Hash(columns) => columns.iter().map(|c| (*c).to_owned()).collect(),
+        Key::Natural(_) => Vec::new(),
+    };
     // The key's columns are always asked for: the hash needs them.
-    let mut attribute_ids = attribute_ids;
-    if let Key::Hash(columns) = key {
-        for c in columns {
-            if !attribute_ids.iter().any(|a| a == c) {
-                attribute_ids.push((*c).to_owned());
-            }
+    for c in &hashed {
+        if !ids.contains(c) {
+            ids.push(c.clone());
         }
     }
     let full = plan.stream.schema();
     // Labels from the descriptions: the stream's, or discovery's for a custom attribute.
-    let attributes: Vec<Attribute> = attribute_ids
+    let mut attributes: Vec<Attribute> = ids
         .iter()
         .map(|id| Attribute {
             id: id.clone(),
@@ -319,7 +329,49 @@ fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error
             qualified_id: None,
         })
         .collect();
-    let body = |from: i64, to: i64| json!({"dataset_id": dataset, "attribute_ids": attribute_ids, "start_time": from, "end_time": to});
+    if let Some(listed) = listed_attributes(job, dataset)? {
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !listed.iter().any(|a| &a.id == *id))
+            .cloned()
+            .collect();
+        if let Some(time) = plan.incremental.filter(|t| missing.iter().any(|m| m == t)) {
+            return Err(Error::BadResponse {
+                stream: job.name(),
+                request: "GET /export/reporting_data/get_datasets".into(),
+                problem: format!("the workspace's dataset {dataset} has no attribute {time}, the stream's time"),
+            });
+        }
+        if !missing.is_empty() {
+            warn!(
+                "{}: the workspace's dataset {dataset} lists no {}; those columns stay empty",
+                job.name(),
+                missing.join(", ")
+            );
+        }
+        ids.retain(|id| !missing.contains(id));
+        // A row whose identifying columns the workspace lacks is identified by all it has.
+        if hashed.iter().any(|c| missing.contains(c)) {
+            hashed.clone_from(&ids);
+        }
+        attributes = listed.into_iter().filter(|a| ids.contains(&a.id)).collect();
+    }
+    Ok(Asked {
+        ids,
+        attributes,
+        hashed,
+    })
+}
+
+/// A reporting dataset, one job per window.
+fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error> {
+    let Asked {
+        ids,
+        attributes,
+        hashed,
+    } = asked(job, dataset, key)?;
+    let body =
+        |from: i64, to: i64| json!({"dataset_id": dataset, "attribute_ids": ids, "start_time": from, "end_time": to});
     let spec = Spec {
         what: format!("dataset {dataset}"),
         reporting: true,
@@ -338,10 +390,6 @@ fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error
             when(window.0),
             when(window.1)
         ));
-        let hashed = match key {
-            Key::Hash(columns) => columns,
-            Key::Natural(_) => &[],
-        };
         read(
             job,
             file.as_file_mut(),
@@ -351,7 +399,7 @@ fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error
                 if !hashed.is_empty() {
                     let parts: Vec<(&str, &str)> = hashed
                         .iter()
-                        .map(|c| (*c, cells.get(*c).map_or("", String::as_str)))
+                        .map(|c| (c.as_str(), cells.get(c).map_or("", String::as_str)))
                         .collect();
                     row.insert(HASH.into(), Value::String(exports::row_hash(&parts)));
                 }
@@ -361,6 +409,39 @@ fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error
         job.save_bookmark(at(window.1))?;
     }
     Ok(())
+}
+
+/// The attributes the workspace lists for `dataset` (id, label, qualified id), or `None` when
+/// the datasets could not be read; an error when the workspace has no such dataset.
+fn listed_attributes(job: &Job<'_>, dataset: &str) -> Result<Option<Vec<Attribute>>, Error> {
+    let Some(datasets) = job.datasets() else {
+        return Ok(None);
+    };
+    let Some(found) = datasets["data"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["id"] == dataset))
+    else {
+        return Err(Error::BadResponse {
+            stream: job.name(),
+            request: "GET /export/reporting_data/get_datasets".into(),
+            problem: format!("the workspace lists no dataset {dataset}"),
+        });
+    };
+    Ok(Some(
+        found["attributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let id = a["id"].as_str()?.to_owned();
+                Some(Attribute {
+                    name: a["name"].as_str().unwrap_or(&id).to_owned(),
+                    qualified_id: a["qualified_id"].as_str().map(str::to_owned),
+                    id,
+                })
+            })
+            .collect(),
+    ))
 }
 
 fn at(t: i64) -> DateTime<Utc> {
