@@ -397,10 +397,7 @@ fn reporting(job: &Job<'_>, dataset: &'static str, key: Key) -> Result<(), Error
             &origin,
             &mut |_, mut row, cells| {
                 if !hashed.is_empty() {
-                    let parts: Vec<(&str, &str)> = hashed
-                        .iter()
-                        .map(|c| (c.as_str(), cells.get(c).map_or("", String::as_str)))
-                        .collect();
+                    let parts: Vec<(&str, &str)> = hashed.iter().map(|c| (c.as_str(), cells.get(c))).collect();
                     row.insert(HASH.into(), Value::String(exports::row_hash(&parts)));
                 }
                 job.emit(Value::Object(row), &origin)
@@ -449,8 +446,42 @@ fn at(t: i64) -> DateTime<Utc> {
 }
 
 /// What is done with each row of a download: its file's name, the typed row, its cells as sent.
-type Each<'e> = dyn FnMut(Option<&str>, Map<String, Value>, &Cells) -> Result<(), Error> + 'e;
-type Cells = std::collections::HashMap<String, String>;
+type Each<'e> = dyn FnMut(Option<&str>, Map<String, Value>, Cells<'_>) -> Result<(), Error> + 'e;
+
+/// A row's cells as sent, by column: for a key's hash, and to name a row that cannot be
+/// typed. A view of the row read, with at most one cell more (a kind's time, in the one-CSV
+/// form of the message data).
+#[derive(Clone, Copy)]
+struct Cells<'r> {
+    columns: &'r [String],
+    row: &'r csv::StringRecord,
+    extra: Option<(&'r str, &'r str)>,
+}
+
+impl<'r> Cells<'r> {
+    /// The cell of `column`, empty when the row has none.
+    fn get(&self, column: &str) -> &'r str {
+        if let Some((_, cell)) = self.extra.filter(|(name, _)| *name == column) {
+            return cell;
+        }
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.row.get(i))
+            .unwrap_or("")
+    }
+
+    /// The row as an object of its cells, to name it.
+    fn item(&self) -> Value {
+        Value::Object(
+            self.columns
+                .iter()
+                .zip(self.row.iter())
+                .map(|(c, v)| (c.clone(), json!(v)))
+                .collect(),
+        )
+    }
+}
 
 /// Reads every CSV of a download, calling `each` with its file's name, the typed row and its
 /// cells as sent (by column). A row that cannot be typed is named and left out (see
@@ -482,14 +513,14 @@ fn read(
                 Ok(false) => break,
                 Err(e) => return Err(format!("a row of the CSV cannot be read: {e}")),
             }
-            let cells: std::collections::HashMap<String, String> =
-                columns.iter().cloned().zip(row.iter().map(str::to_owned)).collect();
+            let cells = Cells {
+                columns: &columns,
+                row: &row,
+                extra: None,
+            };
             let outcome = match exports::record(&columns, &kinds, &row, zone) {
-                Ok(record) => each(table.file.as_deref(), record, &cells),
-                Err(problem) => {
-                    let item = Value::Object(cells.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
-                    job.spoil(job.bad_record(&item, &problem, origin), None)
-                }
+                Ok(record) => each(table.file.as_deref(), record, cells),
+                Err(problem) => job.spoil(job.bad_record(&cells.item(), &problem, origin), None),
             };
             if let Err(err) = outcome {
                 failure = Some(err);
@@ -566,22 +597,26 @@ fn messages(job: &Job<'_>, children: &[&Job<'_>]) -> Result<(), Error> {
 fn one_receipt(
     kinds: &[(Kind, &Job<'_>)],
     row: &Map<String, Value>,
-    cells: &Cells,
+    cells: Cells<'_>,
     origin: &Origin,
 ) -> Result<(), Error> {
     for (kind, target) in kinds {
-        let mut row = row.clone();
-        let mut cells = cells.clone();
-        if let Some(event) = kind.event {
-            let Some(first) = kind.first.filter(|f| !row.get(*f).is_none_or(Value::is_null)) else {
-                continue;
-            };
-            let t = row[first].clone();
-            row.insert(event.into(), t);
-            let raw = cells.get(first).cloned().unwrap_or_default();
-            cells.insert(event.into(), raw);
-        }
-        write_kind(target, kind, row, &cells, origin)?;
+        let (row, cells) = match (kind.event, kind.first) {
+            (None, _) => (row.clone(), cells),
+            (Some(event), Some(first)) if row.get(first).is_some_and(|v| !v.is_null()) => {
+                let mut row = row.clone();
+                row.insert(event.into(), row[first].clone());
+                (
+                    row,
+                    Cells {
+                        extra: Some((event, cells.get(first))),
+                        ..cells
+                    },
+                )
+            }
+            _ => continue,
+        };
+        write_kind(target, kind, row, cells, origin)?;
     }
     Ok(())
 }
@@ -590,15 +625,11 @@ fn write_kind(
     job: &Job<'_>,
     kind: &Kind,
     mut row: Map<String, Value>,
-    cells: &std::collections::HashMap<String, String>,
+    cells: Cells<'_>,
     origin: &Origin,
 ) -> Result<(), Error> {
     if !kind.identity.is_empty() {
-        let parts: Vec<(&str, &str)> = kind
-            .identity
-            .iter()
-            .map(|c| (*c, cells.get(*c).map_or("", String::as_str)))
-            .collect();
+        let parts: Vec<(&str, &str)> = kind.identity.iter().map(|c| (*c, cells.get(c))).collect();
         row.insert(HASH.into(), Value::String(exports::row_hash(&parts)));
     }
     // The receipts' columns of the one-CSV form belong to the receipts alone.
