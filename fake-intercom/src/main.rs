@@ -33,7 +33,13 @@ Control endpoints (with the token):
   POST /_fake/fault?path=P&kind=K[&status=N][&method=GET|POST][&times=N][&skip=N]
                                after the first `skip` (0) requests to P, the next `times` (1) get K:
                                status (with status=N), null_item, null_cursor, ignore_filter,
-                               repeat_page, not_json, truncated or dropped";
+                               repeat_page, not_json, truncated or dropped
+  POST /_fake/exports?large=N&one_csv=1&gzip=1&qualified=1&polls=N&per_day=N&fail=D&refuse=N&expire=N
+                               how the exports behave: N receipts in each message data window,
+                               message data as one gzipped CSV, reporting data gzipped or headed
+                               by qualified ids, polls before a job completes, rows a day, the
+                               next job of dataset D (content: message data) fails, N enqueues
+                               refused at the pending limit, N downloads expired";
 
 fn main() -> ExitCode {
     match run() {

@@ -580,3 +580,25 @@ fn an_attribute_the_workspace_lacks_is_not_asked_for_and_its_column_stays_empty(
         "no job asked for what the workspace lacks"
     );
 }
+
+#[test]
+fn a_job_past_its_deadline_is_canceled_and_tried_again_then_its_stream_fails() {
+    let fake = fake();
+    // Jobs that take far longer than the deadline.
+    fake.exports().settings.polls = 100_000;
+    let run = tap(&fake, &["message_receipts", "reporting_tickets"])
+        .set("export_job_timeout", json!(0.3))
+        .run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did not complete before export_job_timeout"),
+        "{}",
+        run.stderr
+    );
+    // Each message data job canceled, so that the next is not refused; three tries.
+    let canceled = requests_to(&fake, "/export/cancel/");
+    assert_eq!(canceled.len(), 3);
+    assert_eq!(requests_to(&fake, "/export/content/data").len(), 3);
+    assert!(run.records("message_receipts").is_empty());
+    assert!(run.final_state()["bookmarks"]["message_receipts"].is_null());
+}
