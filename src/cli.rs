@@ -11,7 +11,8 @@ use clap::{Parser, ValueEnum};
 /// Singer tap for Intercom: writes SCHEMA, RECORD and STATE messages to stdout.
 ///
 /// Without --discover or --about it syncs the streams selected in the catalog (every stream
-/// when no catalog is given) and continues from the bookmarks in the state file.
+/// but the exports when no catalog is given) and continues from the bookmarks in the state
+/// file.
 #[derive(Debug, Parser)]
 #[command(name = "tap-intercom", version, about, long_about)]
 pub struct Cli {

@@ -115,8 +115,9 @@ def meltano_env(**extra: str) -> dict[str, str]:
             "TARGET_POSTGRES_PORT": os.environ["PGPORT"],
             # The cluster trusts loopback; target-postgres wants a password all the same.
             "TARGET_POSTGRES_PASSWORD": "unused",
-            # Every stream, users and leads too (meltano.yml leaves those two out).
-            "TAP_INTERCOM__SELECT": '["*.*"]',
+            # Every stream, users and leads too (meltano.yml leaves those two out), but the
+            # exports, which are not selected by default (meltano.yml leaves them out too).
+            "TAP_INTERCOM__SELECT": '["*.*", "!reporting_*.*", "!message_*.*"]',
         }
     )
     env.update(extra)
