@@ -8,7 +8,7 @@ use clap::Parser;
 use tap_intercom::{Cli, log};
 
 fn main() -> ExitCode {
-    few_malloc_arenas();
+    tame_malloc();
     let cli = Cli::parse();
     // The one handle on stdout. Buffered: the writer flushes after every STATE and at the end.
     let stdout = BufWriter::with_capacity(64 * 1024, io::stdout());
@@ -28,16 +28,35 @@ fn main() -> ExitCode {
 /// threads spend their time waiting on the network, not contending for malloc's lock. Bodies of
 /// 128 kB and more are mapped apart and given back when freed, whatever sizes came before
 /// (glibc would otherwise raise that threshold as large blocks are freed, keeping pages of
-/// search results in the arenas). Called before any thread starts.
+/// search results in the arenas).
+///
+/// What is freed inside the arenas stays resident until the free space reaches their top, and
+/// parsed pages of many small values leave it scattered: over a long sync of the large fake
+/// workspace the resident memory crept from 50 to 70 MB with the heap level. A thread gives
+/// the free pages back every [`TRIM_EVERY`] (`malloc_trim`), and the same sync peaks near
+/// 60 MB (docs/benchmarks.md). Called before any thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)] // the one unsafe call of the tap: a libc setting with no memory at stake
-fn few_malloc_arenas() {
+#[allow(unsafe_code)] // libc's malloc settings and trim: no memory of the tap's at stake
+fn tame_malloc() {
+    /// How often free memory inside malloc's arenas goes back to the system: a trim walks the
+    /// arenas under their locks, a millisecond or so for the tap's heap.
+    const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
     // SAFETY: mallopt only sets malloc's parameters; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
+    // Without the thread, memory is only held longer: a failed spawn is no reason to stop.
+    let _ = std::thread::Builder::new().name("malloc-trim".into()).spawn(|| {
+        loop {
+            std::thread::sleep(TRIM_EVERY);
+            // SAFETY: malloc_trim only returns free pages of malloc's own arenas to the system.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    });
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn few_malloc_arenas() {}
+fn tame_malloc() {}

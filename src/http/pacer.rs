@@ -3,12 +3,15 @@
 //!
 //! **In flight.** What a sync can reach is the rate budget; what it takes to reach it is
 //! enough requests in flight to cover the latency: about `rate × latency`. The pacer measures
-//! the latency of the answers and keeps its limit near three times that figure (plus two), so
-//! that a window's budget goes in its first few seconds, never above `max_concurrency`. It starts with one request, until an answer tells the
-//! window's size, then grows (doubling per round trip at first, then one per round trip) while
-//! the limit is in use. It backs off on trouble: halves on a 429, loses 30% on a 5xx, a
-//! timeout or a dropped connection, and 20% when the latency of fetches by id climbs to twice
-//! its usual level, the sign of a server that is queueing.
+//! the latency of the answers and keeps its limit near three times that figure (plus two), or
+//! half of what is left of Intercom's window when that is more, so that a window's budget goes
+//! in its first few seconds, never above `max_concurrency`. It starts with one request, until
+//! an answer tells the window's size; from the first answer on, the window's rate (or the
+//! budget's) and the latency give the limit at once, so that the first window is spent like
+//! the others. Where neither rate is known, it grows instead (doubling per round trip at first,
+//! then one per round trip) while the limit is in use. It backs off on trouble: halves on a
+//! 429, loses 30% on a 5xx, a timeout or a dropped connection, and 20% when the latency of
+//! fetches by id climbs to twice its usual level, the sign of a server that is queueing.
 //!
 //! **The window.** Intercom reports its window in `X-RateLimit-Limit`, `X-RateLimit-Remaining`
 //! and `X-RateLimit-Reset` (Unix seconds). The pacer keeps its own count of what it has sent in
@@ -54,6 +57,9 @@ const SLOT_RECHECK: Duration = Duration::from_millis(100);
 /// no faster in the long run, and slower at the end: the last window's work, often far less
 /// than its budget, would be spread over ten seconds instead of done at once.
 const BURST: f64 = 3.0;
+/// The share of what is left of Intercom's window that may be in flight at once, when that is
+/// more than the pace allows.
+const LEFT_AT_ONCE: f64 = 0.5;
 /// The first limit once an answer has arrived.
 const FIRST_LIMIT: f64 = 4.0;
 /// The fewest requests kept in flight on the evidence of latency alone: at latencies of a few
@@ -461,7 +467,12 @@ impl State {
         }
         let mut limit = self.window_limit;
         if let (Some(rate), Some(latency)) = (self.allowed_rate(), self.latency.average) {
-            limit = limit.min((rate * latency * BURST + 2.0).max(LATENCY_FLOOR));
+            let paced = rate * latency * BURST + 2.0;
+            // What is left of Intercom's window may go in two round trips: at short latencies
+            // the pace alone would spread the rest of a fresh window over a second or more,
+            // which a sync that needs one window and a little more waits for at its end.
+            let left = self.remaining.map_or(0.0, |r| u64_f64(r) * LEFT_AT_ONCE);
+            limit = limit.min(paced.max(left).max(LATENCY_FLOOR));
         }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let limit = limit.floor().max(1.0) as usize;
@@ -477,7 +488,15 @@ impl State {
                 if priority == Priority::Leaf {
                     self.leaves.add(took.as_secs_f64());
                 }
-                if self.leaves.rising() {
+                if self.slow_start && self.allowed_rate().is_some() {
+                    // The rate allowed and the latency are both known: no need to probe for
+                    // the limit by doubling, which would leave most of the first window unused
+                    // (a quarter of it at 300 ms when the sync starts late in a window). The
+                    // limit is at once what the rate allows at this latency; 429s, trouble and
+                    // queueing still cut it.
+                    self.slow_start = false;
+                    self.window_limit = usize_f64(self.ceiling);
+                } else if self.leaves.rising() {
                     self.cut((limit * 0.8).max(LATENCY_FLOOR), now);
                 } else if 2.0 * usize_f64(busy) >= limit && self.window_limit < usize_f64(self.ceiling) {
                     // The limit was in use (at least half of it, when this request went out):
@@ -719,6 +738,13 @@ mod tests {
     fn seen(pacer: &Pacer<ManualClock>, headers: RateHeaders) -> Option<String> {
         let taken = pacer.lock().sent;
         pacer.observe(headers, taken)
+    }
+
+    /// Past its start: the congestion window at `limit`, growing one per round trip.
+    fn settle(pacer: &Pacer<ManualClock>, limit: f64) {
+        let mut state = pacer.lock();
+        state.window_limit = limit;
+        state.slow_start = false;
     }
 
     fn answer(pacer: &Pacer<ManualClock>, priority: Priority, took: Duration) {
@@ -1007,6 +1033,8 @@ mod tests {
         {
             let mut state = pacer.lock();
             state.window_limit = 1_000.0;
+            // Most of the window spent: half of what is left is less than the pace.
+            state.remaining = Some(100);
             for _ in 0..100 {
                 state.latency.add(0.3);
             }
@@ -1033,7 +1061,8 @@ mod tests {
     fn the_limit_backs_off_on_429s_and_grows_again() {
         let pacer = answered(500, 100_000);
         let took = ms(50);
-        // Slow start: the limit doubles while it is in use.
+        // The rate is known: from the first answer on, the limit is what the rate allows at
+        // this latency (10,000/s × 0.05 s × 3 + 2, above the ceiling of 500).
         let mut held = Vec::new();
         for _ in 0..40 {
             let limit = pacer.limit();
@@ -1068,9 +1097,63 @@ mod tests {
     }
 
     #[test]
+    fn the_first_answer_opens_the_limit_to_what_the_window_and_the_rate_allow_at_its_latency() {
+        // 1,666 per 10 s, answers in 300 ms: no doubling from a few requests in flight, which
+        // would leave a window that the sync starts late in mostly unused.
+        let pacer = new_pacer(1_000, None);
+        let first = pacer.acquire(Priority::Chain);
+        seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(1_666),
+                remaining: Some(1_665),
+                reset: Some(pacer.now_unix() + 10),
+            },
+        );
+        first.finish(Feedback::Answered(ms(300)));
+        // Half of what is left of the window, less each request sent: a third of it at once.
+        assert_eq!(pacer.limit(), 832, "1,665 / 2");
+        let mut held = Vec::new();
+        while pacer.wait_needed(Priority::Leaf).is_none() {
+            held.push(pacer.acquire(Priority::Leaf));
+        }
+        assert_eq!(held.len(), 555, "(1,665 - 555) / 2");
+        drop(held);
+        // Once most of the window is spent, the pace at this latency.
+        pacer.lock().remaining = Some(100);
+        assert_eq!(pacer.limit(), 151, "166.6/s × 0.3 s × 3 + 2");
+        // A budget known from the settings does the same, before any header.
+        let budgeted = new_pacer(1_000, Some(1_000));
+        let first = budgeted.acquire(Priority::Chain);
+        seen(&budgeted, RateHeaders::default());
+        first.finish(Feedback::Answered(ms(1_000)));
+        assert_eq!(budgeted.limit(), 51, "16.6/s × 1 s × 3 + 2");
+    }
+
+    #[test]
+    fn without_a_known_rate_the_limit_grows_by_half_or_more_per_round_trip_while_in_use() {
+        let pacer = new_pacer(1_000, None);
+        seen(&pacer, RateHeaders::default());
+        let mut limits = Vec::new();
+        for _ in 0..4 {
+            let limit = pacer.limit();
+            limits.push(limit);
+            let held: Vec<_> = (0..limit).map(|_| pacer.acquire(Priority::Leaf)).collect();
+            for permit in held {
+                permit.finish(Feedback::Answered(ms(300)));
+            }
+        }
+        // Each round trip, the answers of the requests sent at half the limit or more add one.
+        assert_eq!(limits[0], 4);
+        for pair in limits.windows(2) {
+            assert!(2 * pair[1] >= 3 * pair[0], "{limits:?}");
+        }
+    }
+
+    #[test]
     fn trouble_cuts_the_limit_once_per_round_trip() {
         let pacer = answered(500, 100_000);
-        pacer.lock().window_limit = 100.0;
+        settle(&pacer, 100.0);
         // Answers take 250 ms: a round trip.
         answer(&pacer, Priority::Leaf, ms(250));
         let trouble = || pacer.acquire(Priority::Leaf).finish(Feedback::Trouble);
@@ -1088,7 +1171,7 @@ mod tests {
     #[test]
     fn rising_latency_lowers_the_limit() {
         let pacer = answered(500, 100_000);
-        pacer.lock().window_limit = 100.0;
+        settle(&pacer, 100.0);
         for _ in 0..50 {
             answer(&pacer, Priority::Leaf, ms(100));
         }
@@ -1103,7 +1186,7 @@ mod tests {
     #[test]
     fn slow_searches_among_quick_fetches_are_no_sign_of_queueing() {
         let pacer = answered(500, 100_000);
-        pacer.lock().window_limit = 100.0;
+        settle(&pacer, 100.0);
         for _ in 0..50 {
             answer(&pacer, Priority::Leaf, ms(300));
         }

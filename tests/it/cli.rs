@@ -245,7 +245,9 @@ fn log_format_from_the_environment_and_a_failure_as_json() {
 #[test]
 fn on_a_terminal_a_live_board_shows_each_running_stream_and_is_cleared_at_the_end() {
     // A pseudo-terminal from util-linux's `script` (always on Debian): stderr is a TTY there.
-    let fake = small_fake_answering_in(100);
+    // Answers in 400 ms make the sync's chains of pages last a few of the board's half-second
+    // redraws (at 100 ms the whole sync took half a second once the first window went at once).
+    let fake = small_fake_answering_in(400);
     let tap = Tap::against(&fake);
     let command = tap.command();
     let dir = tempfile::tempdir().unwrap();
