@@ -33,14 +33,15 @@ fn main() -> ExitCode {
 /// What is freed inside the arenas stays resident until the free space reaches their top, and
 /// parsed pages of many small values leave it scattered: over a long sync of the large fake
 /// workspace the resident memory crept from 50 to 70 MB with the heap level. A thread gives
-/// the free pages back every [`TRIM_EVERY`] (`malloc_trim`), and the same sync peaks near
-/// 60 MB (docs/benchmarks.md). Called before any thread starts.
+/// the free pages back twice a second (`malloc_trim`): the same sync at 1,000 ms peaked at 64 MB
+/// trimming every 2 s and at 56 MB trimming every 0.5 s (docs/benchmarks.md). Called before any
+/// thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)] // libc's malloc settings and trim: no memory of the tap's at stake
 fn tame_malloc() {
     /// How often free memory inside malloc's arenas goes back to the system: a trim walks the
     /// arenas under their locks, a millisecond or so for the tap's heap.
-    const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+    const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
     // SAFETY: mallopt only sets malloc's parameters; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
