@@ -665,15 +665,30 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(dt.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
-            return Some(naive.and_utc());
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|naive| naive.and_utc())
+    naive_datetime(s).map(|naive| naive.and_utc())
+}
+
+/// A date-time written without a zone, or a bare date (its midnight): what the zone is, the
+/// caller says (UTC for settings, the workspace's zone for the reporting exports).
+pub fn naive_datetime(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(s, format).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+}
+
+/// A URL's port: digits only (`parse` alone would take a sign), from 1 to 65535.
+pub fn port_number(text: &str) -> Option<u16> {
+    text.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u16>().ok())
+        .flatten()
+        .filter(|n| *n != 0)
 }
 
 /// The longest base URL accepted: far above any real one (a proxy's host and a path prefix),
@@ -783,13 +798,7 @@ fn authority_host(authority: &str) -> Result<Host<'_>, String> {
         if port.is_empty() {
             return Err("has a ':' after its host but no port".into());
         }
-        // Digits only: `parse` alone would take a sign.
-        let number = port
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| port.parse::<u16>().ok())
-            .flatten();
-        if number.is_none_or(|n| n == 0) {
+        if port_number(port).is_none() {
             return Err(format!(
                 "has port {}, which is not a number from 1 to 65535",
                 quote(port)

@@ -196,31 +196,21 @@ pub fn value(cell: &str, kind: Cell, zone: Tz) -> Result<Value, String> {
     }
 }
 
-/// A time as the exports write it: `YYYY-MM-DD HH:MM:SS` (fractions allowed) in the workspace's
-/// time zone, Unix seconds (the message data), or RFC 3339 with its offset. A local time that
-/// a change to summer time skips is read an hour later; one that the change back repeats, as
-/// its first occurrence.
+/// A time as the exports write it: `YYYY-MM-DD HH:MM:SS` (fractions allowed, seconds
+/// optional) in the workspace's time zone, or as every other time is read ([`crate::time`]):
+/// Unix seconds (the message data), RFC 3339 with its offset, or a local form ending in ` UTC`.
+/// A local time that a change to summer time skips is read an hour later; one that the change
+/// back repeats, as its first occurrence.
 pub fn instant(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
-    if let Ok(secs) = text.parse::<i64>() {
-        return DateTime::from_timestamp(secs, 0);
+    let text = text.trim();
+    if let Some(utc) = text.strip_suffix(" UTC") {
+        return crate::time::from_text(utc);
     }
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    let text = text.strip_suffix(" UTC").map_or(text, str::trim);
-    let local = [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S%.f",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-    .or_else(|| {
-        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    })?;
+    let Some(local) =
+        crate::config::naive_datetime(text).or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").ok())
+    else {
+        return crate::time::from_text(text);
+    };
     match zone.from_local_datetime(&local) {
         chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
         chrono::LocalResult::None => zone
@@ -406,6 +396,9 @@ mod tests {
         assert_eq!(t("2024-11-03 01:30:00").unwrap(), "2024-11-03T05:30:00Z");
         assert_eq!(t("1704067200").unwrap(), "2024-01-01T00:00:00Z");
         assert_eq!(t("2024-01-01T00:00:00+01:00").unwrap(), "2023-12-31T23:00:00Z");
+        assert_eq!(t("2024-01-15 09:30:00 UTC").unwrap(), "2024-01-15T09:30:00Z");
+        assert_eq!(t("2024-01-15 09:30").unwrap(), "2024-01-15T14:30:00Z");
+        assert_eq!(t("2024-01-15").unwrap(), "2024-01-15T05:00:00Z");
         assert!(t("yesterday").is_none());
     }
 
