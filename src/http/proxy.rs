@@ -208,12 +208,7 @@ fn read_proxy(variable: &'static str, value: &str) -> Result<Proxy, Error> {
         return Err(bad("it has no host"));
     }
     if let Some(port) = port {
-        let number = port
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| port.parse::<u16>().ok())
-            .flatten();
-        if number.is_none_or(|n| n == 0) {
+        if crate::config::port_number(port).is_none() {
             return Err(bad(&format!(
                 "the port {} is not a number from 1 to 65535",
                 quote(port)
