@@ -10,7 +10,8 @@
 //! - the feed of deleted records the API version has, read after the search.
 //!
 //! A page's requests go at once, and a page's bookmark is saved only after every record of it
-//! and every child row has been written. A record whose lists could not be read whole is not
+//! and every child row has been written. A record with nothing to fill is written before its
+//! page's requests go, so that a page's records are not held while they run. A record whose lists could not be read whole is not
 //! written cut short: it is named, and read again by the next run. A parent gone between the
 //! search and its children's request (404) is skipped with a warning.
 
@@ -94,6 +95,12 @@ fn page(
             None => {}
         }
         wants.add(children, &mut requests, &record.item, at, origin)?;
+        // A record with no list to fill is whole already: written now, it is not held while
+        // the page's requests run (its children's rows do not need it).
+        if record.emit && record.fills.is_empty() && record.failed.is_none() {
+            job.emit(record.item, origin)?;
+            continue;
+        }
         records.push(record);
     }
     // Every request of the page at once: a page costs one round trip more than its search.
