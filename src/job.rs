@@ -175,9 +175,10 @@ pub struct Run {
 }
 
 /// Slice readers beyond each stream's first, for the whole run. A search page of 150 contacts
-/// is about 330 kB on the wire and four times that parsed; eight readers keep the pages held
-/// near 15 MB, and read the large fake workspace's 700 search pages well inside the rate
-/// budget's time for its 17,000 requests (16 were no faster: docs/benchmarks.md).
+/// is about 340 kB on the wire and 2.1 MB parsed, held while its records' requests run; eight
+/// readers read the large fake workspace's 700 search pages well inside the rate budget's time
+/// for its 17,000 requests. Sixteen filled a first window that starts late more often, but
+/// peaked 10 to 16 MB higher, at 58 and 59 MB where eight took 43 and 50 (docs/benchmarks.md).
 pub const EXTRA_READERS: usize = 8;
 
 impl Run {
