@@ -178,7 +178,8 @@ pub struct Run {
 /// is about 340 kB on the wire and 2.1 MB parsed, held while its records' requests run; eight
 /// readers read the large fake workspace's 700 search pages well inside the rate budget's time
 /// for its 17,000 requests. Sixteen filled a first window that starts late more often, but
-/// peaked 10 to 16 MB higher, at 58 and 59 MB where eight took 43 and 50 (docs/benchmarks.md).
+/// peaked 8 to 16 MB higher: 59 and 58 MB at 0 and 100 ms, where eight took 43 and 50
+/// (docs/benchmarks.md).
 pub const EXTRA_READERS: usize = 8;
 
 impl Run {
