@@ -175,7 +175,7 @@ pub struct Run {
 }
 
 /// Slice readers beyond each stream's first, for the whole run. A search page of 150 contacts
-/// is about 340 kB on the wire and 2.1 MB parsed, held while its records' requests run; eight
+/// is about 340 kB on the wire and 2.5 MB parsed, held while its records are read; eight
 /// readers read the large fake workspace's 700 search pages well inside the rate budget's time
 /// for its 17,000 requests. Sixteen filled a first window that starts late more often, but
 /// peaked 8 to 16 MB higher: 59 and 58 MB at 0 and 100 ms, where eight took 43 and 50

@@ -11,9 +11,10 @@
 //!
 //! A page's requests go at once, and a page's bookmark is saved only after every record of it
 //! and every child row has been written. A record with nothing to fill is written before its
-//! page's requests go, so that a page's records are not held while they run. A record whose lists could not be read whole is not
-//! written cut short: it is named, and read again by the next run. A parent gone between the
-//! search and its children's request (404) is skipped with a warning.
+//! page's requests go, so that a page's records are not held while they run. A record whose
+//! lists could not be read whole is not written cut short: it is named, and read again by the
+//! next run. A parent gone between the search and its children's request (404) is skipped with
+//! a warning.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
