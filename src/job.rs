@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::config::Settings;
 use crate::error::{ApiError, Error};
 use crate::http::{Body, Client, Request};
-use crate::parallel::Workers;
+use crate::parallel::{Shares, Workers};
 use crate::schema::{Node, Undeclared, format_datetime};
 use crate::singer::Output;
 use crate::streams::{Stream, UNDECLARED};
@@ -159,9 +159,11 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     /// Threads for the requests of a page's records, shared by every stream.
     pub workers: Workers,
+    /// Threads for the few requests of a page its chain waits on (see [`Job::for_each_link`]).
+    links: Workers,
     /// Readers of slices beyond each stream's first, shared by every stream: each holds a page
     /// or two in memory, so their number, not the requests in flight, bounds the pages held.
-    pub readers: Workers,
+    pub readers: Shares,
     /// The workspace's id for `add_workspace_id`, from `GET /me` before any stream starts.
     workspace: std::sync::OnceLock<String>,
     /// The workspace's time zone (`app.timezone` of `GET /me`), in which the reporting
@@ -182,6 +184,10 @@ pub struct Run {
 /// (docs/benchmarks.md).
 pub const EXTRA_READERS: usize = 8;
 
+/// Threads for the pages' few requests that their chains wait on, for the whole run: a few
+/// pages' worth (a contacts page brings about ten).
+const LINK_THREADS: usize = 64;
+
 impl Run {
     pub fn new(client: Client, output: Output, settings: Settings, started_at: DateTime<Utc>) -> Run {
         let workers = Workers::new(settings.max_concurrency);
@@ -191,7 +197,8 @@ impl Run {
             settings,
             started_at,
             workers,
-            readers: Workers::new(EXTRA_READERS),
+            links: Workers::new(LINK_THREADS),
+            readers: Shares::new(EXTRA_READERS),
             workspace: std::sync::OnceLock::new(),
             zone: std::sync::OnceLock::new(),
             datasets: std::sync::OnceLock::new(),
@@ -377,9 +384,16 @@ impl<'a> Job<'a> {
         self.run.client.concurrency()
     }
 
-    /// A token of the run's pool of slice readers beyond each stream's first, if one is free.
-    pub fn extra_reader(&self) -> Option<crate::parallel::Token<'a>> {
-        self.run.readers.try_take()
+    /// A token of the run's pool of slice readers beyond each stream's first, if one is free
+    /// and no other stream wanting one holds fewer (see [`Shares`]). The stream counts as
+    /// wanting one until [`Job::no_more_readers`].
+    pub fn extra_reader(&self) -> Option<crate::parallel::Share<'a>> {
+        self.run.readers.try_take(self.name())
+    }
+
+    /// The stream needs no more slice readers now: the others may take every free token.
+    pub fn no_more_readers(&self) {
+        self.run.readers.rest(self.name());
     }
 
     /// Records written so far.
@@ -440,6 +454,13 @@ impl<'a> Job<'a> {
     /// may be in flight), and returns the first error.
     pub fn for_each<T: Sync>(&self, items: &[T], f: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
         self.run.workers.for_each(items, &|| self.run.client.concurrency(), f)
+    }
+
+    /// As [`Job::for_each`], for the few requests of a page that its chain waits on: on threads
+    /// of their own, so that they never wait for one behind the bulk of independent requests,
+    /// whose threads the rate limit may hold for most of a window.
+    pub fn for_each_link<T: Sync>(&self, items: &[T], f: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
+        self.run.links.for_each(items, &|| LINK_THREADS, f)
     }
 
     /// Emits an item if its replication key is in range, and remembers the newest key seen, for

@@ -6,8 +6,9 @@
 //! flight are capped by the HTTP client's pacer, and the threads waiting on it by the tokens,
 //! so that neither grows with the number of pages, slices or streams at work.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 pub struct Workers {
@@ -50,12 +51,6 @@ impl Workers {
         self.free.fetch_add(n, Ordering::AcqRel);
     }
 
-    /// One token, if one is free; it goes back when dropped.
-    pub fn try_take(&self) -> Option<Token<'_>> {
-        // Lazily: a Token built and dropped on failure would give back a token never taken.
-        (self.take(1) == 1).then(|| Token { pool: self })
-    }
-
     /// Calls `f` on every item, on this thread and on helpers borrowed from the pool, while the
     /// pool's helpers at work, in every batch, are fewer than `max_helpers()` (asked again
     /// whenever one could be added, so that the batches follow a limit that changes while
@@ -85,17 +80,6 @@ impl Workers {
             Some(err) => Err(err),
             None => Ok(()),
         }
-    }
-}
-
-/// A token of a pool, held by a thread at work; given back when dropped.
-pub struct Token<'a> {
-    pool: &'a Workers,
-}
-
-impl Drop for Token<'_> {
-    fn drop(&mut self) {
-        self.pool.give_back(1);
     }
 }
 
@@ -170,6 +154,109 @@ fn grow<'scope, 'env, T: Sync, E: Send, F: Fn(&T) -> Result<(), E> + Sync>(
     }
 }
 
+/// Tokens shared fairly by the streams that want them: the slice readers beyond each search's
+/// first. A reader holds its token while it reads a slice, so without fairness the streams
+/// that split first keep every token to their end: the conversations search, whose pages each
+/// bring 150 requests and so are bound by the rate budget, held them while the contact
+/// searches, whose pages bring a few and so are bound by their chains of pages, were read one
+/// page at a time and finished last, alone, half a minute after the budget would have let them.
+///
+/// The rule: a stream takes a free token only when no other stream wanting one holds fewer, and
+/// a reader gives its token back between two slices when another stream wanting one holds at
+/// least two fewer than its own.
+pub struct Shares {
+    tokens: usize,
+    state: Mutex<Holders>,
+}
+
+#[derive(Default)]
+struct Holders {
+    free: usize,
+    /// Tokens each stream holds.
+    held: HashMap<&'static str, usize>,
+    /// The streams that asked for a token and have not said they need none.
+    wanting: Vec<&'static str>,
+}
+
+impl Holders {
+    fn held(&self, who: &str) -> usize {
+        self.held.get(who).copied().unwrap_or(0)
+    }
+
+    /// The fewest tokens held by a stream, other than `who`, that wants one.
+    fn fewest_wanting(&self, who: &str) -> Option<usize> {
+        self.wanting.iter().filter(|w| **w != who).map(|w| self.held(w)).min()
+    }
+}
+
+impl Shares {
+    pub fn new(tokens: usize) -> Shares {
+        Shares {
+            tokens,
+            state: Mutex::new(Holders {
+                free: tokens,
+                ..Holders::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Holders> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A token for `who`, if one is free and no other stream wanting one holds fewer; `who`
+    /// counts as wanting one until it calls [`Shares::rest`].
+    pub fn try_take(&self, who: &'static str) -> Option<Share<'_>> {
+        let mut state = self.lock();
+        if !state.wanting.contains(&who) {
+            state.wanting.push(who);
+        }
+        let mine = state.held(who);
+        if state.free == 0 || state.fewest_wanting(who).is_some_and(|fewest| fewest < mine) {
+            return None;
+        }
+        state.free -= 1;
+        *state.held.entry(who).or_default() += 1;
+        Some(Share { pool: self, who })
+    }
+
+    /// `who` needs no token now (nothing is left for another reader, or it ended).
+    pub fn rest(&self, who: &'static str) {
+        self.lock().wanting.retain(|w| *w != who);
+    }
+
+    /// Tokens held now, by every stream.
+    pub fn in_use(&self) -> usize {
+        self.tokens.saturating_sub(self.lock().free)
+    }
+}
+
+/// A token of [`Shares`], held by one reader of a stream; given back when dropped.
+pub struct Share<'a> {
+    pool: &'a Shares,
+    who: &'static str,
+}
+
+impl Share<'_> {
+    /// Whether another stream wanting a token holds at least two fewer than this one's: then
+    /// the reader gives this one back between two slices.
+    pub fn owed_elsewhere(&self) -> bool {
+        let state = self.pool.lock();
+        let mine = state.held(self.who);
+        state.fewest_wanting(self.who).is_some_and(|fewest| fewest + 2 <= mine)
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        state.free += 1;
+        if let Some(held) = state.held.get_mut(self.who) {
+            *held = held.saturating_sub(1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,18 +264,65 @@ mod tests {
 
     #[test]
     fn a_failed_try_take_leaves_the_pool_as_it_was() {
-        let pool = Workers::new(2);
-        let first = pool.try_take();
-        let second = pool.try_take();
+        let pool = Shares::new(2);
+        let first = pool.try_take("contacts");
+        let second = pool.try_take("contacts");
         assert!(first.is_some() && second.is_some());
         for _ in 0..5 {
-            assert!(pool.try_take().is_none(), "an empty pool has no token to give");
+            assert!(
+                pool.try_take("contacts").is_none(),
+                "an empty pool has no token to give"
+            );
         }
         drop(first);
-        let third = pool.try_take();
+        let third = pool.try_take("contacts");
         assert!(third.is_some());
-        assert!(pool.try_take().is_none(), "only the token given back was free");
+        assert!(
+            pool.try_take("contacts").is_none(),
+            "only the token given back was free"
+        );
         drop((second, third));
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn a_free_token_goes_to_the_wanting_stream_that_holds_fewest() {
+        let pool = Shares::new(4);
+        let conversations: Vec<_> = (0..3).filter_map(|_| pool.try_take("conversations")).collect();
+        assert_eq!(conversations.len(), 3, "alone, a stream may take every free token");
+        // Contacts asks while the last token is taken by conversations' fourth reader: it waits.
+        let fourth = pool.try_take("conversations");
+        assert!(fourth.is_some());
+        assert!(pool.try_take("contacts").is_none());
+        drop(fourth);
+        // Now contacts wants one and holds none: conversations may not take the freed token.
+        assert!(pool.try_take("conversations").is_none(), "contacts holds fewer");
+        let contacts = pool.try_take("contacts");
+        assert!(contacts.is_some());
+        // A stream that says it needs none no longer holds the others back.
+        drop(contacts);
+        pool.rest("contacts");
+        assert!(pool.try_take("conversations").is_some());
+        drop(conversations);
+    }
+
+    #[test]
+    fn a_reader_owes_its_token_to_a_stream_that_holds_two_fewer() {
+        let pool = Shares::new(3);
+        let mut conversations: Vec<_> = (0..3).filter_map(|_| pool.try_take("conversations")).collect();
+        assert!(
+            conversations.iter().all(|t| !t.owed_elsewhere()),
+            "nobody else wants one"
+        );
+        assert!(pool.try_take("contacts").is_none());
+        assert!(conversations[0].owed_elsewhere(), "3 held against 0");
+        conversations.pop();
+        let contacts = pool.try_take("contacts").unwrap();
+        assert!(!conversations[0].owed_elsewhere(), "2 held against 1: close enough");
+        assert!(!contacts.owed_elsewhere());
+        pool.rest("contacts");
+        drop(contacts);
+        assert!(!conversations[0].owed_elsewhere(), "contacts wants none");
     }
 
     #[test]

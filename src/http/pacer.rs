@@ -52,6 +52,8 @@ const BELIEVABLE_WINDOWS: u32 = 6;
 const CHAIN_EXTRA: usize = 2;
 /// How often a thread waiting for a slot looks again without being woken.
 const SLOT_RECHECK: Duration = Duration::from_millis(100);
+/// Independent requests may spend the chains' reserve in a window's last second.
+const LAST_SECOND: Duration = Duration::from_secs(1);
 /// How many times `rate × latency` may be in flight: enough to spend a window's budget in its
 /// first few seconds. Intercom's windows are fixed, so a budget spread evenly over a window is
 /// no faster in the long run, and slower at the end: the last window's work, often far less
@@ -126,6 +128,8 @@ struct State {
     leaves: Latency,
     /// Chain requests waiting for a slot.
     chain_waiting: usize,
+    /// How fast the chains go while a window lets them: the share of each window kept for them.
+    chains: ChainPace,
     last_cut: Option<Instant>,
     /// Requests sent, ever: for the rate in reports.
     sent: u64,
@@ -155,6 +159,53 @@ impl Latency {
             (Some(a), Some(b)) => a > 2.0 * b + 0.05,
             _ => false,
         }
+    }
+}
+
+/// The chains' own pace: chain requests sent in the current window while it had requests left,
+/// over the time it had them. A chain waits on its requests one after another, so it needs a
+/// few requests a second all window long; if the independent requests spend a window in its
+/// first three seconds, every chain stands still for the other seven. Measured in one window,
+/// this pace sets the share of the next that they leave to the chains.
+#[derive(Debug, Clone, Copy, Default)]
+struct ChainPace {
+    /// When the current window was first seen, and when it had no request left.
+    opened: Option<Instant>,
+    spent: Option<Instant>,
+    /// Chain requests sent in it.
+    sent: u32,
+    /// Chain requests a second in the last window that let them go for a second or more.
+    rate: Option<f64>,
+}
+
+impl ChainPace {
+    fn sent(&mut self, chain: bool, now: Instant, none_left: bool) {
+        self.opened.get_or_insert(now);
+        if chain {
+            self.sent += 1;
+        }
+        if none_left {
+            self.spent.get_or_insert(now);
+        }
+    }
+
+    /// A new window: the one ending gives its pace, if it let the chains go long enough.
+    fn next_window(&mut self, now: Instant) {
+        if let Some(opened) = self.opened {
+            let free = self
+                .spent
+                .unwrap_or(now)
+                .saturating_duration_since(opened)
+                .as_secs_f64();
+            if free >= 1.0 {
+                self.rate = Some(f64::from(self.sent) / free);
+            }
+        }
+        *self = ChainPace {
+            opened: Some(now),
+            rate: self.rate,
+            ..ChainPace::default()
+        };
     }
 }
 
@@ -292,6 +343,7 @@ impl<C: Clock> Pacer<C> {
                 latency: Latency::default(),
                 leaves: Latency::default(),
                 chain_waiting: 0,
+                chains: ChainPace::default(),
                 last_cut: None,
                 sent: 0,
                 warned_reset: false,
@@ -316,7 +368,7 @@ impl<C: Clock> Pacer<C> {
                     if counted {
                         state.chain_waiting -= 1;
                     }
-                    state.take(now.instant);
+                    state.take(now.instant, priority);
                     return Permit {
                         pacer: self,
                         feedback: None,
@@ -413,6 +465,7 @@ impl<C: Clock> Pacer<C> {
         let wait = reset.map_or(fallback, |reset| until_unix(reset, now) + RESET_MARGIN);
         state.hold(now.instant, now.instant + wait, None);
         state.remaining = Some(0);
+        state.chains.spent.get_or_insert(now.instant);
         if let Some(reset) = reset {
             state.reset_at = Some(reset);
         }
@@ -545,6 +598,7 @@ impl State {
                 None => {
                     // The next window ends a window later (answers from it confirm that, or
                     // replace it), and answers still coming from the old one are ignored.
+                    self.chains.next_window(now);
                     self.reset_at = Some(reset + self.window.as_secs());
                     let busy = u64::try_from(self.in_flight).unwrap_or(u64::MAX);
                     self.remaining = self.limit.map(|l| l.saturating_sub(busy));
@@ -558,9 +612,14 @@ impl State {
                     return Some(Wait::For(wait));
                 }
                 // Independent requests leave the window's reserve to the chains, until its
-                // last second.
-                Some(wait) if leaf && wait > Duration::from_secs(1) && self.remaining <= Some(self.reserve()) => {
-                    return Some(Wait::For(wait.saturating_sub(Duration::from_secs(1))));
+                // last second. The reserve shrinks as the window runs out: one woken as a
+                // request ends looks again.
+                Some(wait)
+                    if leaf
+                        && wait > LAST_SECOND
+                        && self.remaining <= Some(self.reserve(wait.saturating_sub(LAST_SECOND))) =>
+                {
+                    return Some(Wait::For(wait.saturating_sub(LAST_SECOND)));
                 }
                 Some(_) => {}
             }
@@ -594,9 +653,24 @@ impl State {
         None
     }
 
-    /// The part of a window kept for chain requests.
-    fn reserve(&self) -> u64 {
+    /// The part of a window kept for chain requests, `ahead` of its last second: a fiftieth of
+    /// it and the chains waiting, and what the chains' pace needs until then (no more than half
+    /// the window).
+    fn reserve(&self, ahead: Duration) -> u64 {
+        self.base_reserve() + self.paced_reserve(ahead)
+    }
+
+    fn base_reserve(&self) -> u64 {
         self.limit.map_or(0, |l| (l / 50).max(2)) + u64::try_from(self.chain_waiting).unwrap_or(0)
+    }
+
+    fn paced_reserve(&self, ahead: Duration) -> u64 {
+        let Some((rate, limit)) = self.chains.rate.zip(self.limit) else {
+            return 0;
+        };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let paced = (rate * ahead.as_secs_f64()).floor() as u64;
+        paced.min(limit / 2)
     }
 
     fn budget_reserve(&self) -> usize {
@@ -620,12 +694,14 @@ impl State {
         self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
     }
 
-    fn take(&mut self, now: Instant) {
+    fn take(&mut self, now: Instant, priority: Priority) {
         self.in_flight += 1;
         self.sent += 1;
         if let Some(remaining) = &mut self.remaining {
             *remaining = remaining.saturating_sub(1);
         }
+        self.chains
+            .sent(priority == Priority::Chain, now, self.remaining == Some(0));
         if let Some(budget) = &mut self.budget {
             budget.sent.push_back(now);
         }
@@ -1200,6 +1276,51 @@ mod tests {
             answer(&pacer, Priority::Leaf, ms(300));
         }
         assert!(pacer.limit() >= before, "{before} -> {}", pacer.limit());
+    }
+
+    #[test]
+    fn the_chains_pace_in_one_window_is_measured_while_it_had_requests_left() {
+        let t0 = Instant::now();
+        let at = |n: u64| t0 + ms(n);
+        let mut pace = ChainPace::default();
+        // 30 chain requests and 60 others in the 3 s the window lasted, then none left.
+        for i in 0..90_u64 {
+            pace.sent(i % 3 == 0, at(i * 3_000 / 90), false);
+        }
+        pace.sent(false, at(3_000), true);
+        pace.next_window(at(10_000));
+        assert_eq!(pace.rate, Some(10.0), "30 in 3 s, not in 10");
+        // A window that had requests left for less than a second says nothing new.
+        pace.sent(true, at(10_000), false);
+        pace.sent(true, at(10_500), true);
+        pace.next_window(at(20_000));
+        assert_eq!(pace.rate, Some(10.0));
+        // One that never ran out counts to its end.
+        pace.sent(true, at(20_000), false);
+        pace.next_window(at(30_000));
+        assert_eq!(pace.rate, Some(0.1));
+    }
+
+    #[test]
+    fn independent_requests_leave_the_chains_what_their_pace_needs_until_the_window_ends() {
+        let pacer = answered(10, 1_000);
+        {
+            let mut state = pacer.lock();
+            state.remaining = Some(150);
+            state.chains.rate = Some(20.0);
+        }
+        // 8.85 s to the window's last second: 177 for the chains' pace and 20 kept anyway.
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(8_850)));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        // The reserve shrinks as the window runs out: 3.85 s before its last second, 97.
+        pacer.advance(ms(5_000));
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
+        // Never more than half the window, however fast the chains went.
+        pacer.lock().chains.rate = Some(1_000.0);
+        pacer.lock().remaining = Some(519);
+        assert!(waits_for(pacer.wait_needed(Priority::Leaf)).is_some());
+        pacer.lock().remaining = Some(521);
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::thread;
 
 use crate::error::Error;
 use crate::job::{Job, Range};
-use crate::parallel::Token;
+use crate::parallel::Share;
 
 /// A span of replication-key values, `[from, to)` in Unix seconds; `to: None` runs to the
 /// present and beyond (records changed while the sync runs land there).
@@ -366,9 +366,10 @@ pub fn read(
         horizon: job.started_at().timestamp() + 1,
         progress,
     };
-    let reader = |board: &Board<'_>, token: Option<Token<'_>>| {
+    let reader = |board: &Board<'_>, token: Option<Share<'_>>| {
         loop {
-            let taken = if board.failed.load(Ordering::SeqCst) {
+            // Between two slices, a token another stream is owed goes back to the pool.
+            let taken = if board.failed.load(Ordering::SeqCst) || token.as_ref().is_some_and(Share::owed_elsewhere) {
                 None
             } else {
                 board.lock().take()
@@ -398,9 +399,17 @@ pub fn read(
             if pending == 0 && active == 0 {
                 break;
             }
+            let wanted = pending > 0 && active < readers().max(1);
             // The first reader always runs; the others need a token of the run's pool.
-            let token = if active == 0 { None } else { job.extra_reader() };
-            if pending > 0 && active < readers().max(1) && (active == 0 || token.is_some()) {
+            let token = match (wanted, active) {
+                (false, _) => {
+                    job.no_more_readers();
+                    None
+                }
+                (true, 0) => None,
+                (true, _) => job.extra_reader(),
+            };
+            if wanted && (active == 0 || token.is_some()) {
                 board.active.fetch_add(1, Ordering::SeqCst);
                 let board = &board;
                 let spawned = thread::Builder::new()
@@ -431,6 +440,7 @@ pub fn read(
                 .0;
         }
     });
+    job.no_more_readers();
     match board.error.into_inner().unwrap_or_else(PoisonError::into_inner) {
         Some((_, err)) => Err(err),
         None => Ok(()),

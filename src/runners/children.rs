@@ -12,12 +12,19 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::error::{Error, kind_of};
-use crate::http::{Request, encode};
+use crate::http::{Priority, Request, encode};
 use crate::job::{Job, Origin};
 use crate::paging::links::{Links, set_query};
 use crate::paging::{First, Page, Pages, unreadable, walk};
 use crate::streams::{Fetch, Parent, Rows};
 use crate::warn;
+
+/// A page with this many requests or fewer is waited on like a link of its chain (a search or a
+/// list whose reader needs them before it goes on) and costs the rate budget little: its
+/// requests go before the independent ones of pages that bring many (a conversations page's
+/// 150), which are bound by the budget, not by their chain. Contacts pages bring about ten (the
+/// lists of the few contacts that carry more than ten), and waited a window's hold for them.
+pub const FEW: usize = 24;
 
 /// What a page's children read: for each child (by its place in `children`) and parent, the
 /// rows the parent carries, or the request that brings them.
@@ -237,22 +244,32 @@ impl Requests {
     }
 
     /// Sends every request, many at once on the run's threads (`jobs[n]` counts and names a
-    /// request added with `job: n`). Each answer is written as the children's rows at once,
+    /// request added with `job: n`); a page's few requests ([`FEW`]) go as links of its chain,
+    /// before the bulk of independent ones. Each answer is written as the children's rows at once,
     /// on the thread that got it, and dropped unless kept: a page holds no more answers than
     /// its requests in flight. Gives what the kept ones brought. Only a failure of the whole
     /// run is an error.
     pub fn send(self, parent: &Job<'_>, jobs: &[&Job<'_>], wants: &Wants) -> Result<Results, Error> {
         let children = jobs.get(1..).unwrap_or_default();
         let numbered: Vec<(usize, &Wanted)> = self.list.iter().enumerate().collect();
-        parent.for_each(&numbered, |&(n, wanted)| {
+        let priority = if numbered.len() <= FEW {
+            Priority::Chain
+        } else {
+            Priority::Leaf
+        };
+        let one = |&(n, wanted): &(usize, &Wanted)| {
             let job = jobs.get(wanted.job).copied().unwrap_or(parent);
-            let got = fetch(job, wanted)?;
+            let got = fetch(job, wanted, priority)?;
             wants.write_requested(n, children, &got)?;
             if wanted.kept {
                 *wanted.got.lock().unwrap_or_else(PoisonError::into_inner) = Some(got);
             }
             Ok(())
-        })?;
+        };
+        match priority {
+            Priority::Chain => parent.for_each_link(&numbered, one)?,
+            Priority::Leaf => parent.for_each(&numbered, one)?,
+        }
         let list = self
             .list
             .into_iter()
@@ -325,11 +342,11 @@ pub fn has_items(list: &Value) -> bool {
 }
 
 /// Every item of one request; errors are those of the whole run.
-fn fetch(job: &Job<'_>, wanted: &Wanted) -> Result<Fetched, Error> {
+fn fetch(job: &Job<'_>, wanted: &Wanted, priority: Priority) -> Result<Fetched, Error> {
     let outcome = if wanted.paged {
-        fetch_pages(job, &wanted.path, wanted.records)
+        fetch_pages(job, &wanted.path, wanted.records, priority)
     } else {
-        fetch_one(job, &wanted.path, wanted.text, wanted.records)
+        fetch_one(job, &wanted.path, wanted.text, wanted.records, priority)
     };
     match outcome {
         Ok(got) => Ok(got),
@@ -340,11 +357,16 @@ fn fetch(job: &Job<'_>, wanted: &Wanted) -> Result<Fetched, Error> {
 }
 
 /// A paged list, read to its end (150 a page).
-fn fetch_pages(job: &Job<'_>, path: &str, records: &'static [&'static str]) -> Result<Fetched, Error> {
+fn fetch_pages(
+    job: &Job<'_>,
+    path: &str,
+    records: &'static [&'static str],
+    priority: Priority,
+) -> Result<Fetched, Error> {
     let key = records.last().copied().unwrap_or("data");
     let keys = [key, "data"];
     let style = Links {
-        leaf: true,
+        leaf: priority == Priority::Leaf,
         ..Links::new(job.name(), set_query(path, "per_page", "150"), &keys)
     };
     let mut all = Collect::default();
@@ -359,8 +381,17 @@ fn fetch_pages(job: &Job<'_>, path: &str, records: &'static [&'static str]) -> R
 
 /// One answer whose list is somewhere inside it (a conversation read whole), or which is text
 /// (the one item is the text).
-fn fetch_one(job: &Job<'_>, path: &str, text: bool, records: &'static [&'static str]) -> Result<Fetched, Error> {
-    let mut request = Request::get(job.name(), path).leaf();
+fn fetch_one(
+    job: &Job<'_>,
+    path: &str,
+    text: bool,
+    records: &'static [&'static str],
+    priority: Priority,
+) -> Result<Fetched, Error> {
+    let mut request = Request::get(job.name(), path);
+    if priority == Priority::Leaf {
+        request = request.leaf();
+    }
     if text {
         request = request.text();
     }
