@@ -22,11 +22,15 @@
 //! enforces its own limit, over 10-second windows: no 10 seconds ever see more than a sixth of
 //! the budget.
 //!
-//! **Priorities.** A request that others wait on (a search page, a scroll page: a link of a
-//! chain) goes before the many independent ones (a conversation's parts): it is served first
-//! when a slot frees, may pass the limit by two, and keeps a small reserve of each window that
-//! independent requests leave alone until the window's last second. So the chains that bound a
-//! sync's length never wait behind the bulk for a window to reset.
+//! **Priorities.** A request that others wait on (a search page, a scroll page, the few
+//! requests of a page its reader needs before it goes on: links of a chain) goes before the
+//! many independent ones (a conversation's parts): it is served first when a slot frees, may
+//! pass the limit by two, and keeps a reserve of each window that independent requests leave
+//! alone until the window's last second. The reserve is a fiftieth of the window, the chains
+//! waiting, and what the chains' pace needs until the window ends: their requests a second,
+//! measured in the window before while it had requests left (at most half the window). So
+//! the chains that bound a sync's length keep moving while the bulk waits for a window to
+//! reset, instead of standing still for most of every window and finishing last.
 //!
 //! **Time.** Every decision reads one [`Clock`], given at the start, and every wait is the
 //! clock's: the machine's in a sync, one that tests move by hand.
@@ -436,6 +440,7 @@ impl<C: Clock> Pacer<C> {
                 // A new window, first heard of in this answer: the server has not counted the
                 // requests sent after this one.
                 _ => {
+                    state.chains.next_window(now.instant);
                     state.reset_at = Some(reset);
                     state.remaining = Some(remaining.saturating_sub(state.sent.saturating_sub(taken)));
                 }
@@ -1299,6 +1304,29 @@ mod tests {
         pace.sent(true, at(20_000), false);
         pace.next_window(at(30_000));
         assert_eq!(pace.rate, Some(0.1));
+    }
+
+    #[test]
+    fn a_window_first_heard_of_in_an_answer_gives_the_chains_pace_of_the_one_before() {
+        let pacer = answered(100, 1_000);
+        // 40 chain requests and 40 others over 4 s, in a window that never runs out.
+        for _ in 0..40 {
+            drop(pacer.acquire(Priority::Chain));
+            drop(pacer.acquire(Priority::Leaf));
+            pacer.advance(ms(100));
+        }
+        pacer.advance(ms(6_000));
+        let next = pacer.now_unix() + 10;
+        seen(
+            &pacer,
+            RateHeaders {
+                limit: Some(1_000),
+                remaining: Some(999),
+                reset: Some(next),
+            },
+        );
+        let rate = pacer.lock().chains.rate.unwrap();
+        assert!((rate - 4.0).abs() < 0.01, "40 in the window's 10 s: {rate}");
     }
 
     #[test]
