@@ -159,7 +159,9 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     /// Threads for the requests of a page's records, shared by every stream.
     pub workers: Workers,
-    /// Threads for the few requests of a page its chain waits on (see [`Job::for_each_link`]).
+    /// Threads for the few requests of a page its chain waits on (see [`Job::for_each_link`]),
+    /// as many as `workers`: a pool of 64 ran out at 1,000 ms, where ten readers' pages of
+    /// contacts had about ten requests each in flight for a second.
     links: Workers,
     /// Readers of slices beyond each stream's first, shared by every stream: each holds a page
     /// or two in memory, so their number, not the requests in flight, bounds the pages held.
@@ -184,20 +186,19 @@ pub struct Run {
 /// (docs/benchmarks.md).
 pub const EXTRA_READERS: usize = 8;
 
-/// Threads for the pages' few requests that their chains wait on, for the whole run: a few
-/// pages' worth (a contacts page brings about ten).
-const LINK_THREADS: usize = 64;
-
 impl Run {
     pub fn new(client: Client, output: Output, settings: Settings, started_at: DateTime<Utc>) -> Run {
-        let workers = Workers::new(settings.max_concurrency);
+        let (workers, links) = (
+            Workers::new(settings.max_concurrency),
+            Workers::new(settings.max_concurrency),
+        );
         Run {
             client,
             output,
             settings,
             started_at,
             workers,
-            links: Workers::new(LINK_THREADS),
+            links,
             readers: Shares::new(EXTRA_READERS),
             workspace: std::sync::OnceLock::new(),
             zone: std::sync::OnceLock::new(),
@@ -460,7 +461,7 @@ impl<'a> Job<'a> {
     /// of their own, so that they never wait for one behind the bulk of independent requests,
     /// whose threads the rate limit may hold for most of a window.
     pub fn for_each_link<T: Sync>(&self, items: &[T], f: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
-        self.run.links.for_each(items, &|| LINK_THREADS, f)
+        self.run.links.for_each(items, &|| self.run.client.concurrency(), f)
     }
 
     /// Emits an item if its replication key is in range, and remembers the newest key seen, for

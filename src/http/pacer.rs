@@ -79,6 +79,11 @@ const LATENCY_FLOOR: f64 = 4.0;
 pub enum Priority {
     /// A link of a chain (search, scroll, list page): its answer says what comes next.
     Chain,
+    /// One of a page's few requests that its reader waits on before it goes on (a contact's
+    /// long lists): served as a chain, in the share of each window kept for the chains' pace,
+    /// but it leaves a window's last requests to the pages, so that the chain that bounds a
+    /// sync (the companies scroll at long latencies) never waits for a reset behind it.
+    Link,
     /// One of many independent requests (a record fetched whole).
     Leaf,
 }
@@ -382,14 +387,14 @@ impl<C: Clock> Pacer<C> {
                     };
                 }
                 Some(wait) => {
-                    if priority == Priority::Chain && !counted {
+                    if priority != Priority::Leaf && !counted {
                         counted = true;
                         state.chain_waiting += 1;
                     }
-                    let wake = if priority == Priority::Chain {
-                        &self.chains
-                    } else {
+                    let wake = if priority == Priority::Leaf {
                         &self.leaves
+                    } else {
+                        &self.chains
                     };
                     // A slot wait also looks again now and then: a slot can free without a
                     // release (a chain that stopped waiting leaves the leaves one more).
@@ -626,6 +631,14 @@ impl State {
                 {
                     return Some(Wait::For(wait.saturating_sub(LAST_SECOND)));
                 }
+                // A page's few requests leave the window's last fiftieth to the pages.
+                Some(wait)
+                    if priority == Priority::Link
+                        && wait > LAST_SECOND
+                        && self.remaining <= Some(self.base_reserve()) =>
+                {
+                    return Some(Wait::For(wait.saturating_sub(LAST_SECOND)));
+                }
                 Some(_) => {}
             }
         }
@@ -706,7 +719,7 @@ impl State {
             *remaining = remaining.saturating_sub(1);
         }
         self.chains
-            .sent(priority == Priority::Chain, now, self.remaining == Some(0));
+            .sent(priority != Priority::Leaf, now, self.remaining == Some(0));
         if let Some(budget) = &mut self.budget {
             budget.sent.push_back(now);
         }
@@ -1327,6 +1340,25 @@ mod tests {
         );
         let rate = pacer.lock().chains.rate.unwrap();
         assert!((rate - 4.0).abs() < 0.01, "40 in the window's 10 s: {rate}");
+    }
+
+    #[test]
+    fn a_pages_few_requests_leave_the_windows_last_requests_to_the_pages() {
+        let pacer = answered(10, 1_000);
+        {
+            let mut state = pacer.lock();
+            state.remaining = Some(25);
+            state.chains.rate = Some(20.0);
+        }
+        // Above the fiftieth (20) kept for the pages, a link goes where a leaf may not.
+        assert!(pacer.wait_needed(Priority::Link).is_none());
+        assert!(waits_for(pacer.wait_needed(Priority::Leaf)).is_some());
+        // At it, the link waits for the window's last second; a page still goes.
+        pacer.lock().remaining = Some(20);
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Link)), Some(ms(8_850)));
+        assert!(pacer.wait_needed(Priority::Chain).is_none());
+        pacer.advance(ms(8_850));
+        assert!(pacer.wait_needed(Priority::Link).is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::http::{Request, encode, path_of_link};
+use crate::http::{Priority, Request, encode, path_of_link};
 use crate::paging::{Step, Style, take_items};
 
 /// One list endpoint.
@@ -18,8 +18,9 @@ pub struct Links<'a> {
     /// differently in its examples and its schemas). None takes the whole answer as the one
     /// item of its page (the count reports, which the runner turns into rows).
     pub records: &'a [&'a str],
-    /// Whether the list is one of many independent requests (a record's own list).
-    pub leaf: bool,
+    /// How much others wait on its pages: a chain's own pages unless a record's list (see
+    /// [`Priority`]).
+    pub priority: Priority,
     /// Whether a page that counts more pages after it but links none is followed by number
     /// (`page=N+1`), as page-number lists that give no link are (news, content snippets).
     /// When not, the answer says its pages are unreachable (`Step::unreachable_pages`).
@@ -32,7 +33,7 @@ impl<'a> Links<'a> {
             stream,
             first: first.into(),
             records,
-            leaf: false,
+            priority: Priority::Chain,
             numbered: true,
         }
     }
@@ -40,8 +41,7 @@ impl<'a> Links<'a> {
 
 impl Style for Links<'_> {
     fn request(&self, at: Option<&str>) -> Request {
-        let request = Request::get(self.stream, at.unwrap_or(&self.first));
-        if self.leaf { request.leaf() } else { request }
+        Request::get(self.stream, at.unwrap_or(&self.first)).priority(self.priority)
     }
 
     fn read(&self, mut answer: Value, request: &Request) -> Result<Step, Error> {

@@ -253,7 +253,7 @@ impl Requests {
         let children = jobs.get(1..).unwrap_or_default();
         let numbered: Vec<(usize, &Wanted)> = self.list.iter().enumerate().collect();
         let priority = if numbered.len() <= FEW {
-            Priority::Chain
+            Priority::Link
         } else {
             Priority::Leaf
         };
@@ -266,9 +266,10 @@ impl Requests {
             }
             Ok(())
         };
-        match priority {
-            Priority::Chain => parent.for_each_link(&numbered, one)?,
-            Priority::Leaf => parent.for_each(&numbered, one)?,
+        if priority == Priority::Link {
+            parent.for_each_link(&numbered, one)?;
+        } else {
+            parent.for_each(&numbered, one)?;
         }
         let list = self
             .list
@@ -366,7 +367,7 @@ fn fetch_pages(
     let key = records.last().copied().unwrap_or("data");
     let keys = [key, "data"];
     let style = Links {
-        leaf: priority == Priority::Leaf,
+        priority,
         ..Links::new(job.name(), set_query(path, "per_page", "150"), &keys)
     };
     let mut all = Collect::default();
@@ -388,10 +389,7 @@ fn fetch_one(
     records: &'static [&'static str],
     priority: Priority,
 ) -> Result<Fetched, Error> {
-    let mut request = Request::get(job.name(), path);
-    if priority == Priority::Leaf {
-        request = request.leaf();
-    }
+    let mut request = Request::get(job.name(), path).priority(priority);
     if text {
         request = request.text();
     }
