@@ -386,7 +386,7 @@ impl<'a> Job<'a> {
     }
 
     /// A token of the run's pool of slice readers beyond each stream's first, if one is free
-    /// and no other stream wanting one holds fewer (see [`Shares`]). The stream counts as
+    /// and no other stream wanting one holds fewer (see `parallel::Shares`). The stream counts as
     /// wanting one until [`Job::no_more_readers`].
     pub fn extra_reader(&self) -> Option<crate::parallel::Share<'a>> {
         self.run.readers.try_take(self.name())

@@ -4,7 +4,11 @@
 //! A page's records are worked on by the thread that holds the page and by helpers borrowed
 //! from one pool of tokens, as many as `max_concurrency` for the whole run: the requests in
 //! flight are capped by the HTTP client's pacer, and the threads waiting on it by the tokens,
-//! so that neither grows with the number of pages, slices or streams at work.
+//! so that neither grows with the number of pages, slices or streams at work. The run keeps
+//! two such pools: one for the bulk of a page's requests, one for the few that a page's reader
+//! waits on (see `runners::children::FEW`), so that those never wait for a thread behind the
+//! bulk. The slice readers beyond each search's first come from [`Shares`], a pool shared fairly
+//! between the streams.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,11 +159,10 @@ fn grow<'scope, 'env, T: Sync, E: Send, F: Fn(&T) -> Result<(), E> + Sync>(
 }
 
 /// Tokens shared fairly by the streams that want them: the slice readers beyond each search's
-/// first. A reader holds its token while it reads a slice, so without fairness the streams
-/// that split first keep every token to their end: the conversations search, whose pages each
-/// bring 150 requests and so are bound by the rate budget, held them while the contact
-/// searches, whose pages bring a few and so are bound by their chains of pages, were read one
-/// page at a time and finished last, alone, half a minute after the budget would have let them.
+/// first. A reader holds its token while it reads a slice and went on to the next slice of its
+/// stream, so the streams that split first could keep every token to their end, while a search
+/// that split later (on a workspace whose contacts outnumber its conversations, the longest
+/// chain of pages) read one slice at a time.
 ///
 /// The rule: a stream takes a free token only when no other stream wanting one holds fewer, and
 /// a reader gives its token back between two slices when another stream wanting one holds at

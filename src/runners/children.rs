@@ -19,11 +19,12 @@ use crate::paging::{First, Page, Pages, unreadable, walk};
 use crate::streams::{Fetch, Parent, Rows};
 use crate::warn;
 
-/// A page with this many requests or fewer is waited on like a link of its chain (a search or a
-/// list whose reader needs them before it goes on) and costs the rate budget little: its
-/// requests go before the independent ones of pages that bring many (a conversations page's
-/// 150), which are bound by the budget, not by their chain. Contacts pages bring about ten (the
-/// lists of the few contacts that carry more than ten), and waited a window's hold for them.
+/// A page with this many requests or fewer sends them as links of its chain
+/// ([`Priority::Link`]): its reader waits on them before it goes on, and they cost the rate
+/// budget little. A page that brings many (a conversations page's 150 parts) is bound by the
+/// budget, not by its chain, and its requests yield to the links. A contacts page brings about
+/// ten (the lists of the few contacts that carry more than ten): sent as independent requests,
+/// they waited out most of every window, and the contacts searches finished last.
 pub const FEW: usize = 24;
 
 /// What a page's children read: for each child (by its place in `children`) and parent, the
