@@ -131,9 +131,10 @@ struct State {
     /// Wall time during which no request could go out (rate limit, 429s, budget).
     held: Duration,
     latency: Latency,
-    /// The latency of leaf requests alone, for the sign of queueing: they are fetches by id,
-    /// alike in cost, while a search's time depends on its query and the data (0.5 to 18 s on
-    /// busy workspaces), and a mix of the two that shifts is no sign of anything.
+    /// The latency of fetches by id alone (leaves, and a page's few links), for the sign of
+    /// queueing: they are alike in cost, while a search's time depends on its query and the
+    /// data (0.5 to 18 s on busy workspaces), and a mix of the two that shifts is no sign of
+    /// anything.
     leaves: Latency,
     /// Chain requests waiting for a slot.
     chain_waiting: usize,
@@ -548,7 +549,11 @@ impl State {
         match feedback {
             Feedback::Answered(took) => {
                 self.latency.add(took.as_secs_f64());
-                if priority == Priority::Leaf {
+                // Fetches by id, leaves or a page's few links, are the sign of queueing; only
+                // their own answers say it, so that a figure no answer updates (leaves held
+                // back while links and pages go) never keeps the limit down.
+                let by_id = priority != Priority::Chain;
+                if by_id {
                     self.leaves.add(took.as_secs_f64());
                 }
                 if self.slow_start && self.allowed_rate().is_some() {
@@ -559,7 +564,7 @@ impl State {
                     // queueing still cut it.
                     self.slow_start = false;
                     self.window_limit = usize_f64(self.ceiling);
-                } else if self.leaves.rising() {
+                } else if by_id && self.leaves.rising() {
                     self.cut((limit * 0.8).max(LATENCY_FLOOR), now);
                 } else if 2.0 * usize_f64(busy) >= limit && self.window_limit < usize_f64(self.ceiling) {
                     // The limit was in use (at least half of it, when this request went out):
@@ -1275,6 +1280,35 @@ mod tests {
             answer(&pacer, Priority::Leaf, ms(600));
         }
         assert!(pacer.limit() < before, "{before} -> {}", pacer.limit());
+    }
+
+    #[test]
+    fn a_fetches_latency_that_no_answer_updates_does_not_keep_the_limit_down() {
+        let pacer = answered(500, 100_000);
+        settle(&pacer, 100.0);
+        for _ in 0..50 {
+            answer(&pacer, Priority::Leaf, ms(100));
+        }
+        // The fetches' latency climbs once (the server was busy for a moment)...
+        for _ in 0..30 {
+            pacer.advance(ms(2));
+            answer(&pacer, Priority::Leaf, ms(600));
+        }
+        let cut = pacer.limit();
+        // ...then only pages answer, quickly, a round trip apart: the figure is old news and
+        // cuts no more; the limit in use grows again.
+        for _ in 0..200 {
+            pacer.advance(ms(200));
+            let _flying: Vec<_> = (0..cut).map(|_| pacer.acquire(Priority::Chain)).collect();
+            answer(&pacer, Priority::Chain, ms(100));
+        }
+        assert!(pacer.limit() > cut, "{cut} -> {}", pacer.limit());
+        // A page's few requests are fetches by id: their answers bring the figure back down.
+        for _ in 0..100 {
+            pacer.advance(ms(2));
+            answer(&pacer, Priority::Link, ms(100));
+        }
+        assert!(!pacer.lock().leaves.rising());
     }
 
     #[test]
