@@ -172,43 +172,38 @@ impl Latency {
     }
 }
 
-/// The chains' own pace: chain requests sent in the current window while it had requests left,
-/// over the time it had them. A chain waits on its requests one after another, so it needs a
-/// few requests a second all window long; if the independent requests spend a window in its
-/// first three seconds, every chain stands still for the other seven. Measured in one window,
-/// this pace sets the share of the next that they leave to the chains.
+/// The chains' own pace: chain requests sent in the current window, over the time it was
+/// seen. A chain waits on its requests one after another, so it needs a few requests a second
+/// all window long; if the independent requests spend a window in its first three seconds,
+/// every chain stands still for the other seven. Measured in one window, this pace sets the
+/// share of the next that they leave to the chains. It is taken over the whole window, not
+/// only the part before the window ran out: chains that waited at its start go at once when it
+/// opens, and that burst, taken for their pace, kept half of every window from the independent
+/// requests until its last second, which did not always suffice to spend it.
 #[derive(Debug, Clone, Copy, Default)]
 struct ChainPace {
-    /// When the current window was first seen, and when it had no request left.
+    /// When the current window was first seen.
     opened: Option<Instant>,
-    spent: Option<Instant>,
     /// Chain requests sent in it.
     sent: u32,
-    /// Chain requests a second in the last window that let them go for a second or more.
+    /// Chain requests a second in the last window seen for a second or more.
     rate: Option<f64>,
 }
 
 impl ChainPace {
-    fn sent(&mut self, chain: bool, now: Instant, none_left: bool) {
+    fn sent(&mut self, chain: bool, now: Instant) {
         self.opened.get_or_insert(now);
         if chain {
             self.sent += 1;
         }
-        if none_left {
-            self.spent.get_or_insert(now);
-        }
     }
 
-    /// A new window: the one ending gives its pace, if it let the chains go long enough.
+    /// A new window: the one ending gives its pace, if it was seen long enough.
     fn next_window(&mut self, now: Instant) {
         if let Some(opened) = self.opened {
-            let free = self
-                .spent
-                .unwrap_or(now)
-                .saturating_duration_since(opened)
-                .as_secs_f64();
-            if free >= 1.0 {
-                self.rate = Some(f64::from(self.sent) / free);
+            let seen = now.saturating_duration_since(opened).as_secs_f64();
+            if seen >= 1.0 {
+                self.rate = Some(f64::from(self.sent) / seen);
             }
         }
         *self = ChainPace {
@@ -476,7 +471,6 @@ impl<C: Clock> Pacer<C> {
         let wait = reset.map_or(fallback, |reset| until_unix(reset, now) + RESET_MARGIN);
         state.hold(now.instant, now.instant + wait, None);
         state.remaining = Some(0);
-        state.chains.spent.get_or_insert(now.instant);
         if let Some(reset) = reset {
             state.reset_at = Some(reset);
         }
@@ -723,8 +717,7 @@ impl State {
         if let Some(remaining) = &mut self.remaining {
             *remaining = remaining.saturating_sub(1);
         }
-        self.chains
-            .sent(priority != Priority::Leaf, now, self.remaining == Some(0));
+        self.chains.sent(priority != Priority::Leaf, now);
         if let Some(budget) = &mut self.budget {
             budget.sent.push_back(now);
         }
@@ -1331,25 +1324,23 @@ mod tests {
     }
 
     #[test]
-    fn the_chains_pace_in_one_window_is_measured_while_it_had_requests_left() {
+    fn the_chains_pace_in_one_window_is_measured_over_the_window() {
         let t0 = Instant::now();
         let at = |n: u64| t0 + ms(n);
         let mut pace = ChainPace::default();
-        // 30 chain requests and 60 others in the 3 s the window lasted, then none left.
+        // 30 chain requests and 60 others in the window's first 3 s, then none: its pace is
+        // 30 in its 10 s, not in the 3 s of the burst.
         for i in 0..90_u64 {
-            pace.sent(i % 3 == 0, at(i * 3_000 / 90), false);
+            pace.sent(i % 3 == 0, at(i * 3_000 / 90));
         }
-        pace.sent(false, at(3_000), true);
         pace.next_window(at(10_000));
-        assert_eq!(pace.rate, Some(10.0), "30 in 3 s, not in 10");
-        // A window that had requests left for less than a second says nothing new.
-        pace.sent(true, at(10_000), false);
-        pace.sent(true, at(10_500), true);
-        pace.next_window(at(20_000));
-        assert_eq!(pace.rate, Some(10.0));
-        // One that never ran out counts to its end.
-        pace.sent(true, at(20_000), false);
-        pace.next_window(at(30_000));
+        assert_eq!(pace.rate, Some(3.0));
+        // A window seen for less than a second says nothing new.
+        pace.sent(true, at(10_000));
+        pace.next_window(at(10_500));
+        assert_eq!(pace.rate, Some(3.0));
+        pace.sent(true, at(10_500));
+        pace.next_window(at(20_500));
         assert_eq!(pace.rate, Some(0.1));
     }
 
