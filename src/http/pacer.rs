@@ -58,6 +58,10 @@ const CHAIN_EXTRA: usize = 2;
 const SLOT_RECHECK: Duration = Duration::from_millis(100);
 /// Independent requests may spend the chains' reserve in a window's last second.
 const LAST_SECOND: Duration = Duration::from_secs(1);
+/// How often an independent request held back for the chains' share looks again.
+const RESERVE_RECHECK: Duration = Duration::from_millis(250);
+/// Chains that sent nothing for this long are over, and keep no share of the window.
+const CHAINS_IDLE: Duration = Duration::from_secs(2);
 /// How many times `rate × latency` may be in flight: enough to spend a window's budget in its
 /// first few seconds. Intercom's windows are fixed, so a budget spread evenly over a window is
 /// no faster in the long run, and slower at the end: the last window's work, often far less
@@ -184,6 +188,8 @@ impl Latency {
 struct ChainPace {
     /// When the current window was first seen.
     opened: Option<Instant>,
+    /// When the last chain request went.
+    last: Option<Instant>,
     /// Chain requests sent in it.
     sent: u32,
     /// Chain requests a second in the last window seen for a second or more.
@@ -195,7 +201,17 @@ impl ChainPace {
         self.opened.get_or_insert(now);
         if chain {
             self.sent += 1;
+            self.last = Some(now);
         }
+    }
+
+    /// The pace, while chains are going: none went for `CHAINS_IDLE`, they are over (the
+    /// contacts searches finished), and what was kept for them goes to the others at once.
+    fn rate_now(&self, now: Instant) -> Option<f64> {
+        let going = self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < CHAINS_IDLE);
+        self.rate.filter(|_| going)
     }
 
     /// A new window: the one ending gives its pace, if it was seen long enough.
@@ -208,6 +224,7 @@ impl ChainPace {
         }
         *self = ChainPace {
             opened: Some(now),
+            last: self.last,
             rate: self.rate,
             ..ChainPace::default()
         };
@@ -621,14 +638,16 @@ impl State {
                     return Some(Wait::For(wait));
                 }
                 // Independent requests leave the window's reserve to the chains, until its
-                // last second. The reserve shrinks as the window runs out: one woken as a
-                // request ends looks again.
+                // last second. The reserve shrinks as the window runs out, and goes when the
+                // chains stop: they look again every RESERVE_RECHECK, so that they do not all
+                // wait for the last second and go together, in flight when the window resets
+                // (a new window starts less what is in flight: the next is then underspent).
                 Some(wait)
                     if leaf
                         && wait > LAST_SECOND
-                        && self.remaining <= Some(self.reserve(wait.saturating_sub(LAST_SECOND))) =>
+                        && self.remaining <= Some(self.reserve(wait.saturating_sub(LAST_SECOND), now)) =>
                 {
-                    return Some(Wait::For(wait.saturating_sub(LAST_SECOND)));
+                    return Some(Wait::For(wait.saturating_sub(LAST_SECOND).min(RESERVE_RECHECK)));
                 }
                 // A page's few requests leave the window's last fiftieth to the pages.
                 Some(wait)
@@ -673,16 +692,16 @@ impl State {
     /// The part of a window kept for chain requests, `ahead` of its last second: a fiftieth of
     /// it and the chains waiting, and what the chains' pace needs until then (no more than half
     /// the window).
-    fn reserve(&self, ahead: Duration) -> u64 {
-        self.base_reserve() + self.paced_reserve(ahead)
+    fn reserve(&self, ahead: Duration, now: Instant) -> u64 {
+        self.base_reserve() + self.paced_reserve(ahead, now)
     }
 
     fn base_reserve(&self) -> u64 {
         self.limit.map_or(0, |l| (l / 50).max(2)) + u64::try_from(self.chain_waiting).unwrap_or(0)
     }
 
-    fn paced_reserve(&self, ahead: Duration) -> u64 {
-        let Some((rate, limit)) = self.chains.rate.zip(self.limit) else {
+    fn paced_reserve(&self, ahead: Duration, now: Instant) -> u64 {
+        let Some((rate, limit)) = self.chains.rate_now(now).zip(self.limit) else {
             return 0;
         };
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -1372,9 +1391,10 @@ mod tests {
         let pacer = answered(10, 1_000);
         {
             let mut state = pacer.lock();
-            state.remaining = Some(25);
             state.chains.rate = Some(20.0);
         }
+        drop(pacer.acquire(Priority::Chain));
+        pacer.lock().remaining = Some(25);
         // Above the fiftieth (20) kept for the pages, a link goes where a leaf may not.
         assert!(pacer.wait_needed(Priority::Link).is_none());
         assert!(waits_for(pacer.wait_needed(Priority::Leaf)).is_some());
@@ -1394,17 +1414,33 @@ mod tests {
             state.remaining = Some(150);
             state.chains.rate = Some(20.0);
         }
-        // 8.85 s to the window's last second: 177 for the chains' pace and 20 kept anyway.
-        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(8_850)));
+        // The chains are going: one went just now.
+        drop(pacer.acquire(Priority::Chain));
+        pacer.lock().remaining = Some(150);
+        // 8.85 s to the window's last second: 177 for the chains' pace and 20 kept anyway. The
+        // leaf looks again in a quarter of a second.
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(250)));
         assert!(pacer.wait_needed(Priority::Chain).is_none());
         // The reserve shrinks as the window runs out: 3.85 s before its last second, 97.
-        pacer.advance(ms(5_000));
+        pacer.advance(ms(1_500));
+        drop(pacer.acquire(Priority::Chain));
+        pacer.advance(ms(1_500));
+        drop(pacer.acquire(Priority::Chain));
+        pacer.advance(ms(1_900));
+        // 3.95 s before the window's last second: 79 for the pace and 20 kept anyway.
+        pacer.lock().remaining = Some(150);
         assert!(pacer.wait_needed(Priority::Leaf).is_none());
+        pacer.lock().remaining = Some(99);
+        assert!(waits_for(pacer.wait_needed(Priority::Leaf)).is_some());
         // Never more than half the window, however fast the chains went.
         pacer.lock().chains.rate = Some(1_000.0);
         pacer.lock().remaining = Some(519);
         assert!(waits_for(pacer.wait_needed(Priority::Leaf)).is_some());
         pacer.lock().remaining = Some(521);
+        assert!(pacer.wait_needed(Priority::Leaf).is_none());
+        // Chains that sent nothing for two seconds are over: their share goes to the others.
+        pacer.advance(ms(100));
+        pacer.lock().remaining = Some(99);
         assert!(pacer.wait_needed(Priority::Leaf).is_none());
     }
 
@@ -1425,7 +1461,7 @@ mod tests {
         // window's end with the margin.
         drop((a, b));
         pacer.lock().remaining = Some(5);
-        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(8_850)));
+        assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(250)));
         assert!(pacer.wait_needed(Priority::Chain).is_none());
         pacer.advance(ms(8_849));
         assert_eq!(waits_for(pacer.wait_needed(Priority::Leaf)), Some(ms(1)));
