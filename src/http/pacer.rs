@@ -27,8 +27,8 @@
 //! many independent ones (a conversation's parts): it is served first when a slot frees, may
 //! pass the limit by two, and keeps a reserve of each window that independent requests leave
 //! alone until the window's last second. The reserve is a fiftieth of the window, the chains
-//! waiting, and what the chains' pace needs until the window ends: their requests a second,
-//! measured in the window before while it had requests left (at most half the window). So
+//! waiting, and, while chains are going, what their pace needs until the window ends: their
+//! requests a second, measured over the window before (at most half the window). So
 //! the chains that bound a sync's length keep moving while the bulk waits for a window to
 //! reset, instead of standing still for most of every window and finishing last.
 //!
@@ -222,12 +222,8 @@ impl ChainPace {
                 self.rate = Some(f64::from(self.sent) / seen);
             }
         }
-        *self = ChainPace {
-            opened: Some(now),
-            last: self.last,
-            rate: self.rate,
-            ..ChainPace::default()
-        };
+        self.opened = Some(now);
+        self.sent = 0;
     }
 }
 
@@ -637,25 +633,20 @@ impl State {
                     );
                     return Some(Wait::For(wait));
                 }
-                // Independent requests leave the window's reserve to the chains, until its
-                // last second. The reserve shrinks as the window runs out, and goes when the
-                // chains stop: they look again every RESERVE_RECHECK, so that they do not all
-                // wait for the last second and go together, in flight when the window resets
-                // (a new window starts less what is in flight: the next is then underspent).
+                // Independent requests and links leave the window's reserve to the pages, until
+                // its last second (see `kept_from`). The reserve shrinks as the window runs
+                // out, and its paced part goes when the chains stop: independent requests look
+                // again every RESERVE_RECHECK, so that they do not all wait for the last second
+                // and go together, in flight when the window resets (a new window starts less
+                // what is in flight: the next is then underspent).
                 Some(wait)
-                    if leaf
-                        && wait > LAST_SECOND
-                        && self.remaining <= Some(self.reserve(wait.saturating_sub(LAST_SECOND), now)) =>
+                    if wait > LAST_SECOND
+                        && self
+                            .kept_from(priority, wait.saturating_sub(LAST_SECOND), now)
+                            .is_some_and(|kept| self.remaining <= Some(kept)) =>
                 {
-                    return Some(Wait::For(wait.saturating_sub(LAST_SECOND).min(RESERVE_RECHECK)));
-                }
-                // A page's few requests leave the window's last fiftieth to the pages.
-                Some(wait)
-                    if priority == Priority::Link
-                        && wait > LAST_SECOND
-                        && self.remaining <= Some(self.base_reserve()) =>
-                {
-                    return Some(Wait::For(wait.saturating_sub(LAST_SECOND)));
+                    let ahead = wait.saturating_sub(LAST_SECOND);
+                    return Some(Wait::For(if leaf { ahead.min(RESERVE_RECHECK) } else { ahead }));
                 }
                 Some(_) => {}
             }
@@ -689,11 +680,16 @@ impl State {
         None
     }
 
-    /// The part of a window kept for chain requests, `ahead` of its last second: a fiftieth of
-    /// it and the chains waiting, and what the chains' pace needs until then (no more than half
-    /// the window).
-    fn reserve(&self, ahead: Duration, now: Instant) -> u64 {
-        self.base_reserve() + self.paced_reserve(ahead, now)
+    /// The part of a window that a request of `priority` leaves to others, `ahead` of its last
+    /// second: an independent request, a fiftieth of it and the chains waiting, and what the
+    /// chains' pace needs until then (no more than half the window); a page's link, the
+    /// fiftieth and the chains waiting, for the pages; a page, none.
+    fn kept_from(&self, priority: Priority, ahead: Duration, now: Instant) -> Option<u64> {
+        match priority {
+            Priority::Leaf => Some(self.base_reserve() + self.paced_reserve(ahead, now)),
+            Priority::Link => Some(self.base_reserve()),
+            Priority::Chain => None,
+        }
     }
 
     fn base_reserve(&self) -> u64 {
@@ -1279,8 +1275,8 @@ mod tests {
         assert_eq!(pacer.limit(), 49);
     }
 
-    #[test]
-    fn rising_latency_lowers_the_limit() {
+    /// A pacer whose fetches answered in 100 ms, then in 600 ms: the limit before and after.
+    fn fetches_slow_down() -> (Pacer<ManualClock>, usize, usize) {
         let pacer = answered(500, 100_000);
         settle(&pacer, 100.0);
         for _ in 0..50 {
@@ -1291,22 +1287,20 @@ mod tests {
             pacer.advance(ms(2));
             answer(&pacer, Priority::Leaf, ms(600));
         }
-        assert!(pacer.limit() < before, "{before} -> {}", pacer.limit());
+        let after = pacer.limit();
+        (pacer, before, after)
+    }
+
+    #[test]
+    fn rising_latency_lowers_the_limit() {
+        let (_, before, after) = fetches_slow_down();
+        assert!(after < before, "{before} -> {after}");
     }
 
     #[test]
     fn a_fetches_latency_that_no_answer_updates_does_not_keep_the_limit_down() {
-        let pacer = answered(500, 100_000);
-        settle(&pacer, 100.0);
-        for _ in 0..50 {
-            answer(&pacer, Priority::Leaf, ms(100));
-        }
         // The fetches' latency climbs once (the server was busy for a moment)...
-        for _ in 0..30 {
-            pacer.advance(ms(2));
-            answer(&pacer, Priority::Leaf, ms(600));
-        }
-        let cut = pacer.limit();
+        let (pacer, _, cut) = fetches_slow_down();
         // ...then only pages answer, quickly, a round trip apart: the figure is old news and
         // cuts no more; the limit in use grows again.
         for _ in 0..200 {
