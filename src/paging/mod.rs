@@ -8,7 +8,8 @@
 //! and stops a walk that goes in circles (pages of records it has read, or far more records
 //! than `total_count` promised), names an item that is null instead of an object, stamps each
 //! page's `time_extracted` when it arrives, and fetches the next page while the caller works
-//! on the current one. [`slices`] reads a range of replication-key values as many
+//! on the current one (after the last page, what the caller says comes next: a slice reader's
+//! next slice). [`slices`] reads a range of replication-key values as many
 //! slices at once, each walked by this driver, and keeps the bookmark below every slice that
 //! is not complete.
 
@@ -130,14 +131,32 @@ pub trait Pages {
     fn lost(&mut self, job: &Job<'_>, err: Error) -> Result<(), Error> {
         job.spoil(err, None)
     }
+    /// What comes after the walk's last page, asked when the walk knows the page is its last:
+    /// a request that another walk begins with (the first page of the slice a reader reads
+    /// next), fetched while [`Pages::page`] works on that last page, as the walk's own next page
+    /// would be. Its answer goes to [`Pages::ahead`].
+    fn after(&mut self) -> Option<Request> {
+        None
+    }
+    /// The answer to the request [`Pages::after`] gave, or why there is none, for the walk it
+    /// begins (see [`First::Got`]).
+    fn ahead(&mut self, _first: First) {}
 }
 
 /// How a walk begins.
 pub enum First {
     /// Ask for the first page.
     Fetch,
-    /// The first page, already fetched with this request (the scroll opens on its own).
-    Got(Value, Request),
+    /// The first page, already fetched with this request (the scroll opens on its own, a slice's
+    /// reader fetches the next slice's first page ahead), or why it could not be: the walk
+    /// fails with that error, as it would have had it sent the request itself.
+    Got(Box<(Result<Value, Error>, Request)>),
+}
+
+impl First {
+    pub fn got(answer: Result<Value, Error>, request: Request) -> First {
+        First::Got(Box::new((answer, request)))
+    }
 }
 
 /// Walks the pages of `style` from the first to the end (or until the caller stops).
@@ -147,7 +166,10 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
             let request = style.request(None);
             (job.send(&request)?, request)
         }
-        First::Got(answer, request) => (answer, request),
+        First::Got(got) => {
+            let (answer, request) = *got;
+            (answer?, request)
+        }
     };
     let mut seen = HashSet::new();
     let mut circles = Circles::default();
@@ -179,6 +201,8 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
             .as_deref()
             .filter(|_| flow == Flow::Next)
             .map(|at| style.request(Some(at)));
+        // The last page: what comes after it is fetched while it is worked on.
+        let after = if next.is_none() { pages.after() } else { None };
         let page = Page {
             items: step.items,
             origin,
@@ -187,16 +211,22 @@ pub fn walk(job: &Job<'_>, style: &dyn Style, first: First, pages: &mut dyn Page
         let fetched = thread::scope(|scope| {
             let prefetch = next
                 .as_ref()
+                .or(after.as_ref())
                 .map(|r| scope.spawn(move || job.send_raw(r).map_err(Error::from)));
             let handled = pages.page(page);
             // A prefetch that panicked is a bug, reported as such.
             let fetched = prefetch.map(|p| p.join().unwrap_or(Err(Error::Internal { stream: job.name() })));
             handled.map(|()| fetched)
         })?;
-        match (fetched, next) {
-            (Some(answer_next), Some(request_next)) => {
+        match (fetched, next, after) {
+            (Some(answer_next), Some(request_next), _) => {
                 answer = answer_next?.parse(&request_next)?;
                 request = request_next;
+            }
+            (Some(answer_after), None, Some(request_after)) => {
+                let answer = answer_after.and_then(|body| body.parse(&request_after).map_err(Error::from));
+                pages.ahead(First::got(answer, request_after));
+                return Ok(());
             }
             _ => return Ok(()),
         }

@@ -214,7 +214,7 @@ fn read_slice(
         newest: None,
         sorted: true,
     };
-    walk(job, &query, First::Fetch, &mut reader)
+    walk(job, &query, slice.first(), &mut reader)
 }
 
 struct SliceReader<'a, 'b> {
@@ -302,6 +302,22 @@ impl Pages for SliceReader<'_, '_> {
             }
         }
         Flow::Next
+    }
+
+    /// The slice's last page: the first page of the slice this reader reads next is fetched
+    /// while this one is handled.
+    fn after(&mut self) -> Option<Request> {
+        let span = self.slice.take_next()?;
+        let query = Query {
+            stream: self.job.name(),
+            search: self.search,
+            span,
+        };
+        Some(query.request(None))
+    }
+
+    fn ahead(&mut self, first: First) {
+        self.slice.hand_on(first);
     }
 
     fn page(&mut self, page: Page) -> Result<(), Error> {
@@ -445,7 +461,11 @@ mod tests {
     /// A canned search over records `(id, updated_at)`, by the second, honouring the query's
     /// bounds, the sort and a cursor that holds the last record's position.
     fn searching(records: Vec<(String, i64)>) -> Canned {
-        Canned::new(move |asked: &Asked| {
+        Canned::new(move |asked: &Asked| search_answer(&records, asked))
+    }
+
+    fn search_answer(records: &[(String, i64)], asked: &Asked) -> (u16, Value) {
+        {
             let body = asked.body.clone().unwrap();
             let filters: Vec<Value> = match body["query"]["operator"].as_str() {
                 Some("AND") => body["query"]["value"].as_array().unwrap().clone(),
@@ -476,7 +496,7 @@ mod tests {
                 200,
                 json!({"data": page, "total_count": hits.len(), "pages": {"next": next}}),
             )
-        })
+        }
     }
 
     fn read_all(canned: &Canned, range: Span, done: &[Range]) -> (Vec<(String, i64)>, Vec<Option<i64>>) {
@@ -568,5 +588,112 @@ mod tests {
         );
         assert_eq!(got.len(), 40);
         assert!(got.iter().all(|(_, t)| *t < 200 || *t >= 800));
+    }
+
+    /// A search of `[0, 1000)` by a reader alone (every other token of the run's pool is held
+    /// elsewhere), with `[200, 800)` done before: two slices, read one after the other. Each
+    /// page's records go to `seen`, after `handle` has looked at them.
+    fn read_alone(
+        canned: &Canned,
+        handle: &(dyn Fn(&[Dated]) + Sync),
+    ) -> (Result<(), Error>, Records, Vec<Option<i64>>) {
+        let (run, _) = canned_run(canned, settings(json!({})), at(2_000_000));
+        let others: Vec<_> = (0..crate::job::EXTRA_READERS)
+            .map(|_| run.readers.try_take("others").unwrap())
+            .collect();
+        let plan = plan("conversations", None);
+        let job = Job::new(&plan, &run);
+        let search = Search {
+            by_day: false,
+            ..CONTACTS
+        };
+        let seen = Mutex::new(Vec::new());
+        let marks = Mutex::new(Vec::new());
+        let result = read(
+            &job,
+            &[],
+            &search,
+            Span {
+                from: 0,
+                to: Some(1_000),
+            },
+            &[(200, 800)],
+            &|items, _| {
+                handle(&items);
+                seen.lock().unwrap().extend(
+                    items
+                        .iter()
+                        .map(|d| (d.item["id"].as_str().unwrap().to_owned(), d.at.timestamp())),
+                );
+                Ok(())
+            },
+            &|mark, _| {
+                marks.lock().unwrap().push(mark);
+                Ok(())
+            },
+        );
+        drop(others);
+        (result, seen.into_inner().unwrap(), marks.into_inner().unwrap())
+    }
+
+    /// Records as `(id, updated_at)`.
+    type Records = Vec<(String, i64)>;
+
+    fn hundred() -> Records {
+        (0..100).map(|i| (format!("r{i}"), i * 10)).collect()
+    }
+
+    #[test]
+    fn a_reader_fetches_its_next_slices_first_page_while_it_handles_the_last_one() {
+        let canned = searching(hundred());
+        let asked = canned.clone();
+        let (result, seen, marks) = read_alone(&canned, &|items| {
+            // The first slice's only page: the second slice's query is asked while it is
+            // handled, not after.
+            if items.first().is_some_and(|d| d.at.timestamp() < 200) {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while asked.asked().len() < 2 && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                assert_eq!(
+                    asked.asked().len(),
+                    2,
+                    "the next slice's first page was not fetched ahead"
+                );
+            }
+        });
+        result.unwrap();
+        assert_eq!(seen.len(), 40, "every record of both slices, once");
+        assert_eq!(
+            canned.asked().len(),
+            2,
+            "the page fetched ahead is the one read: no request twice"
+        );
+        assert_eq!(marks.last(), Some(&Some(1_000)));
+    }
+
+    #[test]
+    fn a_first_page_fetched_ahead_that_fails_fails_its_own_slice() {
+        // The second slice's query is refused; the first slice is read whole.
+        let records = hundred();
+        let canned = Canned::new(move |asked: &Asked| {
+            let from = asked.body.as_ref().unwrap()["query"]["value"][0]["value"][0]["value"].as_i64();
+            if from == Some(800) {
+                (
+                    400,
+                    json!({"type": "error.list", "errors": [{"code": "parameter_invalid", "message": "no"}]}),
+                )
+            } else {
+                search_answer(&records, asked)
+            }
+        });
+        let (result, seen, marks) = read_alone(&canned, &|_| {});
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("400"), "{err}");
+        assert_eq!(seen.len(), 20, "the first slice's records");
+        assert!(seen.iter().all(|(_, t)| *t < 200));
+        // Complete below the failed slice, and never beyond it.
+        assert_eq!(marks.last(), Some(&Some(800)));
+        assert_eq!(canned.asked().len(), 2, "the refused page was asked once");
     }
 }

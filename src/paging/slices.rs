@@ -5,7 +5,10 @@
 //! than a few pages: the slice then ends where the reader got to, and the rest becomes new
 //! slices that other readers take. So the longest chain of pages that must follow one another
 //! stays a few pages long whatever the workspace's size, and the readers keep as many
-//! requests in flight as the budget allows.
+//! requests in flight as the budget allows. A reader that reaches a slice's last page takes its
+//! next slice then, and fetches that slice's first page while it works on the last one (its
+//! records' own requests), as it fetches a slice's next page: a search's page and its records'
+//! requests follow one another only once per reader, at its start.
 //!
 //! The [`Partition`] keeps the slices in order, each pending, being read (with the point below
 //! which it is complete) or done. Its watermark is the point below which every slice is
@@ -19,6 +22,7 @@ use std::thread;
 
 use crate::error::Error;
 use crate::job::{Job, Range};
+use crate::paging::First;
 use crate::parallel::Share;
 
 /// A span of replication-key values, `[from, to)` in Unix seconds; `to: None` runs to the
@@ -307,10 +311,68 @@ impl Board<'_> {
     }
 }
 
+/// A reader of the board, counted in `active` until it is dropped.
+struct Gone<'a>(&'a Board<'a>);
+
+impl Drop for Gone<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.wake.notify_all();
+    }
+}
+
 /// A slice in the hands of a reader.
 pub struct Reading<'a> {
     id: u64,
     board: &'a Board<'a>,
+    /// The slice's first page, when the reader fetched it ahead, at the end of the slice before.
+    first: Mutex<Option<First>>,
+    /// The slice the reader reads next, taken before this one is done so that its first page
+    /// is fetched while this one's last page is worked on, and that page once it came.
+    next: Mutex<Option<(u64, Option<First>)>>,
+}
+
+impl<'a> Reading<'a> {
+    fn new(id: u64, board: &'a Board<'a>, first: Option<First>) -> Reading<'a> {
+        Reading {
+            id,
+            board,
+            first: Mutex::new(first),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// How the slice's walk begins: with the first page fetched ahead, or by fetching it.
+    pub fn first(&self) -> First {
+        self.first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or(First::Fetch)
+    }
+
+    /// Takes the earliest pending slice for this reader to read next, unless the run stops or
+    /// one is taken already; returns its span, for the request that opens it.
+    pub fn take_next(&self) -> Option<Span> {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        if next.is_some() || self.stopped() {
+            return None;
+        }
+        let (id, span) = self.board.lock().take()?;
+        *next = Some((id, None));
+        Some(span)
+    }
+
+    /// The first page of the slice taken with [`Reading::take_next`], fetched ahead.
+    pub fn hand_on(&self, first: First) {
+        if let Some((_, page)) = self.next.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            *page = Some(first);
+        }
+    }
+
+    fn into_next(self) -> Option<(u64, Option<First>)> {
+        self.next.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Reading<'_> {
@@ -367,26 +429,35 @@ pub fn read(
         progress,
     };
     let reader = |board: &Board<'_>, token: Option<Share<'_>>| {
+        // The reader counts as gone however it ends, a panic included (a bug, which the scope
+        // then reports), so that the loop below never waits for it.
+        let _gone = Gone(board);
+        // A slice taken while the one before was read, and its first page if it was fetched.
+        let mut carried: Option<(u64, Option<First>)> = None;
         loop {
-            // Between two slices, a token another stream is owed goes back to the pool.
-            let taken = if board.failed.load(Ordering::SeqCst) || token.as_ref().is_some_and(Share::owed_elsewhere) {
-                None
-            } else {
-                board.lock().take()
+            let stopped = board.failed.load(Ordering::SeqCst);
+            // Between two slices, a token another stream is owed goes back to the pool, unless
+            // the next slice is this reader's already. A slice taken when the run stops stays
+            // unread, and holds the watermark below it.
+            let taken = match carried.take() {
+                _ if stopped => None,
+                Some(next) => Some(next),
+                None if token.as_ref().is_some_and(Share::owed_elsewhere) => None,
+                None => board.lock().take().map(|(id, _)| (id, None)),
             };
-            let Some((id, span)) = taken else { break };
-            let reading = Reading { id, board };
+            let Some((id, first)) = taken else { break };
+            let from = board.lock().span(id).map_or(i64::MIN, |span| span.from);
+            let reading = Reading::new(id, board, first);
             let result = read_slice(&reading).and_then(|()| {
                 board.lock().finish(id);
                 board.report()
             });
             if let Err(err) = result {
-                board.fail(span.from, err);
+                board.fail(from, err);
             }
+            carried = reading.into_next();
         }
         drop(token);
-        board.active.fetch_sub(1, Ordering::SeqCst);
-        board.wake.notify_all();
     };
     thread::scope(|scope| {
         let mut partition = board.lock();

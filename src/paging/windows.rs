@@ -16,7 +16,7 @@ use crate::job::{Job, Origin, Range};
 use crate::paging::links::Links;
 use crate::paging::search::{Dated, Handle};
 use crate::paging::slices::{self, Progress, Reading, Span};
-use crate::paging::{First, Flow, Page, Pages, Step, walk};
+use crate::paging::{Flow, Page, Pages, Step, walk};
 use crate::warn;
 
 /// The most windows one split makes.
@@ -100,7 +100,7 @@ fn read_window(
             numbered: false,
             ..Links::new(job.name(), path(windows.path, span.from, to), windows.records)
         },
-        First::Fetch,
+        reading.first(),
         &mut window,
     )?;
     if let Some(pages) = window.too_big {

@@ -108,7 +108,7 @@ fn scroll(job: &Job<'_>, style: &Scroll<'_>, restarted: bool) -> Result<(), Stop
         pages: 0,
         ended: false,
     };
-    walk(job, style, First::Got(first, request), &mut companies)?;
+    walk(job, style, First::got(Ok(first), request), &mut companies)?;
     if !companies.ended {
         return Err(Stop::Restart("a scroll page came without scroll_param".into()));
     }
