@@ -188,17 +188,13 @@ pub const EXTRA_READERS: usize = 8;
 
 impl Run {
     pub fn new(client: Client, output: Output, settings: Settings, started_at: DateTime<Utc>) -> Run {
-        let (workers, links) = (
-            Workers::new(settings.max_concurrency),
-            Workers::new(settings.max_concurrency),
-        );
         Run {
+            workers: Workers::new(settings.max_concurrency),
+            links: Workers::new(settings.max_concurrency),
             client,
             output,
             settings,
             started_at,
-            workers,
-            links,
             readers: Shares::new(EXTRA_READERS),
             workspace: std::sync::OnceLock::new(),
             zone: std::sync::OnceLock::new(),

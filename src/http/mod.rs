@@ -128,13 +128,8 @@ impl Request {
         }
     }
 
-    /// One of many independent requests, which yield to the chains (see [`Priority`]).
-    #[must_use]
-    pub fn leaf(self) -> Request {
-        self.priority(Priority::Leaf)
-    }
-
-    /// How much others wait on this request (a chain's page unless said otherwise).
+    /// How much others wait on this request (see [`Priority`]): a chain's page unless said
+    /// otherwise.
     #[must_use]
     pub fn priority(mut self, priority: Priority) -> Request {
         self.priority = priority;

@@ -499,8 +499,23 @@ mod tests {
         }
     }
 
-    fn read_all(canned: &Canned, range: Span, done: &[Range]) -> (Vec<(String, i64)>, Vec<Option<i64>>) {
+    /// Records as `(id, updated_at)`.
+    type Records = Vec<(String, i64)>;
+
+    /// Reads `range` but `done` of a canned search; each page's records are shown to `look`
+    /// before they are kept. `alone`: by one reader, every other token of the run's pool being
+    /// held elsewhere.
+    fn read_with(
+        canned: &Canned,
+        range: Span,
+        done: &[Range],
+        alone: bool,
+        look: &(dyn Fn(&[Dated]) + Sync),
+    ) -> (Result<(), Error>, Records, Vec<Option<i64>>) {
         let (run, _) = canned_run(canned, settings(json!({})), at(2_000_000));
+        let others: Vec<_> = (0..if alone { crate::job::EXTRA_READERS } else { 0 })
+            .map(|_| run.readers.try_take("others").unwrap())
+            .collect();
         let plan = plan("conversations", None);
         let job = Job::new(&plan, &run);
         let search = Search {
@@ -509,13 +524,14 @@ mod tests {
         };
         let got = Mutex::new(Vec::new());
         let marks = Mutex::new(Vec::new());
-        read(
+        let result = read(
             &job,
             &[],
             &search,
             range,
             done,
             &|items, _| {
+                look(&items);
                 got.lock().unwrap().extend(
                     items
                         .iter()
@@ -527,9 +543,15 @@ mod tests {
                 marks.lock().unwrap().push(mark);
                 Ok(())
             },
-        )
-        .unwrap();
-        (got.into_inner().unwrap(), marks.into_inner().unwrap())
+        );
+        drop(others);
+        (result, got.into_inner().unwrap(), marks.into_inner().unwrap())
+    }
+
+    fn read_all(canned: &Canned, range: Span, done: &[Range]) -> (Records, Vec<Option<i64>>) {
+        let (result, got, marks) = read_with(canned, range, done, false, &|_| {});
+        result.unwrap();
+        (got, marks)
     }
 
     #[test]
@@ -590,54 +612,20 @@ mod tests {
         assert!(got.iter().all(|(_, t)| *t < 200 || *t >= 800));
     }
 
-    /// A search of `[0, 1000)` by a reader alone (every other token of the run's pool is held
-    /// elsewhere), with `[200, 800)` done before: two slices, read one after the other. Each
-    /// page's records go to `seen`, after `handle` has looked at them.
-    fn read_alone(
-        canned: &Canned,
-        handle: &(dyn Fn(&[Dated]) + Sync),
-    ) -> (Result<(), Error>, Records, Vec<Option<i64>>) {
-        let (run, _) = canned_run(canned, settings(json!({})), at(2_000_000));
-        let others: Vec<_> = (0..crate::job::EXTRA_READERS)
-            .map(|_| run.readers.try_take("others").unwrap())
-            .collect();
-        let plan = plan("conversations", None);
-        let job = Job::new(&plan, &run);
-        let search = Search {
-            by_day: false,
-            ..CONTACTS
-        };
-        let seen = Mutex::new(Vec::new());
-        let marks = Mutex::new(Vec::new());
-        let result = read(
-            &job,
-            &[],
-            &search,
+    /// A search of `[0, 1000)` by a reader alone, with `[200, 800)` done before: two slices,
+    /// read one after the other.
+    fn read_alone(canned: &Canned, look: &(dyn Fn(&[Dated]) + Sync)) -> (Result<(), Error>, Records, Vec<Option<i64>>) {
+        read_with(
+            canned,
             Span {
                 from: 0,
                 to: Some(1_000),
             },
             &[(200, 800)],
-            &|items, _| {
-                handle(&items);
-                seen.lock().unwrap().extend(
-                    items
-                        .iter()
-                        .map(|d| (d.item["id"].as_str().unwrap().to_owned(), d.at.timestamp())),
-                );
-                Ok(())
-            },
-            &|mark, _| {
-                marks.lock().unwrap().push(mark);
-                Ok(())
-            },
-        );
-        drop(others);
-        (result, seen.into_inner().unwrap(), marks.into_inner().unwrap())
+            true,
+            look,
+        )
     }
-
-    /// Records as `(id, updated_at)`.
-    type Records = Vec<(String, i64)>;
 
     fn hundred() -> Records {
         (0..100).map(|i| (format!("r{i}"), i * 10)).collect()

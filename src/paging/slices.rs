@@ -16,6 +16,7 @@
 //! reported too, so that a run killed while several slices were half read resumes without
 //! reading the finished ones again.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -326,10 +327,10 @@ pub struct Reading<'a> {
     id: u64,
     board: &'a Board<'a>,
     /// The slice's first page, when the reader fetched it ahead, at the end of the slice before.
-    first: Mutex<Option<First>>,
+    first: Cell<Option<First>>,
     /// The slice the reader reads next, taken before this one is done so that its first page
     /// is fetched while this one's last page is worked on, and that page once it came.
-    next: Mutex<Option<(u64, Option<First>)>>,
+    next: RefCell<Option<(u64, Option<First>)>>,
 }
 
 impl<'a> Reading<'a> {
@@ -337,24 +338,20 @@ impl<'a> Reading<'a> {
         Reading {
             id,
             board,
-            first: Mutex::new(first),
-            next: Mutex::new(None),
+            first: Cell::new(first),
+            next: RefCell::new(None),
         }
     }
 
     /// How the slice's walk begins: with the first page fetched ahead, or by fetching it.
     pub fn first(&self) -> First {
-        self.first
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .unwrap_or(First::Fetch)
+        self.first.take().unwrap_or(First::Fetch)
     }
 
     /// Takes the earliest pending slice for this reader to read next, unless the run stops or
     /// one is taken already; returns its span, for the request that opens it.
     pub fn take_next(&self) -> Option<Span> {
-        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = self.next.borrow_mut();
         if next.is_some() || self.stopped() {
             return None;
         }
@@ -365,13 +362,13 @@ impl<'a> Reading<'a> {
 
     /// The first page of the slice taken with [`Reading::take_next`], fetched ahead.
     pub fn hand_on(&self, first: First) {
-        if let Some((_, page)) = self.next.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        if let Some((_, page)) = self.next.borrow_mut().as_mut() {
             *page = Some(first);
         }
     }
 
     fn into_next(self) -> Option<(u64, Option<First>)> {
-        self.next.into_inner().unwrap_or_else(PoisonError::into_inner)
+        self.next.into_inner()
     }
 }
 

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::http::{Request, encode};
+use crate::http::{Priority, Request, encode};
 use crate::job::{Job, Origin, id_text};
 use crate::paging::links::Links;
 use crate::paging::{First, Page, Pages, walk};
@@ -24,7 +24,7 @@ pub fn run(job: &Job<'_>, list: &Endpoint, path: &str, field: &str, id_column: &
     let ids = ids.ids;
     let snapshot_at = job.snapshot_at();
     job.for_each(&ids, |id| {
-        let request = Request::get(job.name(), path.replace("{id}", &encode(id))).leaf();
+        let request = Request::get(job.name(), path.replace("{id}", &encode(id))).priority(Priority::Leaf);
         let answer = match job.send(&request) {
             Ok(answer) => answer,
             Err(err) if err.status() == Some(404) => {
